@@ -1,0 +1,375 @@
+//! Worker bootstrap: how a re-executed copy of the program becomes a worker.
+//!
+//! [`crate::Process::start`] runs `/proc/self/exe` again with the command line
+//! `PROGRAM --multiproc-worker MASTER_PID NAME`, so `ps` shows every worker for what it is, and
+//! with these descriptors:
+//!
+//! | fd | what |
+//! |----|------|
+//! | 3  | boot pipe, read end: one frame from the master with the target and its arguments |
+//! | 4  | status pipe, write end: one frame back with how the target ended |
+//! | 5… | descriptors of the connections passed in the arguments, in the order packed |
+//!
+//! [`init`], called first thing in `main`, recognises that command line and never returns in a
+//! worker. Before trusting anything it checks that the process's parent is the master named on
+//! the command line (and arms `PR_SET_PDEATHSIG`, so the worker dies with its master), that
+//! descriptors 3 and 4 are pipe ends of the right direction, that the boot frame carries the
+//! right magic, and that the master runs the very same executable file. A worker started by
+//! hand, or from a shell that left other descriptors at 3 and 4, fails at once with a message
+//! saying so (exit status 2).
+
+use std::cell::RefCell;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::connection::Connection;
+use crate::os::{self, PipeEnd};
+
+/// The command-line flag that marks a worker.
+pub(crate) const WORKER_FLAG: &str = "--multiproc-worker";
+const BOOT_FD: RawFd = os::FIRST_CHILD_FD;
+const STATUS_FD: RawFd = os::FIRST_CHILD_FD + 1;
+const FIRST_HANDED_FD: RawFd = os::FIRST_CHILD_FD + 2;
+const MAGIC: [u8; 8] = *b"mproc\0v1";
+/// How long a worker waits for its boot frame before deciding nobody is going to send one.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first frame a worker receives.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Boot {
+    pub(crate) magic: [u8; 8],
+    pub(crate) exe: (u64, u64),
+    pub(crate) entry: usize,
+    pub(crate) target: usize,
+    pub(crate) name: String,
+    pub(crate) handed: Vec<PipeEnd>,
+    pub(crate) args: Vec<u8>,
+}
+
+impl Boot {
+    pub(crate) fn new(
+        entry: usize,
+        target: usize,
+        name: String,
+        handed: Vec<PipeEnd>,
+        args: Vec<u8>,
+    ) -> std::io::Result<Self> {
+        Ok(Boot {
+            magic: MAGIC,
+            exe: exe_identity()?,
+            entry,
+            target,
+            name,
+            handed,
+            args,
+        })
+    }
+}
+
+fn exe_identity() -> std::io::Result<(u64, u64)> {
+    static IDENTITY: OnceLock<(u64, u64)> = OnceLock::new();
+    if let Some(id) = IDENTITY.get() {
+        return Ok(*id);
+    }
+    let id = os::exe_identity()?;
+    Ok(*IDENTITY.get_or_init(|| id))
+}
+
+/// How a worker's target ended, sent back on the status pipe.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) enum Outcome {
+    Returned,
+    Failed(Failure),
+}
+
+/// Why a worker's target did not finish normally, as reported by the worker itself.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The target returned `Err`; the error's message.
+    Error(String),
+    /// The target panicked: the panic message and, when known, `file:line:column`.
+    Panic {
+        /// The panic payload, if it was a string.
+        message: String,
+        /// Where the panic happened.
+        location: Option<String>,
+    },
+    /// The arguments could not be unpacked in the worker.
+    BadArguments(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Error(msg) => write!(f, "returned an error: {msg}"),
+            Failure::Panic {
+                message,
+                location: Some(at),
+            } => write!(f, "panicked at {at}: {message}"),
+            Failure::Panic {
+                message,
+                location: None,
+            } => write!(f, "panicked: {message}"),
+            Failure::BadArguments(msg) => write!(f, "could not unpack its arguments: {msg}"),
+        }
+    }
+}
+
+/// What a process target may return: `()` or `Result<(), E>` with a displayable error. An
+/// `Err` becomes exit status 1 and a [`Failure::Error`] the parent can read.
+pub trait TargetOutput {
+    /// `Ok` for success, or the error's message.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl TargetOutput for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> TargetOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// The monomorphised entry point run in the worker: unpacks `A`, calls the target, catches a
+/// panic. Its offset travels in the boot frame.
+pub(crate) type Entry = fn(target: usize, args: &[u8]) -> Outcome;
+
+pub(crate) fn entry<A: DeserializeOwned, R: TargetOutput>(target: usize, args: &[u8]) -> Outcome {
+    let args: A = match codec::decode_payload(args) {
+        Ok(a) => a,
+        Err(e) => return Outcome::Failed(Failure::BadArguments(e.to_string())),
+    };
+    let target: fn(A) -> R = os::code_at(target);
+    match panic::catch_unwind(AssertUnwindSafe(|| target(args))) {
+        Ok(r) => match r.into_result() {
+            Ok(()) => Outcome::Returned,
+            Err(msg) => Outcome::Failed(Failure::Error(msg)),
+        },
+        Err(payload) => {
+            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "Box<dyn Any>".to_string()
+            };
+            let location = PANIC_LOCATION.lock().ok().and_then(|mut l| l.take());
+            Outcome::Failed(Failure::Panic { message, location })
+        }
+    }
+}
+
+static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
+
+/// Who this process is, as [`current_process`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentProcess {
+    /// `"MainProcess"` in a program started normally, the name given to the [`crate::Process`]
+    /// in a worker.
+    pub name: String,
+    /// This process's id.
+    pub pid: u32,
+    /// The master's pid, in a worker.
+    pub parent_pid: Option<u32>,
+}
+
+impl CurrentProcess {
+    /// Whether this process is a worker started by [`crate::Process::start`].
+    pub fn is_worker(&self) -> bool {
+        self.parent_pid.is_some()
+    }
+}
+
+static WORKER_IDENTITY: OnceLock<(String, u32)> = OnceLock::new();
+
+/// The process this code runs in, like Python's `multiprocessing.current_process()`.
+pub fn current_process() -> CurrentProcess {
+    match WORKER_IDENTITY.get() {
+        Some((name, parent)) => CurrentProcess {
+            name: name.clone(),
+            pid: std::process::id(),
+            parent_pid: Some(*parent),
+        },
+        None => CurrentProcess {
+            name: "MainProcess".to_string(),
+            pid: std::process::id(),
+            parent_pid: None,
+        },
+    }
+}
+
+/// Turns this process into a worker if it was started as one; otherwise returns at once.
+///
+/// Call it first thing in `main`, before parsing arguments or starting threads: it is the
+/// Rust form of Python's `if __name__ == '__main__':`. In a worker it runs the target it was
+/// sent and exits the process: 0 when the target returned normally, 1 when it returned an
+/// error or panicked (the reason goes back to the parent, see [`crate::Process::failure`]),
+/// 2 when the worker was not started by a master of this same program.
+///
+/// ```no_run
+/// multiproc::init();
+/// // ... the master's program ...
+/// ```
+pub fn init() {
+    let mut args = std::env::args_os();
+    let program = args.next().unwrap_or_default();
+    if args.next().as_deref() != Some(OsStr::new(WORKER_FLAG)) {
+        return;
+    }
+    let rest: Vec<OsString> = args.collect();
+    let code = match run_worker(&rest) {
+        Ok(code) => code,
+        Err(reason) => {
+            eprintln!(
+                "{}: refusing to run as a worker: {reason}.\n\
+                 `{WORKER_FLAG}` is used only by a master process starting a copy of itself; \
+                 run the program without it.",
+                program.to_string_lossy()
+            );
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run_worker(rest: &[OsString]) -> Result<i32, String> {
+    let [parent, name] = rest else {
+        return Err(format!(
+            "expected `{WORKER_FLAG} MASTER_PID NAME`, got {} argument(s) after the flag",
+            rest.len()
+        ));
+    };
+    let parent: i32 = parent
+        .to_str()
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("`{}` is not a master pid", parent.to_string_lossy()))?;
+    os::die_with_parent(parent)?;
+    let boot_fd = os::adopt_inherited(BOOT_FD, PipeEnd::Read)?;
+    let status_fd = os::adopt_inherited(STATUS_FD, PipeEnd::Write)?;
+
+    let mut boot_conn = Connection::from_fds(Some(boot_fd), None);
+    boot_conn.set_max_frame(codec::MAX_FRAME_LIMIT);
+    if !boot_conn
+        .poll(Some(BOOT_TIMEOUT))
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "no start-up message from the master within {} s",
+            BOOT_TIMEOUT.as_secs()
+        ));
+    }
+    let boot: Boot = boot_conn
+        .recv()
+        .map_err(|e| format!("bad start-up message on descriptor {BOOT_FD}: {e}"))?;
+    drop(boot_conn);
+    if boot.magic != MAGIC {
+        return Err("the start-up message is not from a compatible master".into());
+    }
+    if OsStr::new(&boot.name) != name.as_os_str() {
+        return Err("the start-up message is for another worker".into());
+    }
+    let me = exe_identity().map_err(|e| format!("cannot stat /proc/self/exe: {e}"))?;
+    if boot.exe != me {
+        return Err("the master runs a different executable file than this worker".into());
+    }
+    let mut handed = Vec::with_capacity(boot.handed.len());
+    for (i, end) in boot.handed.iter().enumerate() {
+        handed.push(Some((
+            os::adopt_inherited(FIRST_HANDED_FD + i as RawFd, *end)?,
+            *end,
+        )));
+    }
+    handover::provide(handed);
+    let _ = WORKER_IDENTITY.set((boot.name, parent as u32));
+
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if let (Some(loc), Ok(mut slot)) = (info.location(), PANIC_LOCATION.lock()) {
+            *slot = Some(loc.to_string());
+        }
+        default_hook(info);
+    }));
+
+    let entry: Entry = os::code_at(boot.entry);
+    let outcome = entry(boot.target, &boot.args);
+    handover::provide(Vec::new());
+    let _ = std::io::stdout().flush();
+    let code = match outcome {
+        Outcome::Returned => 0,
+        Outcome::Failed(_) => 1,
+    };
+    let mut status = Connection::from_fds(None, Some(status_fd));
+    // The parent may already be gone; there is no one left to tell then.
+    let _ = status.send(&outcome);
+    Ok(code)
+}
+
+/// Passing descriptors inside serde values.
+///
+/// While a parent packs a child's arguments, [`export`] duplicates each descriptor a
+/// [`Connection`] holds into a list for that child alone and serialises its index in the list.
+/// In the child, [`import`] takes the descriptor the parent placed for that index.
+pub(crate) mod handover {
+    use super::*;
+
+    type Handed = Vec<Option<(OwnedFd, PipeEnd)>>;
+
+    thread_local! {
+        static OUTGOING: RefCell<Option<Vec<(OwnedFd, PipeEnd)>>> = const { RefCell::new(None) };
+        static INCOMING: RefCell<Handed> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Runs `pack` with descriptor export enabled; returns its result and the descriptors the
+    /// packed values need in the child, in index order.
+    pub(crate) fn collect<T>(pack: impl FnOnce() -> T) -> (T, Vec<(OwnedFd, PipeEnd)>) {
+        OUTGOING.with(|o| *o.borrow_mut() = Some(Vec::new()));
+        let value = pack();
+        let fds = OUTGOING.with(|o| o.borrow_mut().take()).unwrap_or_default();
+        (value, fds)
+    }
+
+    pub(crate) fn export(fd: BorrowedFd<'_>, end: PipeEnd) -> Result<u32, String> {
+        OUTGOING.with(|o| {
+            let mut slot = o.borrow_mut();
+            let list = slot.as_mut().ok_or(
+                "a Connection can only be sent to another process as (part of) a Process's arguments",
+            )?;
+            let dup = fd
+                .try_clone_to_owned()
+                .map_err(|e| format!("cannot duplicate a descriptor for the child: {e}"))?;
+            list.push((dup, end));
+            Ok((list.len() - 1) as u32)
+        })
+    }
+
+    pub(crate) fn import(index: u32, end: PipeEnd) -> Result<OwnedFd, String> {
+        INCOMING.with(|i| {
+            let mut list = i.borrow_mut();
+            match list.get_mut(index as usize).and_then(Option::take) {
+                Some((fd, e)) if e == end => Ok(fd),
+                Some(_) => Err(format!("handed descriptor {index} is the wrong end of its pipe")),
+                None => Err(format!(
+                    "no handed descriptor {index} (a Connection can only be received as part of a Process's arguments, once)"
+                )),
+            }
+        })
+    }
+
+    /// Installs the descriptors a worker inherited; any left from before are closed.
+    pub(crate) fn provide(fds: Handed) {
+        INCOMING.with(|i| *i.borrow_mut() = fds);
+    }
+}

@@ -1,0 +1,80 @@
+//! The wire codec: how a value becomes bytes on a pipe, and back.
+//!
+//! A frame is a 4-byte little-endian length followed by that many bytes of
+//! [bincode 2](https://docs.rs/bincode/2.0.1) (standard configuration: variable-length
+//! integers, little-endian) encoding one serde value. This module is the only place that
+//! names bincode, so the format could be swapped without touching the runtime.
+//!
+//! Sizes are bounded twice before anything is allocated: a frame's length is checked against
+//! the receiver's limit as soon as its 4-byte header arrives, and the decoder itself runs with
+//! a limit so that a length field inside the payload cannot ask for more than the frame holds.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 4;
+
+/// The largest frame any connection accepts: 1 GiB. A connection's own limit
+/// ([`crate::Connection::set_max_frame`]) may be lower, never higher.
+pub const MAX_FRAME_LIMIT: usize = 1 << 30;
+
+/// The frame limit a new connection starts with: 256 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 256 << 20;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_FRAME_LIMIT>()
+}
+
+/// Appends one frame (header and payload) holding `value` to `out`, refusing payloads over
+/// `max` bytes. On error `out` is left as it was.
+pub fn encode_frame<T: Serialize + ?Sized>(value: &T, max: usize, out: &mut Vec<u8>) -> Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    if let Err(e) = bincode::serde::encode_into_std_write(value, out, config()) {
+        out.truncate(start);
+        return Err(Error::encode(e));
+    }
+    let len = out.len() - start - HEADER_LEN;
+    if len > max {
+        out.truncate(start);
+        return Err(Error::too_large(len as u64, max));
+    }
+    out[start..start + HEADER_LEN].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+/// Reads a frame header, checking the announced length against `max` before anyone allocates.
+pub fn payload_len(header: [u8; HEADER_LEN], max: usize) -> Result<usize> {
+    let len = u32::from_le_bytes(header) as usize;
+    if len > max {
+        return Err(Error::too_large(len as u64, max));
+    }
+    Ok(len)
+}
+
+/// Decodes one value from a frame's payload. Bytes left over mean the sender and receiver
+/// disagree on the type, which is reported rather than ignored.
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
+    let (value, used) = bincode::serde::decode_from_slice(payload, config()).map_err(|e| {
+        Error::decode(format!(
+            "{e} (is the receiver asking for the type the sender sent?)"
+        ))
+    })?;
+    if used != payload.len() {
+        return Err(Error::decode(format!(
+            "{} of {} bytes left over after decoding (is the receiver asking for the type the sender sent?)",
+            payload.len() - used,
+            payload.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Encodes a value alone, without a frame header (used for the arguments carried inside the
+/// bootstrap frame).
+pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, config()).map_err(Error::encode)
+}

@@ -1,0 +1,367 @@
+//! `Pipe()` and `Connection`: typed messages over anonymous pipes.
+//!
+//! A [`Connection`] is one end of a channel between two processes. It sends and receives whole
+//! values of any serde type as length-prefixed frames (see [`crate::codec`]). [`pipe`] gives a
+//! duplex pair, built from two kernel pipes; [`pipe_oneway`] a receive-only and a send-only end
+//! over one.
+//!
+//! A connection is handed to a child by putting it in the [`crate::Process`] arguments, exactly
+//! as in Python. Its descriptors then travel to that child only: every descriptor this crate
+//! creates is close-on-exec, so no other child (and no grandchild) holds a copy, and when the
+//! child exits its ends close, which the other side sees as end of stream.
+//!
+//! # Deadlocks to know about
+//! A kernel pipe buffers 64 KiB. `send` of a bigger message blocks until the other side reads,
+//! so two processes that both `send` a large message to each other before either calls `recv`
+//! wait for each other forever. Give each exchange a direction (request, then reply), or
+//! receive on another thread. Likewise, `recv` blocks until a whole message arrives: use
+//! [`Connection::poll`] or [`wait`] with a timeout to watch several connections or to give up.
+//!
+//! # End of stream
+//! [`Connection::recv`] tells a clean end (the peer closed between messages:
+//! [`Error::is_closed`]) from a message cut short (the peer died while writing:
+//! [`Error::is_truncated`]).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::bootstrap::handover;
+use crate::codec::{self, HEADER_LEN};
+use crate::error::{Error, Result};
+use crate::os::{self, PipeEnd};
+
+/// Read-buffer size: one kernel pipe's worth, so one `read` can drain many small frames.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Large payloads are read straight into their own allocation, grown as the bytes actually
+/// arrive (starting here and doubling), so a lying header cannot make us allocate up front.
+const FIRST_PAYLOAD_CHUNK: usize = 1 << 20;
+
+/// One end of a channel between processes. See the [module docs](self).
+///
+/// Dropping a connection closes its descriptors; the peer then sees end of stream.
+#[derive(Debug)]
+pub struct Connection {
+    reader: Option<OwnedFd>,
+    writer: Option<OwnedFd>,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    max_frame: usize,
+    desynchronised: bool,
+}
+
+/// Creates a duplex pair of connections, like Python's `Pipe()`: what one sends the other
+/// receives, in both directions. Built from two anonymous pipes, all four ends close-on-exec.
+pub fn pipe() -> Result<(Connection, Connection)> {
+    let (a_read, b_write) = os::pipe().map_err(|e| Error::io("cannot create a pipe", e))?;
+    let (b_read, a_write) = os::pipe().map_err(|e| Error::io("cannot create a pipe", e))?;
+    Ok((
+        Connection::from_fds(Some(a_read), Some(a_write)),
+        Connection::from_fds(Some(b_read), Some(b_write)),
+    ))
+}
+
+/// Creates a one-way pair like Python's `Pipe(duplex=False)`: `(receiver, sender)`.
+pub fn pipe_oneway() -> Result<(Connection, Connection)> {
+    let (read, write) = os::pipe().map_err(|e| Error::io("cannot create a pipe", e))?;
+    Ok((
+        Connection::from_fds(Some(read), None),
+        Connection::from_fds(None, Some(write)),
+    ))
+}
+
+impl Connection {
+    /// Wraps existing descriptors: `reader` to receive from, `writer` to send on. Either may be
+    /// absent for a one-way end. The descriptors should be pipes (or anything stream-like)
+    /// owned by nobody else.
+    pub fn from_fds(reader: Option<OwnedFd>, writer: Option<OwnedFd>) -> Self {
+        Connection {
+            reader,
+            writer,
+            buf: Box::default(),
+            start: 0,
+            end: 0,
+            out: Vec::new(),
+            max_frame: codec::DEFAULT_MAX_FRAME,
+            desynchronised: false,
+        }
+    }
+
+    /// Sets the largest message, in encoded bytes, this end will send or accept (default
+    /// 256 MiB; at most 1 GiB). A bigger incoming frame is refused as soon as its header is
+    /// read, before any allocation.
+    pub fn set_max_frame(&mut self, bytes: usize) {
+        self.max_frame = bytes.min(codec::MAX_FRAME_LIMIT);
+    }
+
+    /// The current frame limit in bytes.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    /// Sends one value. Blocks while the pipe is full (see the module docs on deadlocks).
+    /// Fails with a broken-pipe error ([`Error::is_disconnected`]) when the receiver is gone.
+    pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| Error::state("this connection end is receive-only"))?;
+        self.out.clear();
+        codec::encode_frame(value, self.max_frame, &mut self.out)?;
+        os::write_all(writer.as_fd(), &self.out).map_err(|e| Error::io("send failed", e))?;
+        if self.out.capacity() > 4 * READ_BUFFER {
+            // Do not keep a huge message's buffer alive for the connection's whole life.
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Receives one value, blocking until a whole message has arrived.
+    ///
+    /// Errors: [`Error::is_closed`] when the peer closed between messages,
+    /// [`Error::is_truncated`] when it stopped mid-message, [`Error::is_too_large`] for a frame
+    /// over the limit (the connection is unusable afterwards), [`Error::is_codec`] when the
+    /// bytes are not a `T`.
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+        if self.desynchronised {
+            return Err(Error::state(
+                "connection is out of step after an oversized or cut-short message",
+            ));
+        }
+        if self.reader.is_none() {
+            return Err(Error::state("this connection end is send-only"));
+        }
+        match self.recv_frame() {
+            Ok(Frame::Buffered { at, len }) => {
+                self.start = at + len;
+                codec::decode_payload(&self.buf[at..at + len])
+            }
+            Ok(Frame::Owned(payload)) => codec::decode_payload(&payload),
+            Err(e) => {
+                if !e.is_closed() {
+                    self.desynchronised = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a message (or end of stream) can be read now, waiting up to `timeout` for one
+    /// (`None` waits for ever). Like Python's `Connection.poll`.
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
+        let reader = self
+            .reader
+            .as_ref()
+            .ok_or_else(|| Error::state("this connection end is send-only"))?;
+        if self.end > self.start {
+            return Ok(true);
+        }
+        let ready = os::wait_readable(&[reader.as_fd()], timeout)
+            .map_err(|e| Error::io("poll failed", e))?;
+        Ok(ready[0])
+    }
+
+    /// Closes both directions now, as dropping the connection would.
+    pub fn close(&mut self) {
+        self.reader = None;
+        self.writer = None;
+    }
+
+    /// The descriptor this end receives on, for use in a `poll` loop of one's own.
+    pub fn reader_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.reader.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Whether bytes already read from the pipe are waiting in this end's buffer.
+    pub fn has_buffered(&self) -> bool {
+        self.end > self.start
+    }
+
+    fn recv_frame(&mut self) -> Result<Frame> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_BUFFER].into_boxed_slice();
+        }
+        self.fill_at_least(HEADER_LEN)?;
+        let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
+            .try_into()
+            .expect("slice of HEADER_LEN bytes");
+        let len = codec::payload_len(header, self.max_frame)?;
+        if HEADER_LEN + len <= self.buf.len() {
+            self.fill_at_least(HEADER_LEN + len)?;
+            self.start += HEADER_LEN;
+            return Ok(Frame::Buffered {
+                at: self.start,
+                len,
+            });
+        }
+        // A frame bigger than the buffer: take what is buffered, then read the rest straight
+        // into the payload, growing it only as bytes actually arrive.
+        self.start += HEADER_LEN;
+        let buffered = (self.end - self.start).min(len);
+        let mut payload = Vec::with_capacity(buffered.max(FIRST_PAYLOAD_CHUNK).min(len));
+        payload.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.start += buffered;
+        let reader = self.reader.as_ref().expect("checked by recv");
+        let mut have = buffered;
+        while have < len {
+            if payload.len() == have {
+                let grow = have.max(FIRST_PAYLOAD_CHUNK).min(len - have);
+                payload.resize(have + grow, 0);
+            }
+            let n = os::read(reader.as_fd(), &mut payload[have..])
+                .map_err(|e| Error::io("recv failed", e))?;
+            if n == 0 {
+                return Err(Error::truncated(HEADER_LEN + len, HEADER_LEN + have));
+            }
+            have += n;
+        }
+        Ok(Frame::Owned(payload))
+    }
+
+    /// Reads until at least `want` bytes (at most the buffer's size) are buffered from `start`.
+    /// End of stream with nothing buffered is a clean close; with part of a frame, a cut.
+    fn fill_at_least(&mut self, want: usize) -> Result<()> {
+        if self.end - self.start >= want {
+            return Ok(());
+        }
+        if self.start + want > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let reader = self.reader.as_ref().expect("checked by recv");
+        while self.end - self.start < want {
+            let n = os::read(reader.as_fd(), &mut self.buf[self.end..])
+                .map_err(|e| Error::io("recv failed", e))?;
+            if n == 0 {
+                let have = self.end - self.start;
+                if have == 0 {
+                    return Err(Error::closed());
+                }
+                let expected = if have >= HEADER_LEN { want } else { HEADER_LEN };
+                return Err(Error::truncated(expected, have));
+            }
+            self.end += n;
+        }
+        Ok(())
+    }
+}
+
+enum Frame {
+    /// The payload is `buf[at..at + len]`.
+    Buffered { at: usize, len: usize },
+    /// The payload was too big for the buffer and was read into its own allocation.
+    Owned(Vec<u8>),
+}
+
+/// Something [`wait`] can watch: it becomes ready when there is something to read or an end to
+/// notice. Implemented by [`Connection`], [`crate::Process`] (ready when the child has ended,
+/// like Python's `Process.sentinel`) and [`crate::signals::SignalWatch`].
+pub trait Waitable {
+    /// The descriptor whose readability means "ready"; `None` is never ready.
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Ready without waiting (for example, bytes already buffered).
+    fn ready_now(&self) -> bool {
+        false
+    }
+}
+
+impl Waitable for Connection {
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.reader_fd()
+    }
+    fn ready_now(&self) -> bool {
+        self.has_buffered()
+    }
+}
+
+/// Waits until at least one of `objects` is ready, or the timeout passes (`None`: no limit);
+/// returns the indices of the ready ones, empty on timeout. Like Python's
+/// `multiprocessing.connection.wait`.
+pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
+    let now: Vec<usize> = (0..objects.len())
+        .filter(|&i| objects[i].ready_now())
+        .collect();
+    if !now.is_empty() {
+        return Ok(now);
+    }
+    let mut index = Vec::new();
+    let mut fds = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        if let Some(fd) = o.wait_fd() {
+            index.push(i);
+            fds.push(fd);
+        }
+    }
+    if fds.is_empty() {
+        return Err(Error::state(
+            "wait() was given nothing that can become ready",
+        ));
+    }
+    let ready = os::wait_readable(&fds, timeout).map_err(|e| Error::io("poll failed", e))?;
+    Ok(ready
+        .iter()
+        .zip(index)
+        .filter(|(r, _)| **r)
+        .map(|(_, i)| i)
+        .collect())
+}
+
+/// How a connection travels inside a process's arguments: indices into the list of descriptors
+/// handed to that child, never raw descriptor numbers.
+#[derive(Serialize, Deserialize)]
+struct HandedConnection {
+    reader: Option<u32>,
+    writer: Option<u32>,
+    max_frame: u64,
+}
+
+impl Serialize for Connection {
+    /// Only possible while a [`crate::Process`] is packing its arguments: the descriptors are
+    /// duplicated for that child alone. Anywhere else this fails with a clear message.
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        if self.has_buffered() {
+            return Err(S::Error::custom(
+                "a Connection that has already read ahead cannot be handed to a child",
+            ));
+        }
+        let export = |fd: &Option<OwnedFd>, end| -> std::result::Result<Option<u32>, S::Error> {
+            fd.as_ref()
+                .map(|fd| handover::export(fd.as_fd(), end))
+                .transpose()
+                .map_err(S::Error::custom)
+        };
+        HandedConnection {
+            reader: export(&self.reader, PipeEnd::Read)?,
+            writer: export(&self.writer, PipeEnd::Write)?,
+            max_frame: self.max_frame as u64,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Connection {
+    /// Only possible in a worker unpacking its arguments: takes ownership of the descriptors
+    /// its parent handed it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let wire = HandedConnection::deserialize(deserializer)?;
+        let import = |slot: Option<u32>, end| {
+            slot.map(|i| handover::import(i, end))
+                .transpose()
+                .map_err(D::Error::custom)
+        };
+        let mut conn = Connection::from_fds(
+            import(wire.reader, PipeEnd::Read)?,
+            import(wire.writer, PipeEnd::Write)?,
+        );
+        conn.set_max_frame(usize::try_from(wire.max_frame).unwrap_or(usize::MAX));
+        Ok(conn)
+    }
+}

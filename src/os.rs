@@ -1,0 +1,297 @@
+//! The OS layer: the only module of the crate allowed to use `unsafe`.
+//!
+//! It owns the raw edges of the process model and nothing else:
+//! - pipes, always created close-on-exec, wrapped in `OwnedFd` at once;
+//! - read, write and poll on descriptors, with `EINTR` retried;
+//! - spawning a fresh copy of our own executable (`posix_spawn` of `/proc/self/exe`), with a
+//!   chosen list of descriptors placed at fixed numbers in the child and nothing else inherited;
+//! - checking, in a worker, that the descriptors it inherited are the pipes it was promised
+//!   before trusting them;
+//! - turning code addresses into offsets that survive the re-exec (ASLR moves the image, not
+//!   the distances inside it), and back.
+//!
+//! Everything above this module is `#![deny(unsafe_code)]`.
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::stat::{Mode, SFlag, fstat, stat};
+use nix::unistd::{Pid, getppid};
+
+/// The first descriptor number handed to a child; 0, 1 and 2 stay the standard streams.
+pub(crate) const FIRST_CHILD_FD: RawFd = 3;
+
+/// Creates an anonymous pipe, both ends close-on-exec: `(read end, write end)`.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// `read(2)`, retried on `EINTR`. Returns 0 at end of stream.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// `write(2)` until every byte is written, retried on `EINTR`.
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Waits until at least one of `fds` is readable (data, end of stream or error), or the
+/// timeout passes. Returns one flag per descriptor; all false means the time ran out.
+/// `EINTR` is retried with the time that is left, so a signal never shortens the wait.
+pub(crate) fn wait_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<bool>> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let mut pollfds: Vec<PollFd<'_>> = fds
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
+        let wait = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Round up to whole milliseconds so a short wait is not a busy loop.
+                let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128);
+                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        match poll(&mut pollfds, wait) {
+            Err(Errno::EINTR) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(vec![false; fds.len()]);
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {
+                return Ok(pollfds
+                    .iter()
+                    .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                    .collect());
+            }
+        }
+    }
+}
+
+/// Duplicates `fd` to a new close-on-exec descriptor numbered at least `min`.
+fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    let raw = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Starts a new copy of the running executable with the given `argv` (whose first element is
+/// what `ps` shows as the program name).
+///
+/// `fds[i]` becomes descriptor `FIRST_CHILD_FD + i` in the child, without close-on-exec; every
+/// other descriptor of ours is close-on-exec and so stays behind. Standard input is
+/// `/dev/null` (workers must not compete with the master for the terminal); standard output
+/// and error are shared. The child starts in a process group of its own, so a Ctrl-C at the
+/// terminal reaches only the master, which then shuts its workers down in order; its signal
+/// mask is empty and the termination signals have their default action.
+pub(crate) fn spawn_self(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
+    let nul_free = |s: &std::ffi::OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte")
+        })
+    };
+    let args: Vec<CString> = argv.iter().map(|a| nul_free(a)).collect::<Result<_, _>>()?;
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+
+    // dup2 actions run in order in the child, so a source must never sit on a number that an
+    // earlier action overwrites. Move any source below the target range out of the way.
+    let top = FIRST_CHILD_FD + fds.len() as RawFd;
+    let mut moved: Vec<OwnedFd> = Vec::new();
+    let mut sources: Vec<RawFd> = Vec::with_capacity(fds.len());
+    for fd in fds {
+        if fd.as_raw_fd() < top {
+            let dup = dup_at_least(*fd, top)?;
+            sources.push(dup.as_raw_fd());
+            moved.push(dup);
+        } else {
+            sources.push(fd.as_raw_fd());
+        }
+    }
+
+    let mut actions = PosixSpawnFileActions::init()?;
+    actions.add_open(0, c"/dev/null", OFlag::O_RDONLY, Mode::empty())?;
+    for (i, src) in sources.iter().enumerate() {
+        actions.add_dup2(*src, FIRST_CHILD_FD + i as RawFd)?;
+    }
+    let mut attr = PosixSpawnAttr::init()?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+    )?;
+    attr.set_pgroup(Pid::from_raw(0))?;
+    attr.set_sigmask(&SigSet::empty())?;
+    let mut defaults = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGPIPE,
+    ] {
+        defaults.add(sig);
+    }
+    attr.set_sigdefault(&defaults)?;
+    let pid = posix_spawn(c"/proc/self/exe", &actions, &attr, &args, &env)?;
+    drop(moved);
+    Ok(pid)
+}
+
+/// Which end of a pipe a descriptor is expected to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum PipeEnd {
+    /// Opened for reading.
+    Read,
+    /// Opened for writing.
+    Write,
+}
+
+/// Takes ownership of an inherited descriptor after checking that it is open, that it is a
+/// pipe and that it is the expected end; then marks it close-on-exec, so that nothing this
+/// process starts inherits it. The error says what was found instead.
+pub(crate) fn adopt_inherited(fd: RawFd, end: PipeEnd) -> Result<OwnedFd, String> {
+    // SAFETY: F_GETFD only reads the descriptor table; any integer is a valid argument and a
+    // closed number just yields EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(format!("descriptor {fd} is not open"));
+    }
+    // SAFETY: the descriptor was just seen open, and nothing in this process owns it yet: it
+    // was placed here by our parent at spawn, and this function is called once per number.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = fstat(owned.as_fd()).map_err(|e| format!("descriptor {fd}: fstat failed: {e}"))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
+        // Leave a descriptor that is not ours open, exactly as we found it.
+        std::mem::forget(owned);
+        return Err(format!("descriptor {fd} is not a pipe"));
+    }
+    let status = fcntl(owned.as_fd(), FcntlArg::F_GETFL)
+        .map_err(|e| format!("descriptor {fd}: F_GETFL failed: {e}"))?;
+    let access = OFlag::from_bits_truncate(status) & OFlag::O_ACCMODE;
+    let is_expected = match end {
+        PipeEnd::Read => access == OFlag::O_RDONLY,
+        PipeEnd::Write => access == OFlag::O_WRONLY,
+    };
+    if !is_expected {
+        std::mem::forget(owned);
+        return Err(format!(
+            "descriptor {fd} is a pipe, but not its {} end",
+            match end {
+                PipeEnd::Read => "read",
+                PipeEnd::Write => "write",
+            }
+        ));
+    }
+    fcntl(
+        owned.as_fd(),
+        FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| format!("descriptor {fd}: F_SETFD failed: {e}"))?;
+    Ok(owned)
+}
+
+/// The identity of the executable file this process runs: `(device, inode)`. A child whose
+/// identity differs from its parent's runs a different binary, and code offsets from the
+/// parent mean nothing in it.
+pub(crate) fn exe_identity() -> io::Result<(u64, u64)> {
+    let st = stat("/proc/self/exe")?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// Arranges for this process to be killed when its parent dies, and checks that the parent is
+/// `expected`. Checking after arming closes the race where the parent died first.
+pub(crate) fn die_with_parent(expected: i32) -> Result<(), String> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG) failed: {e}"))?;
+    let parent = getppid().as_raw();
+    if parent != expected {
+        return Err(format!(
+            "its parent is pid {parent}, not the master pid {expected} named on its command line"
+        ));
+    }
+    Ok(())
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, once, so that a master with
+/// hundreds of workers (three descriptors each) is not stopped by the default of 1024.
+pub(crate) fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// A function's place in the executable, as an offset from a fixed anchor in the same image.
+/// Address-space layout randomisation moves the whole image, so the offset is the same in a
+/// re-executed copy of the same file (checked with [`exe_identity`]).
+pub(crate) fn code_offset<F: Copy>(f: F) -> usize {
+    const { assert!(size_of::<F>() == size_of::<usize>()) };
+    // SAFETY: F is pointer-sized (checked at compile time) and, by this module's contract, a
+    // function pointer type; reading its bits as an address is what `f as usize` would do.
+    let addr: usize = unsafe { std::mem::transmute_copy(&f) };
+    addr.wrapping_sub(anchor as fn() as usize)
+}
+
+/// The function pointer of type `F` at `offset` from the anchor; the inverse of
+/// [`code_offset`].
+///
+/// Crate-internal contract: `offset` came from `code_offset::<F>` with the same `F`, in a
+/// process running the same executable file. The worker bootstrap checks the file identity
+/// and the frame's magic and version before calling this, and both types are fixed by the
+/// monomorphised entry point that receives them.
+pub(crate) fn code_at<F: Copy>(offset: usize) -> F {
+    const { assert!(size_of::<F>() == size_of::<usize>()) };
+    let addr = (anchor as fn() as usize).wrapping_add(offset);
+    // SAFETY: per the contract above, `addr` is the address of a function of type F in this
+    // very image (same file, same offsets), so these bits are a valid value of type F.
+    unsafe { std::mem::transmute_copy(&addr) }
+}
+
+#[inline(never)]
+fn anchor() {}
+
+/// Puts a descriptor in non-blocking mode.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}

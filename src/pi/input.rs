@@ -1,0 +1,167 @@
+//! Reading `pi-master`'s numbers: counts written the way people write them.
+//!
+//! `100000000`, `100_000_000`, `1e8`, `1E8` and `2.5e9` are all accepted; anything that is not
+//! a whole positive number within the limit is refused with a message that says which rule it
+//! broke. These return messages, not errors, because clap prints them after
+//! "invalid value '...' for '--steps <N>':".
+
+use super::partition::MAX_STEPS;
+
+/// The most worker processes `pi-master` starts: 1024. Beyond that a 2-core classroom machine
+/// only thrashes, and the master would hold over 3000 descriptors.
+pub const MAX_PROCS: u64 = 1024;
+
+/// Parses a step count: a whole number from 1 to 2^52.
+pub fn parse_steps(text: &str) -> Result<u64, String> {
+    let n = parse_count(text)?;
+    if n > MAX_STEPS {
+        return Err(format!(
+            "{n} is more than the {MAX_STEPS} (2^52) steps that indices can be counted exactly in doubles"
+        ));
+    }
+    Ok(n)
+}
+
+/// Parses a process count: a whole number from 1 to [`MAX_PROCS`].
+pub fn parse_procs(text: &str) -> Result<usize, String> {
+    let n = parse_count(text)?;
+    if n > MAX_PROCS {
+        return Err(format!(
+            "{n} is more than the {MAX_PROCS} worker processes pi-master will start"
+        ));
+    }
+    Ok(n as usize)
+}
+
+/// Parses a whole number ≥ 1, allowing `_` between digits and a decimal exponent.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("expected a number, got nothing".into());
+    }
+    if t.starts_with('-') {
+        return Err("must be a positive whole number".into());
+    }
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(at) => (&t[..at], Some(&t[at + 1..])),
+        None => (t, None),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
+        None => (mantissa, ""),
+    };
+    let not_a_number =
+        || format!("`{text}` is not a number (examples: 100000000, 100_000_000, 1e8)");
+    let digits = |part: &str| -> Result<String, String> {
+        if part.starts_with('_') || part.ends_with('_') || part.contains("__") {
+            return Err(not_a_number());
+        }
+        let d: String = part.chars().filter(|c| *c != '_').collect();
+        if !d.chars().all(|c| c.is_ascii_digit()) {
+            return Err(not_a_number());
+        }
+        Ok(d)
+    };
+    let int_digits = digits(int_part)?;
+    let frac_digits = digits(frac_part)?;
+    if int_digits.is_empty() && frac_digits.is_empty() {
+        return Err(not_a_number());
+    }
+    let exp: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let e = e.strip_prefix('+').unwrap_or(e);
+            let body = e.strip_prefix('-').unwrap_or(e);
+            if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit()) {
+                return Err(not_a_number());
+            }
+            // An exponent too long for i64 is still a number, just far out of range.
+            e.parse::<i64>()
+                .unwrap_or(if e.starts_with('-') { -1000 } else { 1000 })
+                .clamp(-1000, 1000)
+        }
+    };
+    // value = (int_digits frac_digits) · 10^(exp - len(frac_digits)), computed exactly.
+    let all = format!("{int_digits}{frac_digits}");
+    let all = all.trim_start_matches('0');
+    let mut scale = exp - frac_digits.len() as i64;
+    let mut significant = all.to_string();
+    while scale < 0 && significant.ends_with('0') {
+        significant.pop();
+        scale += 1;
+    }
+    if significant.is_empty() {
+        return Err("must be at least 1".into());
+    }
+    if scale < 0 {
+        return Err(format!("`{text}` is not a whole number"));
+    }
+    let too_big = || format!("`{text}` is too large");
+    if significant.len() as i64 + scale > 20 {
+        return Err(too_big());
+    }
+    let mut value: u64 = significant.parse().map_err(|_| too_big())?;
+    for _ in 0..scale {
+        value = value.checked_mul(10).ok_or_else(too_big)?;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_hundred_million() {
+        for s in [
+            "100000000",
+            "100_000_000",
+            "1e8",
+            "1E8",
+            "1e+8",
+            "1.0e8",
+            "0.1e9",
+            " 1e8 ",
+            "+1e8",
+        ] {
+            assert_eq!(parse_count(s), Ok(100_000_000), "{s}");
+        }
+        assert_eq!(parse_count("2.5e9"), Ok(2_500_000_000));
+        assert_eq!(parse_count("1"), Ok(1));
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let cases = [
+            ("", "got nothing"),
+            ("0", "at least 1"),
+            ("0e5", "at least 1"),
+            ("-4", "positive"),
+            ("abc", "not a number"),
+            ("1e", "not a number"),
+            ("1_", "not a number"),
+            ("_1", "not a number"),
+            ("1__0", "not a number"),
+            ("1.5", "not a whole number"),
+            ("1e-3", "not a whole number"),
+            ("99999999999999999999999", "too large"),
+            ("1e30", "too large"),
+            ("1e999999999999999999999", "too large"),
+            ("1e--3", "not a number"),
+        ];
+        for (input, needle) in cases {
+            let err = parse_count(input).expect_err(input);
+            assert!(err.contains(needle), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_procs("1024"), Ok(1024));
+        assert!(parse_procs("1025").unwrap_err().contains("1024"));
+        assert_eq!(parse_steps("4503599627370496"), Ok(1 << 52));
+        assert!(parse_steps("4503599627370497").is_err());
+        assert_eq!(parse_steps("1e12"), Ok(1_000_000_000_000));
+    }
+}

@@ -1,0 +1,186 @@
+//! What `pi-master` prints: a report for people, and the same facts as one JSON object.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::master::{Event, Run, signal_name};
+use super::{exact_midpoint_sum, ulps_between};
+
+/// The JSON form of a run (`pi-master --json`).
+#[derive(Serialize)]
+pub struct JsonReport {
+    /// The computed pi.
+    pub pi: f64,
+    /// |pi − π|.
+    pub abs_error: f64,
+    /// pi − (π + 1/(12·steps²)), the exact midpoint sum, in ulps.
+    pub ulps_from_midpoint_sum: f64,
+    /// Midpoint-rule steps.
+    pub steps: u64,
+    /// Worker processes.
+    pub procs: usize,
+    /// The transport used.
+    pub ipc: String,
+    /// Wall-clock seconds of the whole run.
+    pub wall_seconds: f64,
+    /// The master's pid.
+    pub master_pid: u32,
+    /// Indices per block (fixed by `steps`; ranges are made of whole blocks).
+    pub block_len: u64,
+    /// The workers.
+    pub workers: Vec<JsonWorker>,
+}
+
+/// One worker in [`JsonReport`].
+#[derive(Serialize)]
+pub struct JsonWorker {
+    /// Index.
+    pub index: usize,
+    /// Pid.
+    pub pid: u32,
+    /// `[start, end)` pairs it computed.
+    pub ranges: Vec<[u64; 2]>,
+    /// Its share of pi.
+    pub partial_sum: f64,
+    /// Its compute time.
+    pub compute_seconds: f64,
+    /// Its exit code.
+    pub exit_code: i32,
+}
+
+impl JsonReport {
+    /// The JSON view of `run`.
+    pub fn new(run: &Run) -> Self {
+        JsonReport {
+            pi: run.pi,
+            abs_error: (run.pi - std::f64::consts::PI).abs(),
+            ulps_from_midpoint_sum: ulps_between(run.pi, exact_midpoint_sum(run.config.steps)),
+            steps: run.config.steps,
+            procs: run.config.procs,
+            ipc: run.config.ipc.to_string(),
+            wall_seconds: run.wall_seconds,
+            master_pid: run.master_pid,
+            block_len: super::partition::block_len(run.config.steps),
+            workers: run
+                .workers
+                .iter()
+                .map(|w| JsonWorker {
+                    index: w.index,
+                    pid: w.pid,
+                    ranges: w.ranges.iter().map(|r| [r.start, r.end]).collect(),
+                    partial_sum: w.partial_sum,
+                    compute_seconds: w.compute_seconds,
+                    exit_code: w.exitcode,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Writes the JSON report as one line.
+pub fn write_json(out: &mut dyn Write, run: &Run) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &JsonReport::new(run))?;
+    writeln!(out)
+}
+
+/// Writes the report for people.
+pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
+    let c = &run.config;
+    let exact = exact_midpoint_sum(c.steps);
+    let error = run.pi - std::f64::consts::PI;
+    writeln!(
+        out,
+        "pi by the midpoint rule: {} steps over {} worker process{} (ipc: {}, master pid {})",
+        c.steps,
+        c.procs,
+        if c.procs == 1 { "" } else { "es" },
+        c.ipc,
+        run.master_pid
+    )?;
+    writeln!(out)?;
+    writeln!(out, "  pi          {:.15}", run.pi)?;
+    writeln!(out, "  true pi     {:.15}", std::f64::consts::PI)?;
+    writeln!(
+        out,
+        "  error       {error:+.3e}   (the rule itself is off by 1/(12·steps²) = {:.3e};",
+        1.0 / (12.0 * (c.steps as f64).powi(2))
+    )?;
+    writeln!(
+        out,
+        "                             the arithmetic by {:+.2} ulp of the exact midpoint sum)",
+        ulps_between(run.pi, exact)
+    )?;
+    writeln!(out, "  wall time   {:.3} s", run.wall_seconds)?;
+    writeln!(out)?;
+    let range_width = run
+        .workers
+        .iter()
+        .map(|w| format_ranges(&w.ranges).len())
+        .max()
+        .unwrap_or(0)
+        .max("range [start, end)".len());
+    writeln!(
+        out,
+        "  {:>6}  {:>8}  {:<range_width$}  {:>17}  {:>9}",
+        "worker", "pid", "range [start, end)", "partial sum", "compute s"
+    )?;
+    for w in &run.workers {
+        writeln!(
+            out,
+            "  {:>6}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}",
+            w.index,
+            w.pid,
+            format_ranges(&w.ranges),
+            w.partial_sum,
+            w.compute_seconds
+        )?;
+    }
+    Ok(())
+}
+
+fn format_ranges(ranges: &[std::ops::Range<u64>]) -> String {
+    if ranges.is_empty() {
+        return "(none)".to_string();
+    }
+    ranges
+        .iter()
+        .map(|r| format!("[{}, {})", r.start, r.end))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One line of `--verbose` narration for an event.
+pub fn narrate(event: &Event) -> String {
+    let me = std::process::id();
+    match event {
+        Event::Spawned { index, pid } => {
+            format!("[master {me}] started worker {index}: a new process, pid {pid}")
+        }
+        Event::Sent { index, range } => format!(
+            "[master {me}] sent worker {index} its range [{}, {}) over its pipe",
+            range.start, range.end
+        ),
+        Event::Received {
+            index,
+            pid,
+            partial,
+            compute_seconds,
+        } => format!(
+            "[master {me}] received from worker {index} (pid {pid}): partial sum {partial:.15}, computed in {compute_seconds:.3} s"
+        ),
+        Event::Exited {
+            index,
+            pid,
+            exitcode,
+        } => {
+            let how = if *exitcode < 0 {
+                format!("was killed by {}", signal_name(-exitcode))
+            } else {
+                format!("exited with status {exitcode}")
+            };
+            format!("[master {me}] worker {index} (pid {pid}) {how} and was reaped")
+        }
+        Event::Stopping { reason } => format!("[master {me}] stopping workers: {reason}"),
+    }
+}
