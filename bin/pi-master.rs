@@ -17,11 +17,17 @@ use multiproc::pi::report;
 #[command(name = "pi-master", version, about, long_about)]
 struct Cli {
     /// Worker processes to start, 1 to 1024 [default: the CPUs this process may use]
-    #[arg(long, value_name = "N", value_parser = parse_procs)]
+    #[arg(long, value_name = "N", value_parser = parse_procs, allow_negative_numbers = true)]
     procs: Option<usize>,
 
     /// Midpoint-rule steps, 1 to 2^52; `1e8` and `100_000_000` are accepted
-    #[arg(long, value_name = "N", default_value = "100000000", value_parser = parse_steps)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "100000000",
+        value_parser = parse_steps,
+        allow_negative_numbers = true
+    )]
     steps: u64,
 
     /// How ranges and partial sums travel between master and workers

@@ -3,7 +3,7 @@
 //! `100000000`, `100_000_000`, `1e8`, `1E8` and `2.5e9` are all accepted; anything that is not
 //! a whole positive number within the limit is refused with a message that says which rule it
 //! broke. These return messages, not errors, because clap prints them after
-//! "invalid value '...' for '--steps <N>':".
+//! `invalid value '...' for '--steps <N>':`.
 
 use super::partition::MAX_STEPS;
 

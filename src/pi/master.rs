@@ -229,7 +229,7 @@ fn pipe_worker(args: PipeWorkerArgs) -> Result<(), Error> {
     loop {
         match conn.recv::<ToWorker>() {
             Ok(ToWorker::Compute { steps, start, end }) => {
-                let aligned = start % partition::block_len(steps.max(1)) == 0;
+                let aligned = start.is_multiple_of(partition::block_len(steps.max(1)));
                 if !(1..=partition::MAX_STEPS).contains(&steps)
                     || start > end
                     || end > steps

@@ -69,6 +69,6 @@ pub fn blocks_of(steps: u64, range: &Range<u64>) -> Range<u64> {
     if range.is_empty() {
         return 0..0;
     }
-    debug_assert!(range.start % len == 0, "range not block-aligned");
+    debug_assert!(range.start.is_multiple_of(len), "range not block-aligned");
     range.start / len..range.end.div_ceil(len)
 }

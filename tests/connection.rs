@@ -1,0 +1,174 @@
+//! `Connection` framing within one process: ends of stream, cut and oversized frames.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use multiproc::connection::wait;
+use multiproc::{Connection, Waitable, pipe, pipe_oneway};
+
+/// A receiving connection and the raw writer feeding it, to forge any bytes.
+fn raw_pair() -> (Connection, std::io::PipeWriter) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    (
+        Connection::from_fds(Some(OwnedFd::from(reader)), None),
+        writer,
+    )
+}
+
+#[test]
+fn clean_end_of_stream_is_closed() {
+    let (mut rx, tx) = pipe_oneway().unwrap();
+    drop(tx);
+    let err = rx.recv::<u32>().unwrap_err();
+    assert!(
+        err.is_closed() && err.is_disconnected() && !err.is_truncated(),
+        "{err}"
+    );
+}
+
+#[test]
+fn end_inside_the_header_is_truncated() {
+    let (mut rx, mut w) = raw_pair();
+    w.write_all(&[5, 0]).unwrap();
+    drop(w);
+    let err = rx.recv::<u32>().unwrap_err();
+    assert!(err.is_truncated(), "{err}");
+}
+
+#[test]
+fn end_inside_the_payload_is_truncated() {
+    let (mut rx, mut w) = raw_pair();
+    w.write_all(&[10, 0, 0, 0, 1, 2, 3]).unwrap();
+    drop(w);
+    let err = rx.recv::<Vec<u8>>().unwrap_err();
+    assert!(err.is_truncated(), "{err}");
+    assert!(err.to_string().contains("7 of 14 bytes"), "{err}");
+    // The connection refuses to guess where the next frame starts.
+    assert!(rx.recv::<u8>().is_err());
+}
+
+#[test]
+fn large_frame_cut_short_is_truncated() {
+    let (mut rx, mut w) = raw_pair();
+    let len: u32 = 5 << 20;
+    let writer = std::thread::spawn(move || {
+        w.write_all(&len.to_le_bytes()).unwrap();
+        w.write_all(&vec![0u8; 3 << 20]).unwrap();
+    });
+    let err = rx.recv::<Vec<u8>>().unwrap_err();
+    writer.join().unwrap();
+    assert!(err.is_truncated(), "{err}");
+}
+
+#[test]
+fn oversized_header_is_refused_before_allocating() {
+    let (mut rx, mut w) = raw_pair();
+    // Announces 4 GiB - 1 and sends nothing more; refused at the header, not after waiting.
+    w.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    let err = rx.recv::<Vec<u8>>().unwrap_err();
+    assert!(err.is_too_large(), "{err}");
+    assert!(err.to_string().contains("4294967295"), "{err}");
+}
+
+#[test]
+fn receiver_limit_applies() {
+    let (mut a, mut b) = pipe().unwrap();
+    b.set_max_frame(1000);
+    a.send(&vec![1u8; 2000]).unwrap();
+    let err = b.recv::<Vec<u8>>().unwrap_err();
+    assert!(err.is_too_large(), "{err}");
+}
+
+#[test]
+fn sender_limit_applies_and_nothing_is_written() {
+    let (mut a, b) = pipe().unwrap();
+    a.set_max_frame(100);
+    let err = a.send(&vec![1u8; 200]).unwrap_err();
+    assert!(err.is_too_large(), "{err}");
+    assert!(
+        !b.poll(Some(Duration::ZERO)).unwrap(),
+        "no bytes reached the pipe"
+    );
+    a.send(&vec![1u8; 50]).unwrap();
+    assert!(b.poll(Some(Duration::ZERO)).unwrap());
+}
+
+#[test]
+fn limit_cannot_exceed_one_gib() {
+    let (mut a, _b) = pipe().unwrap();
+    a.set_max_frame(usize::MAX);
+    assert_eq!(a.max_frame(), multiproc::codec::MAX_FRAME_LIMIT);
+}
+
+#[test]
+fn wrong_type_is_a_codec_error_and_the_stream_goes_on() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send("not a number, and too long to be one").unwrap();
+    a.send(&42u64).unwrap();
+    let err = b.recv::<u64>().unwrap_err();
+    assert!(err.is_codec(), "{err}");
+    assert_eq!(b.recv::<u64>().unwrap(), 42);
+}
+
+#[test]
+fn duplex_both_ways() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.send(&1i32).unwrap();
+    b.send(&"two").unwrap();
+    assert_eq!(b.recv::<i32>().unwrap(), 1);
+    assert_eq!(a.recv::<String>().unwrap(), "two");
+}
+
+#[test]
+fn one_way_ends_refuse_the_other_direction() {
+    let (mut rx, mut tx) = pipe_oneway().unwrap();
+    assert!(rx.send(&1u8).is_err());
+    assert!(tx.recv::<u8>().is_err());
+}
+
+#[test]
+fn poll_times_out_then_sees_data() {
+    let (a, mut b) = pipe().unwrap();
+    let start = Instant::now();
+    assert!(!a.poll(Some(Duration::from_millis(50))).unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(45));
+    b.send(&7u8).unwrap();
+    assert!(a.poll(Some(Duration::from_secs(5))).unwrap());
+}
+
+#[test]
+fn wait_reports_only_ready_connections() {
+    let (a1, mut b1) = pipe().unwrap();
+    let (a2, _b2) = pipe().unwrap();
+    let objects: [&dyn Waitable; 2] = [&a1, &a2];
+    assert!(
+        wait(&objects, Some(Duration::from_millis(10)))
+            .unwrap()
+            .is_empty()
+    );
+    b1.send(&()).unwrap();
+    assert_eq!(
+        wait(&objects, Some(Duration::from_secs(5))).unwrap(),
+        vec![0]
+    );
+}
+
+#[test]
+fn a_connection_cannot_be_sent_over_a_connection() {
+    let (mut a, _b) = pipe().unwrap();
+    let (c, _d) = pipe().unwrap();
+    let err = a.send(&c).unwrap_err();
+    assert!(err.to_string().contains("Process"), "{err}");
+}
+
+#[test]
+fn many_small_frames_in_one_read() {
+    let (mut a, mut b) = pipe().unwrap();
+    for i in 0..5000u32 {
+        a.send(&i).unwrap();
+    }
+    for i in 0..5000u32 {
+        assert_eq!(b.recv::<u32>().unwrap(), i);
+    }
+}

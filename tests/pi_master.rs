@@ -1,0 +1,467 @@
+//! `pi-master` through the real binary: results, process facts, bad input, faults, signals.
+//!
+//! Every run has a deadline; on failure the whole command line and its output are printed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::wait_gone;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const BIN: &str = env!("CARGO_BIN_EXE_pi-master");
+
+struct Output {
+    command: String,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "\n$ {}\n[{}]\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+fn command_line(args: &[&str]) -> String {
+    format!("pi-master {}", args.join(" "))
+}
+
+/// Runs pi-master to completion within the deadline.
+fn pi_master(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pi-master");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = wait_with_deadline(&mut child, DEADLINE, &command_line(args));
+    Output {
+        command: command_line(args),
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{what}` did not finish within {limit:?}; killed");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "run failed:{out}");
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}):{out}"))
+}
+
+fn worker_pids(json: &Value) -> Vec<u32> {
+    json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn ulp(x: f64) -> f64 {
+    f64::from_bits(x.to_bits() + 1) - x
+}
+
+#[test]
+fn workers_are_separate_processes_and_are_reaped() {
+    let out = pi_master(&["--procs", "4", "--steps", "100000", "--json"]);
+    let json = json_of(&out);
+    let master = json["master_pid"].as_u64().unwrap() as u32;
+    let mut pids = worker_pids(&json);
+    assert_eq!(pids.len(), 4, "{out}");
+    assert!(
+        !pids.contains(&master),
+        "a worker has the master's pid:{out}"
+    );
+    assert!(!pids.contains(&std::process::id()));
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "worker pids are not distinct:{out}");
+    for w in json["workers"].as_array().unwrap() {
+        assert_eq!(w["exit_code"], 0, "{out}");
+    }
+    // The master reaped them: not even zombies remain.
+    assert!(wait_gone(&pids, Duration::from_secs(2)).is_empty(), "{out}");
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let json = json_of(&pi_master(&["--procs", "2", "--steps", "1e4", "--json"]));
+    for key in [
+        "pi",
+        "abs_error",
+        "steps",
+        "procs",
+        "ipc",
+        "wall_seconds",
+        "master_pid",
+        "workers",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}: {json}");
+    }
+    assert_eq!(json["steps"], 10_000);
+    assert_eq!(json["procs"], 2);
+    assert_eq!(json["ipc"], "pipe");
+    for w in json["workers"].as_array().unwrap() {
+        for key in ["index", "pid", "ranges", "compute_seconds"] {
+            assert!(w.get(key).is_some(), "missing workers[].{key}: {json}");
+        }
+    }
+}
+
+#[test]
+fn ranges_cover_every_index_once() {
+    for (steps, procs) in [
+        (10u64, 4usize),
+        (7, 7),
+        (3, 5),
+        (1, 3),
+        (1000, 3),
+        (12_345_678, 7),
+    ] {
+        let out = pi_master(&[
+            "--procs",
+            &procs.to_string(),
+            "--steps",
+            &steps.to_string(),
+            "--json",
+        ]);
+        let json = json_of(&out);
+        let mut next = 0;
+        for w in json["workers"].as_array().unwrap() {
+            for r in w["ranges"].as_array().unwrap() {
+                let (s, e) = (r[0].as_u64().unwrap(), r[1].as_u64().unwrap());
+                assert_eq!(s, next, "gap or overlap:{out}");
+                assert!(e >= s);
+                next = e;
+            }
+        }
+        assert_eq!(next, steps, "ranges do not end at steps:{out}");
+    }
+}
+
+#[test]
+fn remainders_are_spread() {
+    let json = json_of(&pi_master(&["--procs", "4", "--steps", "10", "--json"]));
+    let lens: Vec<u64> = json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let r = &w["ranges"][0];
+            r[1].as_u64().unwrap() - r[0].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(lens, vec![3, 3, 2, 2]);
+}
+
+#[test]
+fn pi_matches_the_exact_midpoint_sum() {
+    const PI_LO: f64 = 1.2246467991473532e-16;
+    for steps in [1000u64, 1001, 4099, 65_537, 1_000_000] {
+        let json = json_of(&pi_master(&[
+            "--procs",
+            "3",
+            "--steps",
+            &steps.to_string(),
+            "--json",
+        ]));
+        let pi = json["pi"].as_f64().unwrap();
+        let n = steps as f64;
+        let exact = std::f64::consts::PI + (PI_LO + 1.0 / (12.0 * n * n));
+        assert!(
+            (pi - exact).abs() <= ulp(exact),
+            "steps {steps}: pi {pi:e} is {} ulp from {exact:e}",
+            (pi - exact) / ulp(exact)
+        );
+    }
+}
+
+#[test]
+fn pi_is_the_same_for_any_number_of_processes() {
+    for steps in ["1", "999", "1e5+", "12345678"] {
+        let steps = steps.trim_end_matches('+');
+        let bits: Vec<u64> = ["1", "2", "3", "7", "16"]
+            .iter()
+            .map(|p| {
+                let json = json_of(&pi_master(&["--procs", p, "--steps", steps, "--json"]));
+                json["pi"].as_f64().unwrap().to_bits()
+            })
+            .collect();
+        assert!(
+            bits.windows(2).all(|w| w[0] == w[1]),
+            "steps {steps}: {bits:x?}"
+        );
+    }
+}
+
+#[test]
+fn human_report_shows_pi_error_time_and_workers() {
+    let out = pi_master(&["--procs", "2", "--steps", "1e6"]);
+    assert!(out.status.success(), "{out}");
+    for needle in [
+        "pi          3.14159265358",
+        "true pi",
+        "error",
+        "wall time",
+        "worker",
+        "pid",
+        "partial sum",
+        "compute s",
+    ] {
+        assert!(out.stdout.contains(needle), "missing {needle:?}:{out}");
+    }
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn verbose_narrates_the_lifecycle() {
+    let out = pi_master(&["--procs", "2", "--steps", "1e5", "--verbose", "--json"]);
+    let json = json_of(&out);
+    for pid in worker_pids(&json) {
+        assert!(out.stderr.contains(&format!("pid {pid}")), "{out}");
+    }
+    for needle in [
+        "started worker 0",
+        "sent worker 1 its range",
+        "received from worker 0",
+        "exited with status 0 and was reaped",
+    ] {
+        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--procs", "0"], "at least 1"),
+        (&["--procs", "-3"], "positive"),
+        (&["--procs", "many"], "not a number"),
+        (&["--procs", ""], "got nothing"),
+        (&["--procs", "99999999999999999999999"], "too large"),
+        (&["--procs", "100000"], "1024"),
+        (&["--procs", "2.5"], "whole number"),
+        (&["--steps", "0"], "at least 1"),
+        (&["--steps", "-100"], "positive"),
+        (&["--steps", "lots"], "not a number"),
+        (&["--steps", "1e99"], "too large"),
+        (&["--steps", "1e16"], "2^52"),
+        (&["--ipc", "carrier-pigeon"], "possible values"),
+        (&["--frobnicate"], "unexpected argument"),
+        (&["--procs"], "a value is required"),
+    ];
+    for (args, needle) in cases {
+        let out = pi_master(args);
+        assert_eq!(out.status.code(), Some(2), "{out}");
+        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+        assert!(!out.stderr.contains("panicked"), "{out}");
+        assert!(out.stdout.is_empty(), "{out}");
+    }
+}
+
+#[test]
+fn a_worker_started_by_hand_refuses_to_run() {
+    let out = pi_master(&["--multiproc-worker", "1", "pi-worker-0"]);
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("refusing to run as a worker"), "{out}");
+    // Right parent, but descriptors 3 and 4 are not the pipes a worker expects.
+    let me = std::process::id().to_string();
+    let out = pi_master(&["--multiproc-worker", &me, "pi-worker-0"]);
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("descriptor 3"), "{out}");
+    assert!(!out.stderr.contains("panicked"), "{out}");
+}
+
+/// A long run whose narration is read line by line while it goes.
+struct LiveRun {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    command: String,
+}
+
+impl LiveRun {
+    fn start(procs: usize) -> LiveRun {
+        let args = [
+            "--procs",
+            &procs.to_string(),
+            "--steps",
+            "1e15",
+            "--verbose",
+        ];
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pi-master");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LiveRun {
+            child,
+            lines,
+            seen: Vec::new(),
+            command: command_line(&args),
+        }
+    }
+
+    /// Waits until every worker has been sent its range; returns the worker pids by index.
+    fn wait_until_running(&mut self, procs: usize) -> Vec<u32> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut pids = vec![0u32; procs];
+        let mut sent = 0;
+        while sent < procs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = self.child.kill();
+                panic!("no progress from `{}`: {:?}", self.command, self.seen)
+            });
+            if let Some(rest) = line.split("started worker ").nth(1) {
+                let index: usize = rest.split(':').next().unwrap().parse().unwrap();
+                pids[index] = rest.rsplit("pid ").next().unwrap().parse().unwrap();
+            }
+            if line.contains("its range") {
+                sent += 1;
+            }
+            self.seen.push(line);
+        }
+        pids
+    }
+
+    fn finish(mut self) -> (ExitStatus, String) {
+        let status = wait_with_deadline(&mut self.child, DEADLINE, &self.command);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (status, self.seen.join("\n"))
+    }
+}
+
+fn kill_one_worker(signal: Signal, expect: &str) {
+    let mut run = LiveRun::start(3);
+    let pids = run.wait_until_running(3);
+    kill(Pid::from_raw(pids[1] as i32), signal).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let named = format!("worker 1 (pid {}, range [", pids[1]);
+    assert!(
+        stderr.contains(&named),
+        "failure does not name the worker: {stderr}"
+    );
+    assert!(stderr.contains(expect), "missing {expect:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn a_killed_worker_fails_the_run_and_is_named() {
+    kill_one_worker(
+        Signal::SIGKILL,
+        "was killed by signal 9 (SIGKILL) before sending its result",
+    );
+}
+
+#[test]
+fn a_crashed_worker_fails_the_run_and_is_named() {
+    // SIGABRT is what a Rust worker that aborts dies of. (A SIGSEGV sent with `kill` is
+    // absorbed once by Rust's stack-overflow handler; a real fault is not.)
+    kill_one_worker(Signal::SIGABRT, "was killed by signal 6 (SIGABRT)");
+}
+
+#[test]
+fn a_terminated_worker_fails_the_run_and_is_named() {
+    kill_one_worker(Signal::SIGTERM, "was killed by signal 15 (SIGTERM)");
+}
+
+fn signal_master(signal: Signal, code: i32, name: &str) {
+    let mut run = LiveRun::start(2);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(run.child.id() as i32), signal).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by {name}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopping workers"), "{stderr}");
+    // The master reaped them before exiting.
+    let left = wait_gone(&pids, Duration::from_millis(200));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn sigint_to_the_master_stops_and_reaps_every_worker() {
+    signal_master(Signal::SIGINT, 130, "SIGINT");
+}
+
+#[test]
+fn sigterm_to_the_master_stops_and_reaps_every_worker() {
+    signal_master(Signal::SIGTERM, 143, "SIGTERM");
+}
+
+#[test]
+fn workers_die_with_a_killed_master() {
+    let mut run = LiveRun::start(2);
+    let pids = run.wait_until_running(2);
+    run.child.kill().unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), None, "master was killed");
+    let left = wait_gone(&pids, Duration::from_secs(5));
+    assert!(left.is_empty(), "orphaned workers: {left:?}\n{stderr}");
+}

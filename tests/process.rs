@@ -1,0 +1,526 @@
+//! `Process` and `Pipe` across real child processes.
+//!
+//! This test binary re-executes itself for every child, so it has its own `main` (harness =
+//! false, with libtest-mimic for the usual test-runner interface) that calls
+//! `multiproc::init()` first, exactly as a user's program does.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{process_gone, with_deadline};
+use libtest_mimic::{Arguments, Failed, Trial};
+use multiproc::{Connection, Failure, Process, active_children, cpu_count, current_process, pipe};
+use serde::{Deserialize, Serialize};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+type Test = fn() -> Result<(), Failed>;
+
+fn main() {
+    multiproc::init();
+    let args = Arguments::from_args();
+    let tests: Vec<(&str, Test)> = vec![
+        (
+            "exitcode_zero_when_target_returns",
+            exitcode_zero_when_target_returns,
+        ),
+        ("exitcode_is_the_exit_status", exitcode_is_the_exit_status),
+        (
+            "panic_is_exitcode_1_with_message_and_location",
+            panic_is_exitcode_1_with_message_and_location,
+        ),
+        (
+            "err_is_exitcode_1_with_message",
+            err_is_exitcode_1_with_message,
+        ),
+        (
+            "killed_child_has_exitcode_minus_9",
+            killed_child_has_exitcode_minus_9,
+        ),
+        (
+            "terminated_child_has_exitcode_minus_15",
+            terminated_child_has_exitcode_minus_15,
+        ),
+        (
+            "crashed_child_has_exitcode_minus_6",
+            crashed_child_has_exitcode_minus_6,
+        ),
+        ("join_timeout_then_is_alive", join_timeout_then_is_alive),
+        (
+            "child_has_own_pid_name_and_memory",
+            child_has_own_pid_name_and_memory,
+        ),
+        (
+            "active_children_lists_live_children",
+            active_children_lists_live_children,
+        ),
+        (
+            "start_twice_and_join_unstarted_are_errors",
+            start_twice_and_join_unstarted_are_errors,
+        ),
+        (
+            "dropping_a_running_process_kills_and_reaps_it",
+            dropping_a_running_process_kills_and_reaps_it,
+        ),
+        (
+            "pipe_round_trips_types_and_sizes",
+            pipe_round_trips_types_and_sizes,
+        ),
+        (
+            "parent_copy_of_handed_end_is_closed",
+            parent_copy_of_handed_end_is_closed,
+        ),
+        (
+            "child_killed_mid_message_is_truncated",
+            child_killed_mid_message_is_truncated,
+        ),
+        (
+            "children_do_not_inherit_other_pipes",
+            children_do_not_inherit_other_pipes,
+        ),
+        ("cpu_count_is_positive", cpu_count_is_positive),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| Trial::test(name, move || with_deadline(LIMIT, f)))
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
+
+fn nothing(_: ()) {}
+
+fn exit_with(code: i32) {
+    std::process::exit(code);
+}
+
+fn panics(msg: String) {
+    panic!("{msg}");
+}
+
+fn fails(msg: String) -> Result<(), String> {
+    Err(msg)
+}
+
+fn sleeps(seconds: u64) {
+    std::thread::sleep(Duration::from_secs(seconds));
+}
+
+fn crashes(_: ()) {
+    std::process::abort();
+}
+
+fn exitcode_zero_when_target_returns() -> Result<(), Failed> {
+    let mut p = Process::new(nothing, ());
+    check(
+        p.exitcode().is_none() && p.pid().is_none(),
+        "no exit code or pid before start",
+    )?;
+    p.start()?;
+    check(p.join()? == 0, "exit code 0")?;
+    check(
+        p.exitcode() == Some(0) && p.failure().is_none(),
+        "no failure",
+    )
+}
+
+fn exitcode_is_the_exit_status() -> Result<(), Failed> {
+    let mut p = Process::new(exit_with, 3);
+    p.start()?;
+    let code = p.join()?;
+    check(code == 3, format!("exit code {code}, expected 3"))
+}
+
+fn panic_is_exitcode_1_with_message_and_location() -> Result<(), Failed> {
+    let mut p = Process::new(panics, "the answer is not 42".to_string());
+    p.start()?;
+    check(p.join()? == 1, "exit code 1")?;
+    match p.failure() {
+        Some(Failure::Panic {
+            message,
+            location: Some(location),
+        }) => {
+            check(
+                message == "the answer is not 42",
+                format!("message {message:?}"),
+            )?;
+            check(
+                location.contains("tests/process.rs"),
+                format!("location {location}"),
+            )
+        }
+        other => Err(format!("expected a panic report, got {other:?}").into()),
+    }
+}
+
+fn err_is_exitcode_1_with_message() -> Result<(), Failed> {
+    let mut p = Process::new(fails, "disk on fire".to_string());
+    p.start()?;
+    check(p.join()? == 1, "exit code 1")?;
+    check(
+        p.failure() == Some(&Failure::Error("disk on fire".into())),
+        format!("failure {:?}", p.failure()),
+    )
+}
+
+fn killed_child_has_exitcode_minus_9() -> Result<(), Failed> {
+    let mut p = Process::new(sleeps, 60);
+    p.start()?;
+    check(p.is_alive(), "alive after start")?;
+    p.kill()?;
+    let code = p.join()?;
+    check(code == -9, format!("exit code {code}, expected -9"))?;
+    check(!p.is_alive(), "not alive after join")?;
+    // Signalling an exited process is harmless.
+    p.kill()?;
+    p.terminate()?;
+    Ok(())
+}
+
+fn terminated_child_has_exitcode_minus_15() -> Result<(), Failed> {
+    let mut p = Process::new(sleeps, 60);
+    p.start()?;
+    p.terminate()?;
+    let code = p.join()?;
+    check(code == -15, format!("exit code {code}, expected -15"))
+}
+
+fn crashed_child_has_exitcode_minus_6() -> Result<(), Failed> {
+    let mut p = Process::new(crashes, ());
+    p.start()?;
+    let code = p.join()?;
+    check(
+        code == -6,
+        format!("exit code {code}, expected -6 (SIGABRT)"),
+    )
+}
+
+fn join_timeout_then_is_alive() -> Result<(), Failed> {
+    let mut p = Process::new(sleeps, 60);
+    p.start()?;
+    check(
+        p.join_timeout(Duration::from_millis(100))?.is_none(),
+        "still running",
+    )?;
+    check(
+        p.is_alive() && p.exitcode().is_none(),
+        "alive, no exit code",
+    )?;
+    p.kill()?;
+    let code = p.join_timeout(Duration::from_secs(10))?;
+    check(code == Some(-9), format!("exit code {code:?}"))
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Identity {
+    name: String,
+    pid: u32,
+    parent: Option<u32>,
+    is_worker: bool,
+    counter_after: u64,
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn report_identity(mut conn: Connection) -> multiproc::Result<()> {
+    // The child's copy of COUNTER starts from the program's initial value, not the parent's.
+    let counter_after = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let me = current_process();
+    conn.send(&Identity {
+        is_worker: me.is_worker(),
+        name: me.name,
+        pid: me.pid,
+        parent: me.parent_pid,
+        counter_after,
+    })
+}
+
+fn child_has_own_pid_name_and_memory() -> Result<(), Failed> {
+    COUNTER.store(1000, std::sync::atomic::Ordering::SeqCst);
+    let (mut here, there) = pipe()?;
+    let mut p = Process::new(report_identity, there).with_name("reporter-7");
+    check(p.name() == "reporter-7", "name before start")?;
+    p.start()?;
+    let id: Identity = here.recv()?;
+    check(p.join()? == 0, "clean exit")?;
+    check(id.name == "reporter-7", format!("child name {}", id.name))?;
+    check(
+        Some(id.pid) == p.pid(),
+        "child reports the pid the parent sees",
+    )?;
+    check(
+        id.pid != std::process::id(),
+        "child pid differs from the parent's",
+    )?;
+    check(
+        id.parent == Some(std::process::id()),
+        "child knows its master",
+    )?;
+    check(id.is_worker, "child is a worker")?;
+    check(
+        id.counter_after == 1,
+        format!("child saw counter {}", id.counter_after),
+    )?;
+    check(
+        COUNTER.load(std::sync::atomic::Ordering::SeqCst) == 1000,
+        "parent memory untouched",
+    )?;
+    let me = current_process();
+    check(
+        me.name == "MainProcess" && !me.is_worker(),
+        "parent is MainProcess",
+    )
+}
+
+fn active_children_lists_live_children() -> Result<(), Failed> {
+    let mut a = Process::new(sleeps, 60).with_name("sleeper-a");
+    let mut b = Process::new(nothing, ()).with_name("quick-b");
+    a.start()?;
+    b.start()?;
+    b.join()?;
+    let live = active_children();
+    let a_pid = a.pid().unwrap();
+    let b_pid = b.pid().unwrap();
+    check(
+        live.iter().any(|c| c.pid == a_pid && c.name == "sleeper-a"),
+        format!("sleeper listed: {live:?}"),
+    )?;
+    check(
+        !live.iter().any(|c| c.pid == b_pid),
+        "finished child not listed",
+    )?;
+    a.kill()?;
+    a.join()?;
+    check(
+        !active_children().iter().any(|c| c.pid == a_pid),
+        "killed child not listed",
+    )
+}
+
+fn start_twice_and_join_unstarted_are_errors() -> Result<(), Failed> {
+    let mut p = Process::new(nothing, ());
+    check(p.join().is_err(), "join before start fails")?;
+    check(p.terminate().is_err(), "terminate before start fails")?;
+    p.start()?;
+    let again = p.start();
+    check(
+        again
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("already started")),
+        format!("second start: {again:?}"),
+    )?;
+    p.join()?;
+    Ok(())
+}
+
+fn dropping_a_running_process_kills_and_reaps_it() -> Result<(), Failed> {
+    let mut p = Process::new(sleeps, 60);
+    p.start()?;
+    let pid = p.pid().unwrap();
+    drop(p);
+    // Reaped by the drop itself: not even a zombie remains.
+    check(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        format!("pid {pid} still exists after drop"),
+    )
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+enum Payload {
+    Unit,
+    Byte(u8),
+    Signed(i64),
+    Float(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Numbers(Vec<f64>),
+    Nested(BTreeMap<String, Vec<Option<i32>>>),
+    Stop,
+}
+
+fn echo(mut conn: Connection) -> multiproc::Result<()> {
+    loop {
+        let p: Payload = conn.recv()?;
+        if p == Payload::Stop {
+            return Ok(());
+        }
+        conn.send(&p)?;
+    }
+}
+
+fn pipe_round_trips_types_and_sizes() -> Result<(), Failed> {
+    let (mut here, there) = pipe()?;
+    let mut p = Process::new(echo, there);
+    p.start()?;
+    let mut values = vec![
+        Payload::Unit,
+        Payload::Byte(255),
+        Payload::Signed(i64::MIN),
+        Payload::Float(-0.1),
+        Payload::Text("olá, processos".into()),
+        Payload::Nested(BTreeMap::from([
+            ("a".to_string(), vec![Some(1), None, Some(-3)]),
+            ("b".to_string(), vec![]),
+        ])),
+        Payload::Numbers((0..100_000).map(|i| i as f64 * 0.5).collect()),
+    ];
+    // Around the 64 KiB pipe buffer and the 64 KiB read buffer, and well past both.
+    for size in [
+        0,
+        1,
+        65_531,
+        65_532,
+        65_535,
+        65_536,
+        65_537,
+        1 << 20,
+        16 << 20,
+    ] {
+        values.push(Payload::Bytes(
+            (0..size).map(|i| (i * 7 + 3) as u8).collect(),
+        ));
+    }
+    for v in &values {
+        here.send(v)?;
+        let back: Payload = here.recv()?;
+        check(&back == v, "echoed value differs")?;
+    }
+    // Several messages in flight at once, to exercise buffering of many frames per read.
+    for i in 0..1000 {
+        here.send(&Payload::Signed(i))?;
+    }
+    for i in 0..1000 {
+        check(here.recv::<Payload>()? == Payload::Signed(i), "order kept")?;
+    }
+    here.send(&Payload::Stop)?;
+    check(p.join()? == 0, "echo exits cleanly")?;
+    let end = here.recv::<Payload>();
+    check(
+        end.as_ref().is_err_and(|e| e.is_closed()),
+        format!("clean end of stream: {end:?}"),
+    )
+}
+
+fn send_three(mut conn: Connection) -> multiproc::Result<()> {
+    for i in 0..3u32 {
+        conn.send(&i)?;
+    }
+    Ok(())
+}
+
+fn parent_copy_of_handed_end_is_closed() -> Result<(), Failed> {
+    let (mut here, there) = pipe()?;
+    let mut p = Process::new(send_three, there);
+    p.start()?;
+    for i in 0..3u32 {
+        check(here.recv::<u32>()? == i, "message order")?;
+    }
+    // If the parent still held the child's end, this would block for ever instead.
+    let end = here.recv::<u32>();
+    check(
+        end.as_ref().is_err_and(|e| e.is_closed()),
+        format!("closed: {end:?}"),
+    )?;
+    p.join()?;
+    Ok(())
+}
+
+fn send_huge(mut conn: Connection) -> multiproc::Result<()> {
+    conn.send(&vec![7u8; 64 << 20])
+}
+
+fn child_killed_mid_message_is_truncated() -> Result<(), Failed> {
+    let (mut here, there) = pipe()?;
+    let mut p = Process::new(send_huge, there);
+    p.start()?;
+    // Wait until the child has filled the pipe and is blocked mid-message, then kill it.
+    check(
+        here.poll(Some(Duration::from_secs(10)))?,
+        "child started sending",
+    )?;
+    std::thread::sleep(Duration::from_millis(50));
+    p.kill()?;
+    check(p.join()? == -9, "killed")?;
+    let got = here.recv::<Vec<u8>>();
+    check(
+        got.as_ref()
+            .is_err_and(|e| e.is_truncated() && e.is_disconnected()),
+        format!("expected a cut-short frame, got {:?}", got.map(|v| v.len())),
+    )
+}
+
+fn list_fds(mut conn: Connection) -> multiproc::Result<()> {
+    let fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut targets = Vec::new();
+    for fd in fds {
+        if let Ok(t) = std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            targets.push(t.to_string_lossy().into_owned());
+        }
+    }
+    conn.send(&targets)
+}
+
+fn pipe_ids(conn: &Connection) -> Vec<String> {
+    // Both directions of a duplex connection: our reader is one pipe, and a peer's reader the
+    // other; here we only know our own reader, so callers pass both ends.
+    conn.reader_fd()
+        .and_then(|fd| {
+            use std::os::fd::AsRawFd;
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()
+        })
+        .map(|t| vec![t.to_string_lossy().into_owned()])
+        .unwrap_or_default()
+}
+
+fn children_do_not_inherit_other_pipes() -> Result<(), Failed> {
+    // A sibling worker holding its own pipe, and a pipe the parent keeps for itself.
+    let (sibling_here, sibling_there) = pipe()?;
+    let (kept_a, kept_b) = pipe()?;
+    let mut foreign = pipe_ids(&sibling_here);
+    foreign.extend(pipe_ids(&kept_a));
+    foreign.extend(pipe_ids(&kept_b));
+    let mut sibling = Process::new(sleeps, 60);
+    let mut sibling_with_pipe = Process::new(echo, sibling_there);
+    sibling.start()?;
+    sibling_with_pipe.start()?;
+
+    let (mut here, there) = pipe()?;
+    let own = pipe_ids(&here);
+    let mut p = Process::new(list_fds, there);
+    p.start()?;
+    let targets: Vec<String> = here.recv()?;
+    p.join()?;
+    sibling.kill()?;
+    drop(sibling_with_pipe);
+    check(foreign.len() == 3 && own.len() == 1, "pipe ids found")?;
+    check(
+        !targets.iter().any(|t| foreign.contains(t)),
+        format!("child holds a pipe that is not its own: {targets:?} vs {foreign:?}"),
+    )?;
+    check(
+        targets.iter().filter(|t| own.contains(t)).count() == 1,
+        format!("child holds the write end of its own pipe once: {targets:?}"),
+    )
+}
+
+fn cpu_count_is_positive() -> Result<(), Failed> {
+    let n = cpu_count();
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    check(n >= 1 && n <= online.max(1), format!("cpu_count {n}"))?;
+    check(process_gone(u32::MAX), "a pid that cannot exist is gone")
+}
