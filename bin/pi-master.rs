@@ -61,10 +61,15 @@ fn main() -> ExitCode {
         },
     };
     let verbose = cli.verbose;
+    let started = std::time::Instant::now();
     let mut observe = |event: &master::Event| {
         if verbose {
             // Narration is best effort: a closed stderr must not stop the computation.
-            let _ = writeln!(io::stderr(), "{}", report::narrate(event));
+            let _ = writeln!(
+                io::stderr(),
+                "{}",
+                report::narrate(event, started.elapsed())
+            );
         }
     };
     match master::run(&config, &mut observe) {

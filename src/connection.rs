@@ -33,8 +33,13 @@ use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::os::{self, PipeEnd};
 
-/// Read-buffer size: one kernel pipe's worth, so one `read` can drain many small frames.
+/// Largest read buffer: one kernel pipe's worth, so one `read` can drain many small frames.
 const READ_BUFFER: usize = 64 * 1024;
+
+/// A new connection's read buffer: one page. It doubles up to [`READ_BUFFER`] when frames are
+/// bigger or reads keep filling it, so a worker that exchanges a few small messages never
+/// touches (and page-faults in) more memory than it needs.
+const FIRST_READ_BUFFER: usize = 4 * 1024;
 
 /// Large payloads are read straight into their own allocation, grown as the bytes actually
 /// arrive (starting here and doubling), so a lying header cannot make us allocate up front.
@@ -184,14 +189,15 @@ impl Connection {
 
     fn recv_frame(&mut self) -> Result<Frame> {
         if self.buf.is_empty() {
-            self.buf = vec![0; READ_BUFFER].into_boxed_slice();
+            self.buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         }
         self.fill_at_least(HEADER_LEN)?;
         let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
             .try_into()
             .expect("slice of HEADER_LEN bytes");
         let len = codec::payload_len(header, self.max_frame)?;
-        if HEADER_LEN + len <= self.buf.len() {
+        if HEADER_LEN + len <= READ_BUFFER {
+            self.grow_buffer(HEADER_LEN + len);
             self.fill_at_least(HEADER_LEN + len)?;
             self.start += HEADER_LEN;
             return Ok(Frame::Buffered {
@@ -223,6 +229,20 @@ impl Connection {
         Ok(Frame::Owned(payload))
     }
 
+    /// Makes the buffer hold at least `want` bytes (at most [`READ_BUFFER`]), keeping what it
+    /// holds.
+    fn grow_buffer(&mut self, want: usize) {
+        if want <= self.buf.len() {
+            return;
+        }
+        let mut bigger = vec![0; want.next_power_of_two().min(READ_BUFFER)].into_boxed_slice();
+        let held = self.end - self.start;
+        bigger[..held].copy_from_slice(&self.buf[self.start..self.end]);
+        self.buf = bigger;
+        self.start = 0;
+        self.end = held;
+    }
+
     /// Reads until at least `want` bytes (at most the buffer's size) are buffered from `start`.
     /// End of stream with nothing buffered is a clean close; with part of a frame, a cut.
     fn fill_at_least(&mut self, want: usize) -> Result<()> {
@@ -234,8 +254,8 @@ impl Connection {
             self.end -= self.start;
             self.start = 0;
         }
-        let reader = self.reader.as_ref().expect("checked by recv");
         while self.end - self.start < want {
+            let reader = self.reader.as_ref().expect("checked by recv");
             let n = os::read(reader.as_fd(), &mut self.buf[self.end..])
                 .map_err(|e| Error::io("recv failed", e))?;
             if n == 0 {
@@ -247,6 +267,11 @@ impl Connection {
                 return Err(Error::truncated(expected, have));
             }
             self.end += n;
+            if self.end == self.buf.len() && self.buf.len() < READ_BUFFER {
+                // Reads fill the buffer: the peer sends faster than we drain, so read more
+                // at a time.
+                self.grow_buffer(2 * self.buf.len());
+            }
         }
         Ok(())
     }

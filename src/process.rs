@@ -116,6 +116,8 @@ impl<A: Serialize + Send> PackArgs for Args<A> {
 
 struct Child {
     pid: i32,
+    /// Readable once the child has exited; `None` on kernels without `pidfd_open` (< 5.3).
+    pidfd: Option<std::os::fd::OwnedFd>,
     status: Connection,
     status_closed: bool,
     outcome: Option<Outcome>,
@@ -255,6 +257,7 @@ impl Process {
         drop((boot_read, status_write, handed));
         self.child = Some(Child {
             pid,
+            pidfd: os::pidfd_open(pid).ok(),
             status: Connection::from_fds(Some(status_read), None),
             status_closed: false,
             outcome: None,
@@ -328,6 +331,15 @@ impl Process {
                 return Ok(Some(code));
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(pidfd) = &child.pidfd {
+                // Readable exactly when the child has exited; then the reap above succeeds.
+                let exited = os::wait_readable(&[pidfd.as_fd()], Some(left))
+                    .map_err(|e| Error::io("poll failed", e))?[0];
+                if !exited {
+                    return Ok(exitcode_of(child.pid));
+                }
+                continue;
+            }
             if !child.status_closed {
                 // The status pipe ends when the child exits, so waiting on it wakes us at once.
                 if child.status.poll(Some(left))? {
@@ -375,9 +387,12 @@ impl Process {
 }
 
 impl crate::connection::Waitable for Process {
-    /// Ready once the child has finished (its status pipe has its report or has closed).
+    /// Ready once the child has finished (like Python's `Process.sentinel`).
     fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         let child = self.child.as_ref()?;
+        if let Some(pidfd) = &child.pidfd {
+            return Some(pidfd.as_fd());
+        }
         if child.status_closed {
             return None;
         }

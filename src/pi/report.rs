@@ -162,9 +162,13 @@ fn format_ranges(ranges: &[std::ops::Range<u64>]) -> String {
         .join(" ")
 }
 
-/// One line of `--verbose` narration for an event.
-pub fn narrate(event: &Event) -> String {
-    let me = std::process::id();
+/// One line of `--verbose` narration for an event, `elapsed` after the run started.
+pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
+    let me = format!(
+        "{} +{:.1} ms",
+        std::process::id(),
+        elapsed.as_secs_f64() * 1e3
+    );
     match event {
         Event::Spawned { index, pid } => {
             format!("[master {me}] started worker {index}: a new process, pid {pid}")
