@@ -1,21 +1,45 @@
 //! `pi-master`: pi by the midpoint rule, computed by worker processes that talk to their
 //! master over pipes. See `pi-master --help` and the README.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
-use multiproc::pi::input::{parse_procs, parse_steps};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use multiproc::pi::console::Console;
+use multiproc::pi::input::{parse_procs, parse_procs_list, parse_steps};
 use multiproc::pi::master::{self, Config, Ipc, RunError};
-use multiproc::pi::report;
+use multiproc::pi::{partition, report, sweep};
 
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
 /// The master starts N copies of itself as worker processes (separate memory, separate pids),
 /// sends each a range of indices over its own pipe, and adds up the partial sums they send back.
 #[derive(Parser, Debug)]
-#[command(name = "pi-master", version, about, long_about)]
+#[command(
+    name = "pi-master",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the same problem over several process counts: speedup, efficiency, Amdahl's law
+    Sweep(SweepArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
     /// Worker processes to start, 1 to 1024 [default: the CPUs this process may use]
     #[arg(long, value_name = "N", value_parser = parse_procs, allow_negative_numbers = true)]
     procs: Option<usize>,
@@ -41,6 +65,57 @@ struct Cli {
     /// Narrate each step of the process lifecycle on stderr as it happens
     #[arg(short, long)]
     verbose: bool,
+
+    /// Show each worker's progress on stderr [default: on for runs of 2e9 steps or more when
+    /// stderr is a terminal]
+    #[arg(long, overrides_with = "no_progress")]
+    progress: bool,
+
+    /// Never show progress
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// Process counts to compare, as a list like 1,2,4,8 (1 is always measured: it is the
+    /// baseline)
+    #[arg(long, value_name = "LIST", default_value = "1,2,4,8", value_parser = parse_list)]
+    procs: ProcsList,
+
+    /// Midpoint-rule steps of every run
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1000000000",
+        value_parser = parse_steps,
+        allow_negative_numbers = true
+    )]
+    steps: u64,
+
+    /// Runs per process count; the median is reported
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_procs)]
+    repeat: usize,
+
+    /// Also draw speedup against processes into this SVG file
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+
+    /// Print one JSON object on stdout instead of the table
+    #[arg(long)]
+    json: bool,
+
+    /// Narrate every run's lifecycle on stderr
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// A parsed `--procs 1,2,4` list (a newtype, so clap takes the list as one value).
+#[derive(Clone, Debug)]
+struct ProcsList(Vec<usize>);
+
+fn parse_list(text: &str) -> Result<ProcsList, String> {
+    parse_procs_list(text).map(ProcsList)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -49,55 +124,118 @@ enum IpcArg {
     Pipe,
 }
 
+/// Steps from which progress is shown by default on a terminal: about a second of work.
+const LONG_RUN: u64 = 2_000_000_000;
+
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
     multiproc::init();
     let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Sweep(args)) => run_sweep(args),
+        None => run_once(cli.run),
+    }
+}
+
+fn run_once(args: RunArgs) -> ExitCode {
+    let terminal = io::stderr().is_terminal();
+    let progress = if args.no_progress {
+        false
+    } else {
+        args.progress || (terminal && args.steps >= LONG_RUN)
+    };
     let config = Config {
-        procs: cli.procs.unwrap_or_else(multiproc::cpu_count),
-        steps: cli.steps,
-        ipc: match cli.ipc {
+        procs: args.procs.unwrap_or_else(multiproc::cpu_count),
+        steps: args.steps,
+        ipc: match args.ipc {
             IpcArg::Pipe => Ipc::Pipe,
         },
+        progress,
     };
-    let verbose = cli.verbose;
-    let started = std::time::Instant::now();
-    let mut observe = |event: &master::Event| {
-        if verbose {
-            // Narration is best effort: a closed stderr must not stop the computation.
-            let _ = writeln!(
-                io::stderr(),
-                "{}",
-                report::narrate(event, started.elapsed())
-            );
-        }
-    };
-    match master::run(&config, &mut observe) {
+    let lengths: Vec<u64> = partition::partition(config.steps, config.procs)
+        .iter()
+        .map(|r| r.end - r.start)
+        .collect();
+    let mut console = Console::new(args.verbose, progress, terminal, &lengths);
+    let outcome = master::run(&config, &mut |event| console.observe(event));
+    console.finish();
+    match outcome {
         Ok(run) => {
             let mut stdout = io::stdout().lock();
-            let written = if cli.json {
+            let written = if args.json {
                 report::write_json(&mut stdout, &run)
             } else {
                 report::write_human(&mut stdout, &run)
             };
-            match written.and_then(|()| stdout.flush()) {
-                // Piping into `head` is not an error.
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                    let _ = writeln!(io::stderr(), "pi-master: cannot write the report: {e}");
-                    ExitCode::FAILURE
-                }
-                _ => ExitCode::SUCCESS,
-            }
+            finish_output(written.and_then(|()| stdout.flush()))
         }
-        Err(RunError::Interrupted { signal }) => {
+        Err(e) => run_failed(e),
+    }
+}
+
+fn run_sweep(args: SweepArgs) -> ExitCode {
+    // Fail on an unwritable plot path before spending minutes measuring.
+    if let Some(path) = &args.plot
+        && let Err(e) = File::create(path)
+    {
+        let _ = writeln!(
+            io::stderr(),
+            "pi-master: error: cannot write the plot to {}: {e}",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let started = std::time::Instant::now();
+    let verbose = args.verbose;
+    let mut observe = |procs: usize, run: usize, event: &master::Event| {
+        if verbose && !matches!(event, master::Event::Progress { .. }) {
             let _ = writeln!(
                 io::stderr(),
-                "pi-master: {}",
-                RunError::Interrupted { signal }
+                "[procs {procs}, run {}] {}",
+                run + 1,
+                report::narrate(event, started.elapsed())
             );
+        }
+    };
+    let result = match sweep::run(args.steps, &args.procs.0, args.repeat, &mut observe) {
+        Ok(result) => result,
+        Err(e) => return run_failed(e),
+    };
+    if let Some(path) = &args.plot
+        && let Err(e) = sweep::write_plot(path, &result)
+    {
+        let _ = writeln!(io::stderr(), "pi-master: error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut stdout = io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer(&mut stdout, &result)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(stdout))
+    } else {
+        sweep::write_table(&mut stdout, &result)
+    };
+    finish_output(written.and_then(|()| stdout.flush()))
+}
+
+/// Exit status after writing the report: piping into `head` is not an error.
+fn finish_output(written: io::Result<()>) -> ExitCode {
+    match written {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            let _ = writeln!(io::stderr(), "pi-master: cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn run_failed(e: RunError) -> ExitCode {
+    match e {
+        RunError::Interrupted { signal } => {
+            let _ = writeln!(io::stderr(), "pi-master: {e}");
             ExitCode::from((128 + signal) as u8)
         }
-        Err(e) => {
+        e => {
             let _ = writeln!(io::stderr(), "pi-master: error: {e}");
             ExitCode::FAILURE
         }

@@ -465,3 +465,68 @@ fn workers_die_with_a_killed_master() {
     let left = wait_gone(&pids, Duration::from_secs(5));
     assert!(left.is_empty(), "orphaned workers: {left:?}\n{stderr}");
 }
+
+#[test]
+fn progress_goes_to_stderr_and_never_into_json() {
+    let out = pi_master(&["--procs", "2", "--steps", "2e6", "--json", "--progress"]);
+    let json = json_of(&out);
+    assert_eq!(json["steps"], 2_000_000);
+    assert!(out.stdout.trim().lines().count() == 1, "{out}");
+    assert!(out.stderr.contains("progress: 100%"), "{out}");
+    assert!(!out.stdout.contains("progress"), "{out}");
+}
+
+#[test]
+fn sweep_reports_speedup_and_draws_a_well_formed_svg() {
+    let dir = std::env::temp_dir().join(format!("pi-master-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("speedup.svg");
+    let svg_arg = svg.to_str().unwrap();
+    let out = pi_master(&[
+        "sweep", "--procs", "2,3", "--steps", "1e5", "--repeat", "1", "--plot", svg_arg, "--json",
+    ]);
+    let json = json_of(&out);
+    let points = json["points"].as_array().unwrap();
+    let procs: Vec<u64> = points
+        .iter()
+        .map(|p| p["procs"].as_u64().unwrap())
+        .collect();
+    assert_eq!(procs, vec![1, 2, 3], "1 is always the baseline:{out}");
+    assert_eq!(points[0]["speedup"], 1.0, "{out}");
+    for p in points {
+        for key in ["wall_seconds", "speedup", "efficiency", "pi"] {
+            assert!(p[key].is_number(), "missing {key}:{out}");
+        }
+        assert_eq!(p["pi"], points[0]["pi"], "same bits for every count:{out}");
+    }
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the plot is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let labels: String = doc.descendants().filter_map(|n| n.text()).collect();
+    for needle in ["speedup", "worker processes", "measured", "ideal"] {
+        assert!(labels.contains(needle), "plot lacks {needle:?}");
+    }
+    let table = pi_master(&["sweep", "--procs", "2", "--steps", "1e4", "--repeat", "1"]);
+    assert!(table.status.success(), "{table}");
+    for needle in ["speedup", "efficiency", "Amdahl"] {
+        assert!(table.stdout.contains(needle), "missing {needle:?}:{table}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sweep_refuses_a_malformed_list_or_plot_path() {
+    for (args, needle) in [
+        (&["sweep", "--procs", "1,,x"][..], "empty"),
+        (&["sweep", "--procs", "1,x"][..], "not a number"),
+        (&["sweep", "--procs", "0,2"][..], "at least 1"),
+        (
+            &["sweep", "--plot", "/nonexistent-dir/p.svg", "--steps", "10"][..],
+            "cannot write the plot",
+        ),
+    ] {
+        let out = pi_master(args);
+        assert_eq!(out.status.code(), Some(2), "{out}");
+        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+    }
+}

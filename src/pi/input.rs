@@ -165,3 +165,40 @@ mod tests {
         assert_eq!(parse_steps("1e12"), Ok(1_000_000_000_000));
     }
 }
+
+/// Parses a comma-separated list of process counts (`1,2,4,8`), each as [`parse_procs`];
+/// returns them sorted, without repeats.
+pub fn parse_procs_list(text: &str) -> Result<Vec<usize>, String> {
+    let mut list = Vec::new();
+    for (i, item) in text.split(',').enumerate() {
+        if item.trim().is_empty() {
+            return Err(format!(
+                "item {} of `{text}` is empty (write a list like 1,2,4,8)",
+                i + 1
+            ));
+        }
+        list.push(parse_procs(item).map_err(|e| format!("item {} (`{item}`): {e}", i + 1))?);
+    }
+    list.sort_unstable();
+    list.dedup();
+    Ok(list)
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::parse_procs_list;
+
+    #[test]
+    fn lists() {
+        assert_eq!(parse_procs_list("1,2,4,8"), Ok(vec![1, 2, 4, 8]));
+        assert_eq!(parse_procs_list("4, 1,4"), Ok(vec![1, 4]));
+        assert!(parse_procs_list("1,,x").unwrap_err().contains("empty"));
+        assert!(
+            parse_procs_list("1,x")
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(parse_procs_list("0,2").unwrap_err().contains("at least 1"));
+        assert!(parse_procs_list("").unwrap_err().contains("empty"));
+    }
+}

@@ -56,7 +56,12 @@ pub struct Config {
     pub steps: u64,
     /// The transport for ranges and results.
     pub ipc: Ipc,
+    /// Whether workers report their progress as they go (a few messages per second each).
+    pub progress: bool,
 }
+
+/// How often a worker reports progress, when asked to.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// A step of the run, reported as it happens (for `--verbose`).
 #[derive(Clone, Debug)]
@@ -74,6 +79,15 @@ pub enum Event {
         index: usize,
         /// The range it must compute.
         range: Range<u64>,
+    },
+    /// A worker reported how far it has got.
+    Progress {
+        /// The worker's index.
+        index: usize,
+        /// Indices of its range computed so far.
+        done: u64,
+        /// Indices in its range.
+        total: u64,
     },
     /// A partial sum arrived.
     Received {
@@ -117,6 +131,8 @@ pub struct WorkerRun {
     pub compute_seconds: f64,
     /// Its exit code.
     pub exitcode: i32,
+    /// Its peak resident memory in KiB, as it measured it (`getrusage`).
+    pub peak_rss_kib: u64,
 }
 
 /// A finished run.
@@ -200,8 +216,14 @@ pub fn signal_name(signal: i32) -> String {
 /// Master → worker.
 #[derive(Serialize, Deserialize, Debug)]
 enum ToWorker {
-    /// Sum the terms of `start..end` (block-aligned) for a problem of `steps` steps.
-    Compute { steps: u64, start: u64, end: u64 },
+    /// Sum the terms of `start..end` (block-aligned) for a problem of `steps` steps, reporting
+    /// progress if asked.
+    Compute {
+        steps: u64,
+        start: u64,
+        end: u64,
+        progress: bool,
+    },
     /// No more work.
     Stop,
 }
@@ -209,12 +231,22 @@ enum ToWorker {
 /// Worker → master.
 #[derive(Serialize, Deserialize, Debug)]
 enum FromWorker {
+    /// `done` indices of the current range are computed.
+    Progress { done: u64 },
+    /// The sum of a whole range.
     Partial {
         start: u64,
         end: u64,
         sum: FixedSum,
         compute_seconds: f64,
+        peak_rss_kib: u64,
     },
+}
+
+/// This process's peak resident set size in KiB.
+fn peak_rss_kib() -> u64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map_or(0, |u| u.max_rss().max(0) as u64)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -228,7 +260,12 @@ fn pipe_worker(args: PipeWorkerArgs) -> Result<(), Error> {
     let mut conn = args.conn;
     loop {
         match conn.recv::<ToWorker>() {
-            Ok(ToWorker::Compute { steps, start, end }) => {
+            Ok(ToWorker::Compute {
+                steps,
+                start,
+                end,
+                progress,
+            }) => {
                 let aligned = start.is_multiple_of(partition::block_len(steps.max(1)));
                 if !(1..=partition::MAX_STEPS).contains(&steps)
                     || start > end
@@ -241,13 +278,18 @@ fn pipe_worker(args: PipeWorkerArgs) -> Result<(), Error> {
                     )));
                 }
                 let clock = Instant::now();
-                let sum = super::range_sum(steps, &(start..end));
+                let sum = if progress {
+                    sum_with_progress(&mut conn, steps, start..end)?
+                } else {
+                    super::range_sum(steps, &(start..end))
+                };
                 let compute_seconds = clock.elapsed().as_secs_f64();
                 conn.send(&FromWorker::Partial {
                     start,
                     end,
                     sum,
                     compute_seconds,
+                    peak_rss_kib: peak_rss_kib(),
                 })?;
             }
             Ok(ToWorker::Stop) => return Ok(()),
@@ -257,12 +299,47 @@ fn pipe_worker(args: PipeWorkerArgs) -> Result<(), Error> {
     }
 }
 
+/// [`super::range_sum`] in slices of blocks, sending a progress message every
+/// [`PROGRESS_EVERY`]. The same blocks are summed, so the bits are the same.
+fn sum_with_progress(
+    conn: &mut Connection,
+    steps: u64,
+    range: Range<u64>,
+) -> Result<FixedSum, Error> {
+    let blocks = partition::blocks_of(steps, &range);
+    let len = partition::block_len(steps);
+    let mut total = FixedSum::ZERO;
+    let mut last = Instant::now();
+    let mut b = blocks.start;
+    while b < blocks.end {
+        // About a millisecond of work between clock readings.
+        let upto = (b + (1 << 20) / len + 1).min(blocks.end);
+        let slice = (b * len).min(steps)..(upto * len).min(steps);
+        total.merge(super::range_sum(steps, &slice));
+        b = upto;
+        if last.elapsed() >= PROGRESS_EVERY {
+            last = Instant::now();
+            conn.send(&FromWorker::Progress {
+                done: slice.end - range.start,
+            })?;
+        }
+    }
+    Ok(total)
+}
+
 struct Worker {
     index: usize,
     process: Process,
     conn: Connection,
     range: Range<u64>,
-    result: Option<(FixedSum, f64)>,
+    result: Option<Finished>,
+}
+
+#[derive(Clone, Copy)]
+struct Finished {
+    sum: FixedSum,
+    compute_seconds: f64,
+    peak_rss_kib: u64,
 }
 
 impl Worker {
@@ -292,15 +369,16 @@ pub fn run(config: &Config, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunE
     let mut total = FixedSum::ZERO;
     let mut runs = Vec::with_capacity(workers.len());
     for w in &workers {
-        let (sum, compute_seconds) = w.result.expect("every worker reported");
-        total.merge(sum);
+        let done = w.result.expect("every worker reported");
+        total.merge(done.sum);
         runs.push(WorkerRun {
             index: w.index,
             pid: w.pid(),
             ranges: vec![w.range.clone()],
-            partial_sum: super::finish(config.steps, sum),
-            compute_seconds,
+            partial_sum: super::finish(config.steps, done.sum),
+            compute_seconds: done.compute_seconds,
             exitcode: w.process.exitcode().unwrap_or(0),
+            peak_rss_kib: done.peak_rss_kib,
         });
     }
     let pi = super::finish(config.steps, total);
@@ -366,6 +444,7 @@ fn drive(
             steps: config.steps,
             start: w.range.start,
             end: w.range.end,
+            progress: config.progress,
         };
         if w.conn
             .send(&task)
@@ -398,13 +477,23 @@ fn drive(
             }
             let w = &mut workers[waiting[slot - 1]];
             match w.conn.recv::<FromWorker>() {
+                Ok(FromWorker::Progress { done }) => observe(&Event::Progress {
+                    index: w.index,
+                    done,
+                    total: w.range.end - w.range.start,
+                }),
                 Ok(FromWorker::Partial {
                     start,
                     end,
                     sum,
                     compute_seconds,
+                    peak_rss_kib,
                 }) if start == w.range.start && end == w.range.end => {
-                    w.result = Some((sum, compute_seconds));
+                    w.result = Some(Finished {
+                        sum,
+                        compute_seconds,
+                        peak_rss_kib,
+                    });
                     pending -= 1;
                     observe(&Event::Received {
                         index: w.index,

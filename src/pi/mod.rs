@@ -4,16 +4,21 @@
 //! - [`partition`]: blocks, and contiguous block-aligned ranges per process;
 //! - [`reduction`]: exact, order-independent combination of block sums;
 //! - [`master`]: the distributed run behind `pi-master` (worker processes over pipes);
-//! - [`report`]: what `pi-master` prints, for people and as JSON.
+//! - [`report`]: what `pi-master` prints, for people and as JSON;
+//! - [`console`]: `--verbose` narration and progress bars on stderr;
+//! - [`sweep`]: speedup over several process counts, with Amdahl's law fitted and plotted;
+//! - [`input`]: reading counts the way people write them.
 //!
 //! The same steps give the same bits for any number of processes.
 
+pub mod console;
 pub mod input;
 pub mod kernel;
 pub mod master;
 pub mod partition;
 pub mod reduction;
 pub mod report;
+pub mod sweep;
 
 use std::ops::Range;
 

@@ -32,6 +32,8 @@ pub struct JsonReport {
     pub master_pid: u32,
     /// Indices per block (fixed by `steps`; ranges are made of whole blocks).
     pub block_len: u64,
+    /// The instruction set of the kernel (`avx2`, `avx`, `sse2` or `portable`).
+    pub simd: &'static str,
     /// The workers.
     pub workers: Vec<JsonWorker>,
 }
@@ -51,6 +53,8 @@ pub struct JsonWorker {
     pub compute_seconds: f64,
     /// Its exit code.
     pub exit_code: i32,
+    /// Its peak resident memory, KiB.
+    pub peak_rss_kib: u64,
 }
 
 impl JsonReport {
@@ -67,6 +71,7 @@ impl JsonReport {
             wall_seconds: run.wall_seconds,
             master_pid: run.master_pid,
             block_len: super::partition::block_len(run.config.steps),
+            simd: super::kernel::simd_name(),
             workers: run
                 .workers
                 .iter()
@@ -77,6 +82,7 @@ impl JsonReport {
                     partial_sum: w.partial_sum,
                     compute_seconds: w.compute_seconds,
                     exit_code: w.exitcode,
+                    peak_rss_kib: w.peak_rss_kib,
                 })
                 .collect(),
         }
@@ -123,7 +129,12 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
             "                             an estimate that holds from 1000 steps on)"
         )?;
     }
-    writeln!(out, "  wall time   {:.3} s", run.wall_seconds)?;
+    writeln!(
+        out,
+        "  wall time   {:.3} s   (kernel: {})",
+        run.wall_seconds,
+        super::kernel::simd_name()
+    )?;
     writeln!(out)?;
     let range_width = run
         .workers
@@ -134,21 +145,31 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         .max("range [start, end)".len());
     writeln!(
         out,
-        "  {:>6}  {:>8}  {:<range_width$}  {:>17}  {:>9}",
-        "worker", "pid", "range [start, end)", "partial sum", "compute s"
+        "  {:>6}  {:>8}  {:<range_width$}  {:>17}  {:>9}  {:>8}",
+        "worker", "pid", "range [start, end)", "partial sum", "compute s", "peak RSS"
     )?;
     for w in &run.workers {
         writeln!(
             out,
-            "  {:>6}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}",
+            "  {:>6}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}  {:>4} KiB",
             w.index,
             w.pid,
             format_ranges(&w.ranges),
             w.partial_sum,
-            w.compute_seconds
+            w.compute_seconds,
+            w.peak_rss_kib
         )?;
     }
     Ok(())
+}
+
+/// `done` as a percentage of `total` (100 for an empty total).
+pub fn percent(done: u64, total: u64) -> f64 {
+    if total == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / total as f64
+    }
 }
 
 fn format_ranges(ranges: &[std::ops::Range<u64>]) -> String {
@@ -198,5 +219,9 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
             format!("[master {me}] worker {index} (pid {pid}) {how} and was reaped")
         }
         Event::Stopping { reason } => format!("[master {me}] stopping workers: {reason}"),
+        Event::Progress { index, done, total } => format!(
+            "[master {me}] worker {index} has computed {done} of {total} indices ({:.0}%)",
+            percent(*done, *total)
+        ),
     }
 }

@@ -1,0 +1,293 @@
+//! `pi-master sweep`: how the run time scales with the number of processes.
+//!
+//! For each process count the same problem runs a few times; the median wall time gives the
+//! speedup S(p) = T(1)/T(p) and the efficiency S(p)/p. Amdahl's law, T(p) = T(1)·(f + (1−f)/p),
+//! is fitted by least squares to the counts that do not exceed the CPUs available (beyond them
+//! processes only share cores, which the law does not model), giving the serial fraction f.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::master::{self, Config, Event, Ipc, RunError};
+
+/// One process count's measurements.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    /// Processes.
+    pub procs: usize,
+    /// Median wall time over the runs.
+    pub wall_seconds: f64,
+    /// Every run's wall time, in order.
+    pub runs: Vec<f64>,
+    /// T(1) / T(p).
+    pub speedup: f64,
+    /// Speedup / p.
+    pub efficiency: f64,
+    /// The pi computed (the same bits for every p).
+    pub pi: f64,
+}
+
+/// A finished sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sweep {
+    /// Steps of every run.
+    pub steps: u64,
+    /// Runs per process count.
+    pub repeat: usize,
+    /// CPUs available to this process.
+    pub cpus: usize,
+    /// Amdahl's serial fraction fitted to the counts up to `cpus`; `None` without a count
+    /// above 1 in that range.
+    pub serial_fraction: Option<f64>,
+    /// One point per process count, ascending; the first is always 1 process.
+    pub points: Vec<Point>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Fits f in T(p)/T(1) = f + (1−f)/p, by least squares through the origin on
+/// y = T(p)/T(1) − 1/p against x = 1 − 1/p. Clamped to [0, 1].
+pub fn fit_serial_fraction(points: &[(usize, f64)], t1: f64) -> Option<f64> {
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for &(p, t) in points.iter().filter(|(p, _)| *p > 1) {
+        let x = 1.0 - 1.0 / p as f64;
+        let y = t / t1 - 1.0 / p as f64;
+        sxy += x * y;
+        sxx += x * x;
+    }
+    (sxx > 0.0).then(|| (sxy / sxx).clamp(0.0, 1.0))
+}
+
+/// Runs the sweep. `procs` must be ascending; 1 is added if missing (it is the baseline).
+pub fn run(
+    steps: u64,
+    procs: &[usize],
+    repeat: usize,
+    observe: &mut dyn FnMut(usize, usize, &Event),
+) -> Result<Sweep, RunError> {
+    let mut counts = procs.to_vec();
+    if counts.first() != Some(&1) {
+        counts.insert(0, 1);
+    }
+    let mut raw: Vec<(usize, Vec<f64>, f64)> = Vec::new();
+    for &p in &counts {
+        let config = Config {
+            procs: p,
+            steps,
+            ipc: Ipc::Pipe,
+            progress: false,
+        };
+        let mut walls = Vec::with_capacity(repeat);
+        let mut pi = 0.0;
+        for r in 0..repeat {
+            let run = master::run(&config, &mut |e| observe(p, r, e))?;
+            walls.push(run.wall_seconds);
+            pi = run.pi;
+        }
+        raw.push((p, walls, pi));
+    }
+    let t1 = median(&raw[0].1);
+    let cpus = crate::cpu_count();
+    let fit_points: Vec<(usize, f64)> = raw
+        .iter()
+        .filter(|(p, _, _)| *p <= cpus)
+        .map(|(p, w, _)| (*p, median(w)))
+        .collect();
+    let points = raw
+        .into_iter()
+        .map(|(p, runs, pi)| {
+            let wall = median(&runs);
+            let speedup = t1 / wall;
+            Point {
+                procs: p,
+                wall_seconds: wall,
+                runs,
+                speedup,
+                efficiency: speedup / p as f64,
+                pi,
+            }
+        })
+        .collect();
+    Ok(Sweep {
+        steps,
+        repeat,
+        cpus,
+        serial_fraction: fit_serial_fraction(&fit_points, t1),
+        points,
+    })
+}
+
+/// Writes the sweep as a table.
+pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
+    writeln!(
+        out,
+        "speedup of pi-master over {} steps: median wall time of {} run{} per process count, {} CPU{} available",
+        sweep.steps,
+        sweep.repeat,
+        if sweep.repeat == 1 { "" } else { "s" },
+        sweep.cpus,
+        if sweep.cpus == 1 { "" } else { "s" }
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  {:>5}  {:>10}  {:>8}  {:>10}  {:>17}",
+        "procs", "wall s", "speedup", "efficiency", "pi"
+    )?;
+    for p in &sweep.points {
+        writeln!(
+            out,
+            "  {:>5}  {:>10.4}  {:>8.2}  {:>9.0}%  {:>17.15}",
+            p.procs,
+            p.wall_seconds,
+            p.speedup,
+            p.efficiency * 100.0,
+            p.pi
+        )?;
+    }
+    writeln!(out)?;
+    match sweep.serial_fraction {
+        Some(f) => writeln!(
+            out,
+            "Amdahl's law fitted to 1..={} processes: serial fraction f = {f:.4}, so no number of processes can be more than {} times as fast as one.",
+            sweep.cpus,
+            if f > 0.0 {
+                format!("{:.0}", 1.0 / f)
+            } else {
+                "infinitely many".to_string()
+            }
+        )?,
+        None => writeln!(
+            out,
+            "Amdahl's law needs a process count above 1 and at most {} (the CPUs available) to fit.",
+            sweep.cpus
+        )?,
+    }
+    Ok(())
+}
+
+/// Draws speedup against processes as an SVG fit for a projector: measured points, the ideal
+/// line (capped at the CPU count), and the fitted Amdahl curve.
+pub fn write_plot(path: &Path, sweep: &Sweep) -> Result<(), String> {
+    use plotters::prelude::*;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+    let max_p = sweep.points.iter().map(|p| p.procs).max().unwrap_or(1) as f64;
+    let max_s = sweep
+        .points
+        .iter()
+        .map(|p| p.speedup)
+        .fold(sweep.cpus as f64, f64::max)
+        .max(1.0);
+    let root = SVGBackend::new(path, (1280, 720)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("pi-master: speedup over processes ({} steps)", sweep.steps),
+            ("sans-serif", 36),
+        )
+        .margin(30)
+        .x_label_area_size(70)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0.0..max_p * 1.05 + 0.5, 0.0..max_s * 1.15)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("worker processes")
+        .x_labels((max_p as usize + 2).min(20))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc("speedup  T(1) / T(p)")
+        .label_style(("sans-serif", 24))
+        .axis_desc_style(("sans-serif", 28))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    let cpus = sweep.cpus as f64;
+    let steps_x: Vec<f64> = (0..=200)
+        .map(|i| 1.0 + (max_p - 1.0) * i as f64 / 200.0)
+        .collect();
+    chart
+        .draw_series(LineSeries::new(
+            steps_x.iter().map(|&p| (p, p.min(cpus))),
+            ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(3),
+        ))
+        .map_err(|e| fail(&e))?
+        .label(format!("ideal (at most {} CPUs)", sweep.cpus))
+        .legend(|(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x + 30, y)],
+                RGBColor(150, 150, 150).stroke_width(3),
+            )
+        });
+    if let Some(f) = sweep.serial_fraction {
+        chart
+            .draw_series(LineSeries::new(
+                steps_x
+                    .iter()
+                    .map(|&p| (p, 1.0 / (f + (1.0 - f) / p.min(cpus)))),
+                ShapeStyle::from(&RED).stroke_width(3),
+            ))
+            .map_err(|e| fail(&e))?
+            .label(format!("Amdahl, serial fraction {f:.3}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], RED.stroke_width(3)));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            sweep.points.iter().map(|p| (p.procs as f64, p.speedup)),
+            BLUE.stroke_width(4),
+        ))
+        .map_err(|e| fail(&e))?
+        .label("measured")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], BLUE.stroke_width(4)));
+    chart
+        .draw_series(
+            sweep
+                .points
+                .iter()
+                .map(|p| Circle::new((p.procs as f64, p.speedup), 8, BLUE.filled())),
+        )
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 26))
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amdahl_fit_recovers_the_fraction() {
+        let f = 0.1;
+        let t1 = 2.0;
+        let points: Vec<(usize, f64)> = [1, 2, 4, 8]
+            .iter()
+            .map(|&p| (p, t1 * (f + (1.0 - f) / p as f64)))
+            .collect();
+        let fitted = fit_serial_fraction(&points, t1).unwrap();
+        assert!((fitted - f).abs() < 1e-12, "{fitted}");
+        assert_eq!(fit_serial_fraction(&[(1, 1.0)], 1.0), None);
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
