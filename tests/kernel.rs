@@ -44,5 +44,5 @@ fn within_one_ulp_of_the_exact_midpoint_sum() {
 
 #[test]
 fn names_its_instruction_set() {
-    assert!(["avx2", "avx", "sse2", "portable"].contains(&simd_name()));
+    assert!(["avx512", "avx2", "avx", "sse2", "portable"].contains(&simd_name()));
 }

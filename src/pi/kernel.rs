@@ -3,17 +3,18 @@
 //! The work is cut into blocks whose size depends only on `steps` (see
 //! [`super::partition::block_len`]), and a block is always summed the same way, whichever
 //! process computes it: 16 logical lanes, index `start + k` going to lane `k % 16`, each lane
-//! keeping its own compensated (TwoSum) running sum, the lanes folded in a fixed order at the
+//! keeping its own compensated (Fast2Sum) running sum, the lanes folded in a fixed order at the
 //! end. Each term is computed with plain IEEE operations and no fused multiply-add, from an
-//! exact index: lane `l` counts its index as a float (`start + l`, then `+ 16` per turn), exact
-//! below 2^53, so `x = (i + 0.5) * step` never depends on where a range began. Block sums are
+//! exact midpoint: lane `l` counts `i + 0.5` as a float (`start + l + 0.5`, then `+ 16` per
+//! turn), exact below 2^52, so `x = (i + 0.5) * step` never depends on where a range began and
+//! no integer is converted inside the loop. Block sums are
 //! then added exactly (see [`super::reduction`]), so the final pi does not depend on how blocks
 //! were spread over processes.
 
 /// Logical lanes per block; any implementation must reproduce this lane structure.
 pub const LANES: usize = 16;
 
-/// Error-free sum: `(s, e)` with `s = fl(a + b)` and `a + b = s + e` exactly.
+/// Error-free sum: `(s, e)` with `s = fl(a + b)` and `a + b = s + e` exactly, for any `a`, `b`.
 #[inline(always)]
 fn two_sum(a: f64, b: f64) -> (f64, f64) {
     let s = a + b;
@@ -22,19 +23,30 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
     (s, e)
 }
 
-/// The term of index `i` given as an exact float: 4 / (1 + x²) with x = (i + 0.5) · step.
+/// Adds `t` to a lane's running sum `sum`, adding the rounding error to `err` exactly. This is
+/// Fast2Sum (3 operations instead of TwoSum's 6), exact because `sum >= t > 0` or `sum == 0`:
+/// every term is positive and a lane's terms shrink as x grows, so the running sum always
+/// holds at least the term being added.
 #[inline(always)]
-fn term(i: f64, step: f64) -> f64 {
-    let x = (i + 0.5) * step;
+fn accumulate(sum: &mut f64, err: &mut f64, t: f64) {
+    let s = *sum + t;
+    *err += t - (s - *sum);
+    *sum = s;
+}
+
+/// The term at a midpoint counter `mid = i + 0.5` (exact): 4 / (1 + x²) with x = mid · step.
+#[inline(always)]
+fn term(mid: f64, step: f64) -> f64 {
+    let x = mid * step;
     4.0 / (1.0 + x * x)
 }
 
 /// Sums the terms of indices `start .. start + len` as a pair `(hi, lo)` whose exact sum is
 /// the block's compensated sum. Deterministic: the same block gives the same bits everywhere.
 ///
-/// Runs the widest SIMD version this CPU supports (chosen once, at the first call): AVX2 (four
-/// doubles per instruction) where available, else the x86-64 baseline SSE2 (two), else
-/// portable code. All versions are the same Rust code compiled for different targets; Rust
+/// Runs the widest SIMD version this CPU supports (chosen once, at the first call): AVX-512
+/// (eight doubles per instruction), AVX2 (four), AVX, else the x86-64 baseline SSE2 (two);
+/// portable code on other architectures. All versions are the same Rust code compiled for different targets; Rust
 /// never fuses a multiply and an add on its own, so every version performs the very same IEEE
 /// operations and returns the very same bits.
 pub fn block_sum(start: u64, len: u64, step: f64) -> (f64, f64) {
@@ -49,7 +61,11 @@ pub fn block_sum(start: u64, len: u64, step: f64) -> (f64, f64) {
 /// Blocks shorter than this skip SIMD dispatch.
 const SMALL_BLOCK: u64 = 256;
 
-#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512dq+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "x86_64+avx"
+))]
 fn block_sum_dispatched(start: u64, len: u64, step: f64) -> (f64, f64) {
     lanes(start, len, step)
 }
@@ -63,11 +79,14 @@ pub fn block_sum_portable(start: u64, len: u64, step: f64) -> (f64, f64) {
 pub fn simd_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("fma") {
+            return "avx512";
+        }
+        if has!("avx2") && has!("fma") {
             return "avx2";
         }
-        if std::arch::is_x86_feature_detected!("avx") {
+        if has!("avx") {
             return "avx";
         }
         "sse2"
@@ -84,22 +103,19 @@ pub fn simd_name() -> &'static str {
 fn lanes(start: u64, len: u64, step: f64) -> (f64, f64) {
     let mut sum = [0.0f64; LANES];
     let mut err = [0.0f64; LANES];
-    let mut index = [0.0f64; LANES];
-    for (l, i) in index.iter_mut().enumerate() {
-        *i = (start + l as u64) as f64;
+    let mut mid = [0.0f64; LANES];
+    for (l, m) in mid.iter_mut().enumerate() {
+        // Exact: start + l < 2^52, so the float holds the index and its half exactly.
+        *m = (start + l as u64) as f64 + 0.5;
     }
     for _ in 0..len / LANES as u64 {
         for l in 0..LANES {
-            let (s, e) = two_sum(sum[l], term(index[l], step));
-            sum[l] = s;
-            err[l] += e;
-            index[l] += LANES as f64;
+            accumulate(&mut sum[l], &mut err[l], term(mid[l], step));
+            mid[l] += LANES as f64;
         }
     }
     for l in 0..(len % LANES as u64) as usize {
-        let (s, e) = two_sum(sum[l], term(index[l], step));
-        sum[l] = s;
-        err[l] += e;
+        accumulate(&mut sum[l], &mut err[l], term(mid[l], step));
     }
     fold(&sum, &err)
 }
@@ -117,17 +133,19 @@ fn fold(sum: &[f64; LANES], err: &[f64; LANES]) -> (f64, f64) {
     (hi, lo)
 }
 
-/// The same sum computed the slow, obvious way, one lane after another, for checking the fast
-/// versions bit for bit.
+/// The same sum computed the slow, obvious way, one lane after another and each index
+/// converted on its own, for checking the fast versions bit for bit.
 pub fn block_sum_reference(start: u64, len: u64, step: f64) -> (f64, f64) {
     let mut sum = [0.0f64; LANES];
     let mut err = [0.0f64; LANES];
     for l in 0..LANES {
         let mut k = l as u64;
         while k < len {
-            let (s, e) = two_sum(sum[l], term((start + k) as f64, step));
-            sum[l] = s;
-            err[l] += e;
+            accumulate(
+                &mut sum[l],
+                &mut err[l],
+                term((start + k) as f64 + 0.5, step),
+            );
             k += LANES as u64;
         }
     }

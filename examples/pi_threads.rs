@@ -1,0 +1,38 @@
+//! Pi with the same kernel on N threads of one process: the hardware limit `pi-master` is
+//! measured against (no processes, no pipes), and the thread half of the threads-versus-
+//! processes lesson.
+//!
+//! `cargo run --release --example pi_threads -- [STEPS] [THREADS]` prints `pi seconds`.
+
+use std::time::Instant;
+
+use multiproc::pi::input::{parse_procs, parse_steps};
+use multiproc::pi::partition::partition;
+use multiproc::pi::reduction::FixedSum;
+use multiproc::pi::{finish, range_sum};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let parse = |arg: Option<String>, default: &str, f: fn(&str) -> Result<u64, String>| {
+        f(arg.as_deref().unwrap_or(default)).unwrap_or_else(|e| {
+            eprintln!("pi_threads: {e}");
+            std::process::exit(2)
+        })
+    };
+    let steps = parse(args.next(), "1e9", parse_steps);
+    let threads = parse(args.next(), "2", |s| parse_procs(s).map(|n| n as u64)) as usize;
+    let clock = Instant::now();
+    let total = std::thread::scope(|scope| {
+        let handles: Vec<_> = partition(steps, threads)
+            .into_iter()
+            .map(|range| scope.spawn(move || range_sum(steps, &range)))
+            .collect();
+        let mut total = FixedSum::ZERO;
+        for h in handles {
+            total.merge(h.join().expect("worker thread"));
+        }
+        total
+    });
+    let pi = finish(steps, total);
+    println!("{pi:.17} {:.6}", clock.elapsed().as_secs_f64());
+}
