@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::connection::Connection;
-use crate::os::{self, PipeEnd};
+use crate::os::{self, FdKind};
 
 /// The command-line flag that marks a worker.
 pub(crate) const WORKER_FLAG: &str = "--multiproc-worker";
@@ -50,7 +50,7 @@ pub(crate) struct Boot {
     pub(crate) entry: usize,
     pub(crate) target: usize,
     pub(crate) name: String,
-    pub(crate) handed: Vec<PipeEnd>,
+    pub(crate) handed: Vec<FdKind>,
     pub(crate) args: Vec<u8>,
 }
 
@@ -59,7 +59,7 @@ impl Boot {
         entry: usize,
         target: usize,
         name: String,
-        handed: Vec<PipeEnd>,
+        handed: Vec<FdKind>,
         args: Vec<u8>,
     ) -> std::io::Result<Self> {
         Ok(Boot {
@@ -257,8 +257,8 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
         .filter(|p| *p > 0)
         .ok_or_else(|| format!("`{}` is not a master pid", parent.to_string_lossy()))?;
     os::die_with_parent(parent)?;
-    let boot_fd = os::adopt_inherited(BOOT_FD, PipeEnd::Read)?;
-    let status_fd = os::adopt_inherited(STATUS_FD, PipeEnd::Write)?;
+    let boot_fd = os::adopt_inherited(BOOT_FD, FdKind::Read)?;
+    let status_fd = os::adopt_inherited(STATUS_FD, FdKind::Write)?;
 
     let mut boot_conn = Connection::from_fds(Some(boot_fd), None);
     boot_conn.set_max_frame(codec::MAX_FRAME_LIMIT);
@@ -325,28 +325,67 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
 pub(crate) mod handover {
     use super::*;
 
-    type Handed = Vec<Option<(OwnedFd, PipeEnd)>>;
+    type Handed = Vec<Option<(OwnedFd, FdKind)>>;
+
+    /// Told the child's pid once it is spawned, or `None` if it never was.
+    pub(crate) type SpawnHook = Box<dyn FnOnce(Option<u32>)>;
+
+    /// What packing a child's arguments produced besides the bytes.
+    #[derive(Default)]
+    pub(crate) struct Packed {
+        /// The descriptors the child needs, in index order.
+        pub(crate) fds: Vec<(OwnedFd, FdKind)>,
+        /// To run once the spawn succeeded or failed.
+        pub(crate) hooks: Vec<SpawnHook>,
+    }
+
+    impl Packed {
+        /// Tells every hook how the spawn went.
+        pub(crate) fn spawned(&mut self, pid: Option<u32>) {
+            for hook in self.hooks.drain(..) {
+                hook(pid);
+            }
+        }
+    }
+
+    impl Drop for Packed {
+        fn drop(&mut self) {
+            // Hooks nobody ran belong to a child that was never started.
+            self.spawned(None);
+        }
+    }
 
     thread_local! {
-        static OUTGOING: RefCell<Option<Vec<(OwnedFd, PipeEnd)>>> = const { RefCell::new(None) };
+        static OUTGOING: RefCell<Option<Packed>> = const { RefCell::new(None) };
         static INCOMING: RefCell<Handed> = const { RefCell::new(Vec::new()) };
     }
 
-    /// Runs `pack` with descriptor export enabled; returns its result and the descriptors the
-    /// packed values need in the child, in index order.
-    pub(crate) fn collect<T>(pack: impl FnOnce() -> T) -> (T, Vec<(OwnedFd, PipeEnd)>) {
-        OUTGOING.with(|o| *o.borrow_mut() = Some(Vec::new()));
+    /// Runs `pack` with descriptor export enabled; returns its result and what the packed
+    /// values need in the child.
+    pub(crate) fn collect<T>(pack: impl FnOnce() -> T) -> (T, Packed) {
+        OUTGOING.with(|o| *o.borrow_mut() = Some(Packed::default()));
         let value = pack();
-        let fds = OUTGOING.with(|o| o.borrow_mut().take()).unwrap_or_default();
-        (value, fds)
+        let packed = OUTGOING.with(|o| o.borrow_mut().take()).unwrap_or_default();
+        (value, packed)
     }
 
-    pub(crate) fn export(fd: BorrowedFd<'_>, end: PipeEnd) -> Result<u32, String> {
+    /// Registers something to do once the child being packed for is spawned (or is not).
+    pub(crate) fn on_spawn(hook: SpawnHook) {
+        OUTGOING.with(|o| match o.borrow_mut().as_mut() {
+            Some(packed) => packed.hooks.push(hook),
+            None => hook(None),
+        });
+    }
+
+    pub(crate) fn export(fd: BorrowedFd<'_>, end: FdKind) -> Result<u32, String> {
         OUTGOING.with(|o| {
             let mut slot = o.borrow_mut();
-            let list = slot.as_mut().ok_or(
-                "a Connection can only be sent to another process as (part of) a Process's arguments",
-            )?;
+            let list = &mut slot
+                .as_mut()
+                .ok_or(
+                    "a Connection or Queue can only be sent to another process as (part of) a Process's arguments",
+                )?
+                .fds;
             let dup = fd
                 .try_clone_to_owned()
                 .map_err(|e| format!("cannot duplicate a descriptor for the child: {e}"))?;
@@ -355,14 +394,14 @@ pub(crate) mod handover {
         })
     }
 
-    pub(crate) fn import(index: u32, end: PipeEnd) -> Result<OwnedFd, String> {
+    pub(crate) fn import(index: u32, end: FdKind) -> Result<OwnedFd, String> {
         INCOMING.with(|i| {
             let mut list = i.borrow_mut();
             match list.get_mut(index as usize).and_then(Option::take) {
                 Some((fd, e)) if e == end => Ok(fd),
                 Some(_) => Err(format!("handed descriptor {index} is the wrong end of its pipe")),
                 None => Err(format!(
-                    "no handed descriptor {index} (a Connection can only be received as part of a Process's arguments, once)"
+                    "no handed descriptor {index} (a Connection or Queue can only be received as part of a Process's arguments, once)"
                 )),
             }
         })

@@ -31,7 +31,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::bootstrap::handover;
 use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::os::{self, PipeEnd};
+use crate::os::{self, FdKind};
 
 /// Largest read buffer: one kernel pipe's worth, so one `read` can drain many small frames.
 const READ_BUFFER: usize = 64 * 1024;
@@ -363,8 +363,8 @@ impl Serialize for Connection {
                 .map_err(S::Error::custom)
         };
         HandedConnection {
-            reader: export(&self.reader, PipeEnd::Read)?,
-            writer: export(&self.writer, PipeEnd::Write)?,
+            reader: export(&self.reader, FdKind::Read)?,
+            writer: export(&self.writer, FdKind::Write)?,
             max_frame: self.max_frame as u64,
         }
         .serialize(serializer)
@@ -383,8 +383,8 @@ impl<'de> Deserialize<'de> for Connection {
                 .map_err(D::Error::custom)
         };
         let mut conn = Connection::from_fds(
-            import(wire.reader, PipeEnd::Read)?,
-            import(wire.writer, PipeEnd::Write)?,
+            import(wire.reader, FdKind::Read)?,
+            import(wire.writer, FdKind::Write)?,
         );
         conn.set_max_frame(usize::try_from(wire.max_frame).unwrap_or(usize::MAX));
         Ok(conn)

@@ -25,6 +25,8 @@ enum Kind {
     Truncated { expected: usize, received: usize },
     /// A frame larger than the connection's limit, on either side.
     TooLarge { len: u64, max: usize },
+    /// A timed operation ran out of time.
+    Timeout,
     /// A value could not be encoded.
     Encode(String),
     /// A frame's bytes do not decode to the requested type.
@@ -59,6 +61,11 @@ impl Error {
             kind: Kind::Decode(msg.to_string()),
         }
     }
+    pub(crate) fn timeout() -> Self {
+        Error {
+            kind: Kind::Timeout,
+        }
+    }
     pub(crate) fn state(msg: impl Into<String>) -> Self {
         Error {
             kind: Kind::State(msg.into()),
@@ -89,6 +96,10 @@ impl Error {
     pub fn is_codec(&self) -> bool {
         matches!(self.kind, Kind::Decode(_) | Kind::Encode(_))
     }
+    /// A call with a timeout ran out of time (nothing was taken or put).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout)
+    }
     /// The peer is gone: a clean close, a frame cut short, or a write to a closed pipe.
     pub fn is_disconnected(&self) -> bool {
         match &self.kind {
@@ -118,6 +129,7 @@ impl fmt::Display for Error {
                 f,
                 "message of {len} bytes is over the connection's limit of {max} bytes"
             ),
+            Kind::Timeout => write!(f, "timed out"),
             Kind::Encode(msg) => write!(f, "cannot encode message: {msg}"),
             Kind::Decode(msg) => write!(f, "cannot decode message: {msg}"),
             Kind::State(msg) => write!(f, "{msg}"),

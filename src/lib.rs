@@ -28,7 +28,8 @@
 //! # Layers
 //! - `os` (private): every `unsafe` block of the crate: pipes, spawning, descriptor checks.
 //! - The runtime: [`codec`] (the wire format), [`connection`] (`Pipe`, `Connection`),
-//!   [`process`] (`Process`, the child registry), and the worker bootstrap ([`init`]).
+//!   [`queue`] (`Queue`, shared by any number of processes), [`process`] (`Process`, the child
+//!   registry), [`signals`], and the worker bootstrap ([`init`]).
 //! - [`pi`]: the midpoint-rule computation of pi that the `pi-master` tool distributes.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -40,9 +41,11 @@ mod error;
 mod os;
 pub mod pi;
 pub mod process;
+pub mod queue;
 pub mod signals;
 
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};
 pub use connection::{Connection, Waitable, pipe, pipe_oneway, wait};
 pub use error::{Error, Result};
 pub use process::{ChildInfo, Process, active_children, cpu_count};
+pub use queue::Queue;

@@ -214,13 +214,13 @@ impl Process {
         static RAISED: std::sync::Once = std::sync::Once::new();
         RAISED.call_once(os::raise_fd_limit);
 
-        let (packed, handed) = handover::collect(|| args.pack());
+        let (packed, mut handed) = handover::collect(|| args.pack());
         let packed = packed?;
         let boot = Boot::new(
             self.entry,
             self.target,
             self.name.clone(),
-            handed.iter().map(|(_, end)| *end).collect(),
+            handed.fds.iter().map(|(_, end)| *end).collect(),
             packed,
         )
         .map_err(|e| Error::io("cannot stat /proc/self/exe", e))?;
@@ -229,7 +229,7 @@ impl Process {
         let (boot_read, boot_write) = os::pipe().map_err(pipe_err)?;
         let (status_read, status_write) = os::pipe().map_err(pipe_err)?;
         let mut fds = vec![boot_read.as_fd(), status_write.as_fd()];
-        fds.extend(handed.iter().map(|(fd, _)| fd.as_fd()));
+        fds.extend(handed.fds.iter().map(|(fd, _)| fd.as_fd()));
         let argv: Vec<OsString> = vec![
             std::env::args_os()
                 .next()
@@ -254,6 +254,7 @@ impl Process {
             pid
         };
         drop(fds);
+        handed.spawned(Some(pid as u32));
         drop((boot_read, status_write, handed));
         self.child = Some(Child {
             pid,

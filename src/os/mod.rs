@@ -13,6 +13,8 @@
 //! Everything above this module is `#![deny(unsafe_code)]`.
 #![allow(unsafe_code)]
 
+pub(crate) mod shm;
+
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -33,6 +35,62 @@ pub(crate) const FIRST_CHILD_FD: RawFd = 3;
 /// Creates an anonymous pipe, both ends close-on-exec: `(read end, write end)`.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Creates an anonymous pipe whose ends are close-on-exec and non-blocking.
+pub(crate) fn pipe_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
+}
+
+/// `read(2)` on a non-blocking descriptor: `Ok(None)` when nothing is there yet.
+pub(crate) fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(None),
+            other => return other.map(Some).map_err(io::Error::from),
+        }
+    }
+}
+
+/// `write(2)` on a non-blocking descriptor: `Ok(0)` when the pipe is full.
+pub(crate) fn write_nonblocking(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        match nix::unistd::write(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(0),
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Waits until `fd` can be written to, or the timeout passes; `true` if it can.
+pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut pollfds = [PollFd::new(fd, PollFlags::POLLOUT)];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+        match poll(
+            &mut pollfds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => return Ok(pollfds[0].revents().is_some_and(|r| !r.is_empty())),
+        }
+    }
+}
+
+/// Whether process `pid` is still running: it exists and is not a zombie waiting to be reaped.
+pub(crate) fn process_running(pid: i32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => match stat.iter().rposition(|b| *b == b')') {
+            Some(at) => !matches!(stat.get(at + 2), Some(b'Z' | b'X')),
+            None => true,
+        },
+    }
 }
 
 /// `read(2)`, retried on `EINTR`. Returns 0 at end of stream.
@@ -174,19 +232,22 @@ pub(crate) fn spawn_self(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Resul
     Ok(pid)
 }
 
-/// Which end of a pipe a descriptor is expected to be.
+/// What a handed descriptor is expected to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum PipeEnd {
-    /// Opened for reading.
+pub(crate) enum FdKind {
+    /// The read end of a pipe.
     Read,
-    /// Opened for writing.
+    /// The write end of a pipe.
     Write,
+    /// A shared-memory file (`memfd`), opened for reading and writing.
+    Memory,
 }
 
-/// Takes ownership of an inherited descriptor after checking that it is open, that it is a
-/// pipe and that it is the expected end; then marks it close-on-exec, so that nothing this
-/// process starts inherits it. The error says what was found instead.
-pub(crate) fn adopt_inherited(fd: RawFd, end: PipeEnd) -> Result<OwnedFd, String> {
+/// Takes ownership of an inherited descriptor after checking that it is open and of the
+/// expected kind (a pipe of the right direction, or a read-write regular file for shared
+/// memory); then marks it close-on-exec, so that nothing this process starts inherits it. The
+/// error says what was found instead.
+pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String> {
     // SAFETY: F_GETFD only reads the descriptor table; any integer is a valid argument and a
     // closed number just yields EBADF.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
@@ -197,27 +258,27 @@ pub(crate) fn adopt_inherited(fd: RawFd, end: PipeEnd) -> Result<OwnedFd, String
     // was placed here by our parent at spawn, and this function is called once per number.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let st = fstat(owned.as_fd()).map_err(|e| format!("descriptor {fd}: fstat failed: {e}"))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
+    let file_type = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    let (wanted_type, what) = match kind {
+        FdKind::Read | FdKind::Write => (SFlag::S_IFIFO, "a pipe"),
+        FdKind::Memory => (SFlag::S_IFREG, "a shared-memory file"),
+    };
+    if file_type != wanted_type {
         // Leave a descriptor that is not ours open, exactly as we found it.
         std::mem::forget(owned);
-        return Err(format!("descriptor {fd} is not a pipe"));
+        return Err(format!("descriptor {fd} is not {what}"));
     }
     let status = fcntl(owned.as_fd(), FcntlArg::F_GETFL)
         .map_err(|e| format!("descriptor {fd}: F_GETFL failed: {e}"))?;
     let access = OFlag::from_bits_truncate(status) & OFlag::O_ACCMODE;
-    let is_expected = match end {
-        PipeEnd::Read => access == OFlag::O_RDONLY,
-        PipeEnd::Write => access == OFlag::O_WRONLY,
+    let (is_expected, wanted) = match kind {
+        FdKind::Read => (access == OFlag::O_RDONLY, "the read end of a pipe"),
+        FdKind::Write => (access == OFlag::O_WRONLY, "the write end of a pipe"),
+        FdKind::Memory => (access == OFlag::O_RDWR, "open for reading and writing"),
     };
     if !is_expected {
         std::mem::forget(owned);
-        return Err(format!(
-            "descriptor {fd} is a pipe, but not its {} end",
-            match end {
-                PipeEnd::Read => "read",
-                PipeEnd::Write => "write",
-            }
-        ));
+        return Err(format!("descriptor {fd} is not {wanted}"));
     }
     fcntl(
         owned.as_fd(),
