@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use multiproc::pi::console::Console;
 use multiproc::pi::input::{parse_procs, parse_procs_list, parse_steps};
 use multiproc::pi::master::{self, Config, Ipc, RunError};
-use multiproc::pi::{partition, report, sweep};
+use multiproc::pi::{compare, partition, report, sweep};
 
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
@@ -57,6 +57,15 @@ struct RunArgs {
     /// How ranges and partial sums travel between master and workers
     #[arg(long, value_enum, default_value_t = IpcArg::Pipe)]
     ipc: IpcArg,
+
+    /// With `--ipc queue`: chunks to cut the range into, taken by workers as they become free
+    /// [default: 4 per worker; more chunks than blocks of work are clamped]
+    #[arg(long, value_name = "N", value_parser = parse_count_arg, allow_negative_numbers = true)]
+    chunks: Option<u64>,
+
+    /// Run every IPC mode at the same steps and processes and show them side by side
+    #[arg(long, conflicts_with = "ipc")]
+    compare: bool,
 
     /// Print one JSON object on stdout instead of the report
     #[arg(long)]
@@ -118,10 +127,16 @@ fn parse_list(text: &str) -> Result<ProcsList, String> {
     parse_procs_list(text).map(ProcsList)
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum IpcArg {
-    /// One duplex pipe between the master and each worker
+    /// One duplex pipe between the master and each worker; a static split of the range
     Pipe,
+    /// A task queue and a result queue shared by all; chunks taken as workers become free
+    Queue,
+}
+
+fn parse_count_arg(text: &str) -> Result<u64, String> {
+    multiproc::pi::input::parse_count(text)
 }
 
 /// Steps from which progress is shown by default on a terminal: about a second of work.
@@ -138,6 +153,13 @@ fn main() -> ExitCode {
 }
 
 fn run_once(args: RunArgs) -> ExitCode {
+    if args.chunks.is_some() && args.ipc != IpcArg::Queue && !args.compare {
+        let _ = writeln!(
+            io::stderr(),
+            "error: --chunks applies to --ipc queue only (pipe mode gives each worker one range)\n\nFor more information, try '--help'."
+        );
+        return ExitCode::from(2);
+    }
     let terminal = io::stderr().is_terminal();
     let progress = if args.no_progress {
         false
@@ -149,14 +171,20 @@ fn run_once(args: RunArgs) -> ExitCode {
         steps: args.steps,
         ipc: match args.ipc {
             IpcArg::Pipe => Ipc::Pipe,
+            IpcArg::Queue => Ipc::Queue,
         },
+        chunks: args.chunks,
         progress,
     };
+    if args.compare {
+        return run_compare(config, args.json, args.verbose);
+    }
     let lengths: Vec<u64> = partition::partition(config.steps, config.procs)
         .iter()
         .map(|r| r.end - r.start)
         .collect();
-    let mut console = Console::new(args.verbose, progress, terminal, &lengths);
+    let per_worker = config.ipc == Ipc::Pipe;
+    let mut console = Console::new(args.verbose, progress, terminal, &lengths, per_worker);
     let outcome = master::run(&config, &mut |event| console.observe(event));
     console.finish();
     match outcome {
@@ -171,6 +199,33 @@ fn run_once(args: RunArgs) -> ExitCode {
         }
         Err(e) => run_failed(e),
     }
+}
+
+fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
+    config.progress = false;
+    let started = std::time::Instant::now();
+    let mut observe = |label: &str, event: &master::Event| {
+        if verbose {
+            let _ = writeln!(
+                io::stderr(),
+                "[{label}] {}",
+                report::narrate(event, started.elapsed())
+            );
+        }
+    };
+    let rows = match compare::run(&config, &mut observe) {
+        Ok(rows) => rows,
+        Err(e) => return run_failed(e),
+    };
+    let mut stdout = io::stdout().lock();
+    let written = if json {
+        serde_json::to_writer(&mut stdout, &rows)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(stdout))
+    } else {
+        compare::write_table(&mut stdout, &config, &rows)
+    };
+    finish_output(written.and_then(|()| stdout.flush()))
 }
 
 fn run_sweep(args: SweepArgs) -> ExitCode {

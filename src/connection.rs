@@ -58,6 +58,20 @@ pub struct Connection {
     out: Vec<u8>,
     max_frame: usize,
     desynchronised: bool,
+    stats: ConnectionStats,
+}
+
+/// Counts of what one connection end moved, frame headers included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionStats {
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
 }
 
 /// Creates a duplex pair of connections, like Python's `Pipe()`: what one sends the other
@@ -94,6 +108,7 @@ impl Connection {
             out: Vec::new(),
             max_frame: codec::DEFAULT_MAX_FRAME,
             desynchronised: false,
+            stats: ConnectionStats::default(),
         }
     }
 
@@ -119,6 +134,8 @@ impl Connection {
         self.out.clear();
         codec::encode_frame(value, self.max_frame, &mut self.out)?;
         os::write_all(writer.as_fd(), &self.out).map_err(|e| Error::io("send failed", e))?;
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += self.out.len() as u64;
         if self.out.capacity() > 4 * READ_BUFFER {
             // Do not keep a huge message's buffer alive for the connection's whole life.
             self.out = Vec::new();
@@ -143,10 +160,14 @@ impl Connection {
         }
         match self.recv_frame() {
             Ok(Frame::Buffered { at, len }) => {
+                self.count_received(len);
                 self.start = at + len;
                 codec::decode_payload(&self.buf[at..at + len])
             }
-            Ok(Frame::Owned(payload)) => codec::decode_payload(&payload),
+            Ok(Frame::Owned(payload)) => {
+                self.count_received(payload.len());
+                codec::decode_payload(&payload)
+            }
             Err(e) => {
                 if !e.is_closed() {
                     self.desynchronised = true;
@@ -169,6 +190,16 @@ impl Connection {
         let ready = os::wait_readable(&[reader.as_fd()], timeout)
             .map_err(|e| Error::io("poll failed", e))?;
         Ok(ready[0])
+    }
+
+    fn count_received(&mut self, payload: usize) {
+        self.stats.messages_received += 1;
+        self.stats.bytes_received += (HEADER_LEN + payload) as u64;
+    }
+
+    /// What this end has sent and received so far.
+    pub fn stats(&self) -> ConnectionStats {
+        self.stats
     }
 
     /// Closes both directions now, as dropping the connection would.

@@ -218,24 +218,6 @@ fn pi_matches_the_exact_midpoint_sum() {
 }
 
 #[test]
-fn pi_is_the_same_for_any_number_of_processes() {
-    for steps in ["1", "999", "1e5+", "12345678"] {
-        let steps = steps.trim_end_matches('+');
-        let bits: Vec<u64> = ["1", "2", "3", "7", "16"]
-            .iter()
-            .map(|p| {
-                let json = json_of(&pi_master(&["--procs", p, "--steps", steps, "--json"]));
-                json["pi"].as_f64().unwrap().to_bits()
-            })
-            .collect();
-        assert!(
-            bits.windows(2).all(|w| w[0] == w[1]),
-            "steps {steps}: {bits:x?}"
-        );
-    }
-}
-
-#[test]
 fn human_report_shows_pi_error_time_and_workers() {
     let out = pi_master(&["--procs", "2", "--steps", "1e6"]);
     assert!(out.status.success(), "{out}");
@@ -293,7 +275,7 @@ fn bad_input_is_a_usage_error() {
         (&["--steps", "lots"], "not a number"),
         (&["--steps", "1e99"], "too large"),
         (&["--steps", "1e16"], "2^52"),
-        (&["--ipc", "carrier-pigeon"], "possible values"),
+        (&["--ipc", "carrier-pigeon"], "possible values: pipe, queue"),
         (&["--frobnicate"], "unexpected argument"),
         (&["--procs"], "a value is required"),
     ];
@@ -329,15 +311,15 @@ struct LiveRun {
 
 impl LiveRun {
     fn start(procs: usize) -> LiveRun {
-        let args = [
-            "--procs",
-            &procs.to_string(),
-            "--steps",
-            "1e15",
-            "--verbose",
-        ];
+        Self::start_with(procs, &[])
+    }
+
+    fn start_with(procs: usize, extra: &[&str]) -> LiveRun {
+        let procs_text = procs.to_string();
+        let mut args = vec!["--procs", &procs_text, "--steps", "1e15", "--verbose"];
+        args.extend_from_slice(extra);
         let mut child = Command::new(BIN)
-            .args(args)
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -360,7 +342,8 @@ impl LiveRun {
         }
     }
 
-    /// Waits until every worker has been sent its range; returns the worker pids by index.
+    /// Waits until every worker has been sent (pipe) or has taken (queue) a range; returns
+    /// the worker pids by index.
     fn wait_until_running(&mut self, procs: usize) -> Vec<u32> {
         let deadline = Instant::now() + DEADLINE;
         let mut pids = vec![0u32; procs];
@@ -375,7 +358,7 @@ impl LiveRun {
                 let index: usize = rest.split(':').next().unwrap().parse().unwrap();
                 pids[index] = rest.rsplit("pid ").next().unwrap().parse().unwrap();
             }
-            if line.contains("its range") {
+            if line.contains("its range") || line.contains("from the task queue") {
                 sent += 1;
             }
             self.seen.push(line);
@@ -528,5 +511,142 @@ fn sweep_refuses_a_malformed_list_or_plot_path() {
         let out = pi_master(args);
         assert_eq!(out.status.code(), Some(2), "{out}");
         assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+    }
+}
+
+#[test]
+fn queue_mode_names_a_killed_worker_and_its_chunk() {
+    let mut run = LiveRun::start_with(2, &["--ipc", "queue", "--chunks", "4"]);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let named = format!("worker 0 (pid {}, range [0, ", pids[0]);
+    assert!(
+        stderr.contains(&named),
+        "failure does not name the worker and chunk: {stderr}"
+    );
+    assert!(
+        stderr.contains("was killed by signal 9 (SIGKILL) before sending the result"),
+        "{stderr}"
+    );
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn sigint_in_queue_mode_stops_and_reaps_every_worker() {
+    let mut run = LiveRun::start_with(2, &["--ipc", "queue"]);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let left = wait_gone(&pids, Duration::from_millis(200));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn pi_is_the_same_for_any_number_of_processes_and_every_ipc() {
+    for steps in ["1", "999", "100003", "12345678"] {
+        let mut bits = Vec::new();
+        for procs in ["1", "2", "3", "7", "16"] {
+            for ipc in [
+                &["--ipc", "pipe"][..],
+                &["--ipc", "queue"],
+                &["--ipc", "queue", "--chunks", "5"],
+            ] {
+                let mut args = vec!["--procs", procs, "--steps", steps, "--json"];
+                args.extend_from_slice(ipc);
+                let json = json_of(&pi_master(&args));
+                bits.push((procs, ipc.join(" "), json["pi"].as_f64().unwrap().to_bits()));
+            }
+        }
+        assert!(
+            bits.windows(2).all(|w| w[0].2 == w[1].2),
+            "steps {steps}: {bits:x?}"
+        );
+    }
+}
+
+/// Every `[start, end)` of every worker, sorted: must tile `[0, steps)` exactly.
+fn assert_tiles(json: &Value, steps: u64) {
+    let mut ranges: Vec<(u64, u64)> = json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["ranges"].as_array().unwrap().clone())
+        .map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap()))
+        .collect();
+    ranges.sort();
+    let mut next = 0;
+    for (s, e) in ranges {
+        assert_eq!(s, next, "gap or overlap: {json}");
+        next = e;
+    }
+    assert_eq!(next, steps, "{json}");
+}
+
+#[test]
+fn queue_mode_balances_chunks_and_covers_every_index() {
+    let json = json_of(&pi_master(&[
+        "--ipc", "queue", "--procs", "3", "--steps", "1e6", "--chunks", "12", "--json",
+    ]));
+    assert_eq!(json["ipc"], "queue");
+    assert_eq!(json["chunks"], 12);
+    let taken: usize = json["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["ranges"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(taken, 12, "every chunk taken once: {json}");
+    assert_tiles(&json, 1_000_000);
+    // More chunks than there is work are clamped.
+    let json = json_of(&pi_master(&[
+        "--ipc", "queue", "--procs", "2", "--steps", "10", "--chunks", "1000", "--json",
+    ]));
+    assert_eq!(json["chunks"], 10, "{json}");
+    assert_tiles(&json, 10);
+}
+
+#[test]
+fn chunks_must_be_a_positive_number_for_queue_mode() {
+    for (args, needle) in [
+        (&["--ipc", "queue", "--chunks", "0"][..], "at least 1"),
+        (&["--ipc", "queue", "--chunks", "some"][..], "not a number"),
+        (&["--ipc", "queue", "--chunks", "-2"][..], "positive"),
+        (&["--ipc", "pipe", "--chunks", "4"][..], "--ipc queue only"),
+    ] {
+        let out = pi_master(args);
+        assert_eq!(out.status.code(), Some(2), "{out}");
+        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+    }
+}
+
+#[test]
+fn compare_shows_every_mode_side_by_side() {
+    let out = pi_master(&["--compare", "--procs", "2", "--steps", "1e5", "--json"]);
+    let json = json_of(&out);
+    let rows = json.as_array().expect("a list");
+    let modes: Vec<&str> = rows.iter().map(|r| r["ipc"].as_str().unwrap()).collect();
+    assert_eq!(modes, vec!["pipe", "queue"], "{out}");
+    for r in rows {
+        for key in [
+            "pi",
+            "abs_error",
+            "wall_seconds",
+            "speedup",
+            "messages",
+            "bytes",
+        ] {
+            assert!(r[key].is_number(), "missing {key}:{out}");
+        }
+        assert!(r["messages"].as_u64().unwrap() >= 4, "{out}");
+        assert_eq!(r["pi"], rows[0]["pi"], "{out}");
+    }
+    let table = pi_master(&["--compare", "--procs", "2", "--steps", "1e5"]);
+    assert!(table.status.success(), "{table}");
+    for needle in ["pipe", "queue", "speedup", "messages", "bytes", "same bits"] {
+        assert!(table.stdout.contains(needle), "missing {needle:?}:{table}");
     }
 }

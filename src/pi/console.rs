@@ -17,16 +17,14 @@ const MAX_BARS: usize = 32;
 /// Plain-text progress lines come at most this often.
 const LINE_EVERY: Duration = Duration::from_secs(1);
 
-enum Progress {
+enum Display {
     Off,
     Bars {
         multi: MultiProgress,
+        /// One per worker, or a single one for all.
         bars: Vec<ProgressBar>,
-        done: Vec<u64>,
     },
     Lines {
-        done: Vec<u64>,
-        totals: Vec<u64>,
         last: Instant,
     },
 }
@@ -34,73 +32,87 @@ enum Progress {
 /// Shows run events on stderr.
 pub struct Console {
     verbose: bool,
-    progress: Progress,
+    display: Display,
     started: Instant,
+    /// Indices each worker was given (pipe mode), for the per-worker bars.
+    totals: Vec<u64>,
+    /// Indices of finished ranges, per worker.
+    finished: Vec<u64>,
+    /// Indices done, per worker: finished ranges plus the current one's progress.
+    done: Vec<u64>,
 }
 
 impl Console {
-    /// A console for a run of `ranges` (one length per worker); `bars` chooses terminal bars
-    /// over plain lines when progress is shown.
-    pub fn new(verbose: bool, progress: bool, bars: bool, ranges: &[u64]) -> Console {
-        let progress = match (progress, bars) {
-            (false, _) => Progress::Off,
+    /// A console for a run whose workers have `ranges` indices each (their sum is the whole
+    /// problem); `bars` chooses terminal bars over plain lines when progress is shown, and
+    /// `per_worker` one bar per worker over one bar for all (queue mode, where nobody knows
+    /// in advance who computes what).
+    pub fn new(
+        verbose: bool,
+        progress: bool,
+        bars: bool,
+        ranges: &[u64],
+        per_worker: bool,
+    ) -> Console {
+        let display = match (progress, bars) {
+            (false, _) => Display::Off,
             (true, true) => {
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
                 let style = ProgressStyle::with_template(
-                    "{prefix:>10} [{bar:40.cyan/blue}] {percent:>3}% {pos}/{len}",
+                    "{prefix:>11} [{bar:40.cyan/blue}] {percent:>3}% {pos}/{len}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("#>-");
-                let bars = if ranges.len() <= MAX_BARS {
+                let make = |len: u64, prefix: String| {
+                    let bar = multi.add(ProgressBar::new(len));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(prefix);
+                    bar
+                };
+                let bars = if per_worker && ranges.len() <= MAX_BARS {
                     ranges
                         .iter()
                         .enumerate()
-                        .map(|(i, len)| {
-                            let bar = multi.add(ProgressBar::new(*len));
-                            bar.set_style(style.clone());
-                            bar.set_prefix(format!("worker {i}"));
-                            bar
-                        })
+                        .map(|(i, len)| make(*len, format!("worker {i}")))
                         .collect()
                 } else {
-                    let bar = multi.add(ProgressBar::new(ranges.iter().sum()));
-                    bar.set_style(style);
-                    bar.set_prefix(format!("{} workers", ranges.len()));
-                    vec![bar]
+                    vec![make(
+                        ranges.iter().sum(),
+                        format!("{} workers", ranges.len()),
+                    )]
                 };
-                Progress::Bars {
-                    multi,
-                    bars,
-                    done: vec![0; ranges.len()],
-                }
+                Display::Bars { multi, bars }
             }
-            (true, false) => Progress::Lines {
-                done: vec![0; ranges.len()],
-                totals: ranges.to_vec(),
+            (true, false) => Display::Lines {
                 last: Instant::now(),
             },
         };
         Console {
             verbose,
-            progress,
+            display,
             started: Instant::now(),
+            totals: ranges.to_vec(),
+            finished: vec![0; ranges.len()],
+            done: vec![0; ranges.len()],
         }
     }
 
     /// Shows one event.
     pub fn observe(&mut self, event: &Event) {
-        let finished = match event {
-            Event::Progress { index, done, .. } => Some((*index, *done)),
-            Event::Received { index, .. } => Some((*index, u64::MAX)),
-            _ => None,
-        };
-        if let Some((index, done)) = finished {
-            self.advance(index, done);
+        match event {
+            Event::Progress { index, done } => self.advance(*index, Some(*done)),
+            Event::Received { index, range, .. } => {
+                if let Some(f) = self.finished.get_mut(*index) {
+                    *f += range.end - range.start;
+                }
+                self.advance(*index, None);
+            }
+            _ => {}
         }
         if self.verbose && !matches!(event, Event::Progress { .. }) {
             let line = narrate(event, self.started.elapsed());
-            match &self.progress {
-                Progress::Bars { multi, .. } => {
+            match &self.display {
+                Display::Bars { multi, .. } => {
                     let _ = multi.println(line);
                 }
                 _ => {
@@ -110,33 +122,28 @@ impl Console {
         }
     }
 
-    fn advance(&mut self, index: usize, done: u64) {
-        match &mut self.progress {
-            Progress::Off => {}
-            Progress::Bars {
-                bars, done: all, ..
-            } => {
-                if bars.len() == all.len() {
-                    let bar = &bars[index];
-                    bar.set_position(done.min(bar.length().unwrap_or(0)));
+    /// Worker `index` has done `total_done` indices in all (`None`: just its finished ranges).
+    fn advance(&mut self, index: usize, total_done: Option<u64>) {
+        if index >= self.done.len() {
+            return;
+        }
+        self.done[index] = total_done
+            .unwrap_or(self.finished[index])
+            .max(self.finished[index]);
+        let total: u64 = self.totals.iter().sum();
+        let sum = self.done.iter().sum::<u64>().min(total);
+        match &mut self.display {
+            Display::Off => {}
+            Display::Bars { bars, .. } => {
+                if bars.len() == self.totals.len() {
+                    bars[index].set_position(self.done[index].min(self.totals[index]));
                 } else {
-                    let total = bars[0].length().unwrap_or(0);
-                    all[index] = done;
-                    let sum: u64 = all.iter().map(|d| (*d).min(total)).sum();
-                    bars[0].set_position(sum.min(total));
+                    bars[0].set_position(sum);
                 }
             }
-            Progress::Lines {
-                done: all,
-                totals,
-                last,
-            } => {
-                all[index] = done.min(totals[index]);
-                let complete = all.iter().zip(totals.iter()).all(|(d, t)| d >= t);
-                if complete || last.elapsed() >= LINE_EVERY {
+            Display::Lines { last } => {
+                if sum >= total || last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
-                    let sum: u64 = all.iter().sum();
-                    let total: u64 = totals.iter().sum();
                     let _ = writeln!(
                         io::stderr(),
                         "progress: {:.0}% ({sum} of {total} steps) after {:.1} s",
@@ -150,7 +157,7 @@ impl Console {
 
     /// Removes the bars, if any, before the report is printed.
     pub fn finish(&mut self) {
-        if let Progress::Bars { multi, bars, .. } = &self.progress {
+        if let Display::Bars { multi, bars } = &self.display {
             for bar in bars {
                 bar.finish_and_clear();
             }

@@ -11,6 +11,7 @@
 //!
 //! The same steps give the same bits for any number of processes.
 
+pub mod compare;
 pub mod console;
 pub mod input;
 pub mod kernel;

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::master::{Event, Run, signal_name};
+use super::master::{Event, Ipc, Run, signal_name};
 use super::{exact_midpoint_sum, ulps_between};
 
 /// From here on π + 1/(12·steps²) is the exact midpoint sum to well below one ulp.
@@ -26,6 +26,12 @@ pub struct JsonReport {
     pub procs: usize,
     /// The transport used.
     pub ipc: String,
+    /// Chunks the range was cut into (queue mode only).
+    pub chunks: Option<u64>,
+    /// Messages the master sent and received.
+    pub messages: u64,
+    /// Their bytes, frame headers included.
+    pub bytes: u64,
     /// Wall-clock seconds of the whole run.
     pub wall_seconds: f64,
     /// The master's pid.
@@ -68,6 +74,9 @@ impl JsonReport {
             steps: run.config.steps,
             procs: run.config.procs,
             ipc: run.config.ipc.to_string(),
+            chunks: run.config.chunks.filter(|_| run.config.ipc == Ipc::Queue),
+            messages: run.traffic.messages,
+            bytes: run.traffic.bytes,
             wall_seconds: run.wall_seconds,
             master_pid: run.master_pid,
             block_len: super::partition::block_len(run.config.steps),
@@ -100,13 +109,16 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
     let c = &run.config;
     let exact = exact_midpoint_sum(c.steps);
     let error = run.pi - std::f64::consts::PI;
+    let ipc = match (c.ipc, c.chunks) {
+        (Ipc::Queue, Some(chunks)) => format!("queue, {chunks} chunks"),
+        (ipc, _) => ipc.to_string(),
+    };
     writeln!(
         out,
-        "pi by the midpoint rule: {} steps over {} worker process{} (ipc: {}, master pid {})",
+        "pi by the midpoint rule: {} steps over {} worker process{} (ipc: {ipc}, master pid {})",
         c.steps,
         c.procs,
         if c.procs == 1 { "" } else { "es" },
-        c.ipc,
         run.master_pid
     )?;
     writeln!(out)?;
@@ -134,6 +146,11 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         "  wall time   {:.3} s   (kernel: {})",
         run.wall_seconds,
         super::kernel::simd_name()
+    )?;
+    writeln!(
+        out,
+        "  messages    {} ({} bytes) between master and workers",
+        run.traffic.messages, run.traffic.bytes
     )?;
     writeln!(out)?;
     let range_width = run
@@ -201,10 +218,19 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
         Event::Received {
             index,
             pid,
+            range,
             partial,
             compute_seconds,
         } => format!(
-            "[master {me}] received from worker {index} (pid {pid}): partial sum {partial:.15}, computed in {compute_seconds:.3} s"
+            "[master {me}] received from worker {index} (pid {pid}) the partial sum of [{}, {}): {partial:.15}, computed in {compute_seconds:.3} s",
+            range.start, range.end
+        ),
+        Event::Queued { chunks } => {
+            format!("[master {me}] put {chunks} chunks on the task queue")
+        }
+        Event::Took { index, range } => format!(
+            "[master {me}] worker {index} took [{}, {}) from the task queue",
+            range.start, range.end
         ),
         Event::Exited {
             index,
@@ -219,9 +245,8 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
             format!("[master {me}] worker {index} (pid {pid}) {how} and was reaped")
         }
         Event::Stopping { reason } => format!("[master {me}] stopping workers: {reason}"),
-        Event::Progress { index, done, total } => format!(
-            "[master {me}] worker {index} has computed {done} of {total} indices ({:.0}%)",
-            percent(*done, *total)
-        ),
+        Event::Progress { index, done } => {
+            format!("[master {me}] worker {index} has computed {done} indices")
+        }
     }
 }

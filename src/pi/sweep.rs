@@ -86,6 +86,7 @@ pub fn run(
             procs: p,
             steps,
             ipc: Ipc::Pipe,
+            chunks: None,
             progress: false,
         };
         let mut walls = Vec::with_capacity(repeat);
