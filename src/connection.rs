@@ -45,6 +45,10 @@ const FIRST_READ_BUFFER: usize = 4 * 1024;
 /// arrive (starting here and doubling), so a lying header cannot make us allocate up front.
 const FIRST_PAYLOAD_CHUNK: usize = 1 << 20;
 
+/// Send and large-frame receive buffers up to this size are kept for the next message; bigger
+/// ones are freed, so one huge message does not pin its memory for the connection's life.
+const KEEP_BUFFER: usize = 8 << 20;
+
 /// One end of a channel between processes. See the [module docs](self).
 ///
 /// Dropping a connection closes its descriptors; the peer then sees end of stream.
@@ -56,6 +60,7 @@ pub struct Connection {
     start: usize,
     end: usize,
     out: Vec<u8>,
+    big: Vec<u8>,
     max_frame: usize,
     desynchronised: bool,
     stats: ConnectionStats,
@@ -106,6 +111,7 @@ impl Connection {
             start: 0,
             end: 0,
             out: Vec::new(),
+            big: Vec::new(),
             max_frame: codec::DEFAULT_MAX_FRAME,
             desynchronised: false,
             stats: ConnectionStats::default(),
@@ -136,7 +142,7 @@ impl Connection {
         os::write_all(writer.as_fd(), &self.out).map_err(|e| Error::io("send failed", e))?;
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += self.out.len() as u64;
-        if self.out.capacity() > 4 * READ_BUFFER {
+        if self.out.capacity() > KEEP_BUFFER {
             // Do not keep a huge message's buffer alive for the connection's whole life.
             self.out = Vec::new();
         }
@@ -164,9 +170,13 @@ impl Connection {
                 self.start = at + len;
                 codec::decode_payload(&self.buf[at..at + len])
             }
-            Ok(Frame::Owned(payload)) => {
-                self.count_received(payload.len());
-                codec::decode_payload(&payload)
+            Ok(Frame::Big { payload, len }) => {
+                self.count_received(len);
+                let value = codec::decode_payload(&payload[..len]);
+                if payload.capacity() <= KEEP_BUFFER {
+                    self.big = payload;
+                }
+                value
             }
             Err(e) => {
                 if !e.is_closed() {
@@ -213,6 +223,11 @@ impl Connection {
         self.reader.as_ref().map(|fd| fd.as_fd())
     }
 
+    /// The descriptor this end sends on.
+    pub fn writer_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.writer.as_ref().map(|fd| fd.as_fd())
+    }
+
     /// Whether bytes already read from the pipe are waiting in this end's buffer.
     pub fn has_buffered(&self) -> bool {
         self.end > self.start
@@ -240,8 +255,13 @@ impl Connection {
         // into the payload, growing it only as bytes actually arrive.
         self.start += HEADER_LEN;
         let buffered = (self.end - self.start).min(len);
-        let mut payload = Vec::with_capacity(buffered.max(FIRST_PAYLOAD_CHUNK).min(len));
-        payload.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        // The large-frame buffer is kept between messages (up to KEEP_BUFFER), and its bytes
+        // stay initialised, so a stream of big messages neither reallocates nor clears memory.
+        let mut payload = std::mem::take(&mut self.big);
+        if payload.len() < buffered.max(FIRST_PAYLOAD_CHUNK).min(len) {
+            payload.resize(buffered.max(FIRST_PAYLOAD_CHUNK).min(len), 0);
+        }
+        payload[..buffered].copy_from_slice(&self.buf[self.start..self.start + buffered]);
         self.start += buffered;
         let reader = self.reader.as_ref().expect("checked by recv");
         let mut have = buffered;
@@ -250,14 +270,15 @@ impl Connection {
                 let grow = have.max(FIRST_PAYLOAD_CHUNK).min(len - have);
                 payload.resize(have + grow, 0);
             }
-            let n = os::read(reader.as_fd(), &mut payload[have..])
+            let room = (len - have).min(payload.len() - have);
+            let n = os::read(reader.as_fd(), &mut payload[have..have + room])
                 .map_err(|e| Error::io("recv failed", e))?;
             if n == 0 {
                 return Err(Error::truncated(HEADER_LEN + len, HEADER_LEN + have));
             }
             have += n;
         }
-        Ok(Frame::Owned(payload))
+        Ok(Frame::Big { payload, len })
     }
 
     /// Makes the buffer hold at least `want` bytes (at most [`READ_BUFFER`]), keeping what it
@@ -311,8 +332,9 @@ impl Connection {
 enum Frame {
     /// The payload is `buf[at..at + len]`.
     Buffered { at: usize, len: usize },
-    /// The payload was too big for the buffer and was read into its own allocation.
-    Owned(Vec<u8>),
+    /// The payload was too big for the buffer: it is `payload[..len]`, read into the
+    /// connection's large-frame buffer (handed back after decoding).
+    Big { payload: Vec<u8>, len: usize },
 }
 
 /// Something [`wait`] can watch: it becomes ready when there is something to read or an end to

@@ -38,6 +38,7 @@ mod bootstrap;
 pub mod codec;
 pub mod connection;
 mod error;
+pub mod ipc_bench;
 mod os;
 pub mod pi;
 pub mod process;

@@ -1,0 +1,164 @@
+//! `ipc-bench` through the real binary: it runs, its JSON has the documented fields, and bad
+//! arguments are refused. Nothing here is timed.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipc-bench");
+
+fn ipc_bench(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ipc-bench");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ipc-bench {} did not finish in time", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn show(args: &[&str], out: &Output) -> String {
+    format!(
+        "\n$ ipc-bench {}\n[{}]\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn json_records_have_the_documented_fields() {
+    let args = [
+        "--json",
+        "--sizes",
+        "8,70K",
+        "--patterns",
+        "1x1,2x2,3x1",
+        "--repeat",
+        "1",
+        "--rounds",
+        "200",
+        "--scale",
+        "0.01",
+    ];
+    let out = ipc_bench(&args);
+    assert!(out.status.success(), "{}", show(&args, &out));
+    let records: Value = serde_json::from_slice(&out.stdout).expect("one JSON list");
+    let records = records.as_array().expect("a list");
+    let mut seen = std::collections::BTreeSet::new();
+    for r in records {
+        let transport = r["transport"].as_str().unwrap();
+        assert!(["raw-pipe", "pipe", "queue"].contains(&transport), "{r}");
+        if r["pattern"] == "ping-pong" {
+            assert!(r["round_trip_us"].as_f64().unwrap() > 0.0, "{r}");
+            assert_eq!(r["payload_bytes"], 8);
+            seen.insert(format!("{transport} ping-pong"));
+        } else {
+            for key in [
+                "payload_bytes",
+                "messages",
+                "seconds",
+                "messages_per_second",
+                "bytes_per_second",
+            ] {
+                assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {r}");
+            }
+            seen.insert(format!(
+                "{transport} {} {}",
+                r["pattern"].as_str().unwrap(),
+                r["payload_bytes"]
+            ));
+        }
+    }
+    for want in [
+        "raw-pipe 1x1 8",
+        "pipe 1x1 8",
+        "queue 1x1 8",
+        "pipe 2x2 71680",
+        "queue 2x2 71680",
+        "queue 3x1 8",
+        "raw-pipe ping-pong",
+        "pipe ping-pong",
+        "queue ping-pong",
+    ] {
+        assert!(seen.contains(want), "missing {want}: {seen:?}");
+    }
+    // Patterns with N != M exist only for the queue.
+    assert!(!seen.iter().any(|s| s.starts_with("pipe 3x1")), "{seen:?}");
+}
+
+#[test]
+fn table_and_plot() {
+    let dir = std::env::temp_dir().join(format!("ipc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("t.svg");
+    let args = [
+        "--sizes",
+        "8,4K",
+        "--patterns",
+        "1x1",
+        "--repeat",
+        "1",
+        "--rounds",
+        "100",
+        "--scale",
+        "0.01",
+        "--plot",
+        svg.to_str().unwrap(),
+    ];
+    let out = ipc_bench(&args);
+    assert!(out.status.success(), "{}", show(&args, &out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["raw-pipe", "messages/s", "vs raw", "round trip"] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?}{}",
+            show(&args, &out)
+        );
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&svg_text).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    for (args, needle) in [
+        (&["--sizes", "0"][..], "0 bytes"),
+        (&["--sizes", "8,,16"][..], "empty"),
+        (&["--sizes", "12Q"][..], "unknown unit"),
+        (&["--sizes", "1G"][..], "unknown unit"),
+        (&["--sizes", "65M"][..], "64M"),
+        (&["--patterns", "0x1"][..], "1 to 64"),
+        (&["--patterns", "two"][..], "not a pattern"),
+        (&["--transports", "pigeon"][..], "unknown transport"),
+        (
+            &["--plot", "/nonexistent-dir/x.svg"][..],
+            "cannot write the plot",
+        ),
+        (&["--repeat", "0"][..], "at least 1"),
+        (&["--bogus"][..], "unexpected argument"),
+    ] {
+        let out = ipc_bench(args);
+        assert_eq!(out.status.code(), Some(2), "{}", show(args, &out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(needle),
+            "missing {needle:?}{}",
+            show(args, &out)
+        );
+        assert!(!err.contains("panicked"), "{}", show(args, &out));
+    }
+}
