@@ -1,8 +1,8 @@
 //! The distributed run behind `pi-master`: N worker processes, and two ways to talk to them.
 //!
-//! - [`Ipc::Pipe`] ([`pipes`]): one duplex pipe per worker; the master sends each worker its
+//! - [`Ipc::Pipe`] (module `pipes`): one duplex pipe per worker; the master sends each worker its
 //!   whole range (a static split) and waits on all pipes at once for the partial sums.
-//! - [`Ipc::Queue`] ([`queued`]): the master puts chunks of the index range on one task queue
+//! - [`Ipc::Queue`] (module `queued`): the master puts chunks of the index range on one task queue
 //!   and the workers take them as they become free (dynamic load balancing); partial sums come
 //!   back on one result queue.
 //!
