@@ -146,6 +146,22 @@ def main():
         r = med["pi-master --procs 64 --steps 64"] / med["Python: start+join 64 Processes"]
         verdicts.append((f"pi-master / Python for 64 processes = {r:.2f} (target <= 0.33)", r <= 1 / 3))
 
+        # 4. Small messages between two processes, against Python's Queue and Pipe.
+        py = [timed([sys.executable, os.path.join(PEERS, "py_ipc.py"), "200000"])[1].split() for _ in range(3)]
+        py_queue = statistics.median(float(p[0]) for p in py)
+        py_pipe = statistics.median(float(p[1]) for p in py)
+        bench = os.path.join(ROOT, "target", "release", "ipc-bench")
+        sh(["cargo", "build", "--release", "--quiet", "--bin", "ipc-bench"], cwd=ROOT)
+        records = json.loads(timed([bench, "--json", "--sizes", "8", "--patterns", "1x1", "--repeat", "3", "--rounds", "1000"])[1])
+        rates = {r["transport"]: r["messages_per_second"] for r in records if r["pattern"] == "1x1"}
+        print("\n8-byte messages, 1 producer -> 1 consumer (messages per second)")
+        print(f"  Python multiprocessing.Queue {py_queue:>12.0f}")
+        print(f"  Python multiprocessing.Pipe  {py_pipe:>12.0f}")
+        for t in ("raw-pipe", "pipe", "queue"):
+            print(f"  {t:<28} {rates[t]:>12.0f}")
+        r = rates["queue"] / py_queue
+        verdicts.append((f"Queue / Python Queue, 8-byte messages = {r:.1f} (target >= 3, over 500k/s: {rates['queue']:.0f}/s)", r >= 3 and rates["queue"] > 500_000))
+
         out = json.loads(timed([pm, "--procs", "256", "--steps", "256", "--json"])[1])
         ok = len(out["workers"]) == 256 and all(w["exit_code"] == 0 for w in out["workers"])
         verdicts.append((f"256 workers run and reaped in {out['wall_seconds'] * 1000:.0f} ms", ok))

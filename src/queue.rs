@@ -11,9 +11,12 @@
 //! - **Writers are serialised** by a process-shared robust mutex in shared memory (a `memfd`
 //!   every holder maps): a producer holds it for the whole of one frame, so frames never
 //!   interleave, whatever their size.
-//! - **Readers are serialised** by a second such mutex: a consumer holds it while it reads
-//!   exactly one frame, header then payload, and never a byte more, so the next frame is left
-//!   whole for whoever comes next. Every item is therefore taken exactly once.
+//! - **Readers are serialised** by a second such mutex: a consumer holds it while it takes
+//!   exactly one frame. To take small items without a system call each, the lock holder reads
+//!   whatever the pipe holds (up to 64 KiB) into a read-ahead buffer in the shared memory,
+//!   takes its own item from the front, and leaves the rest there for the next consumer, in
+//!   whichever process; a frame bigger than that buffer is read straight from the pipe. Either
+//!   way every item is taken exactly once, in order.
 //! - **What is atomic** is one item: it is in the queue entirely or not at all, for every
 //!   other process. `qsize` counts items completely put minus items completely taken, and is
 //!   approximate while others work, as in Python.
@@ -30,7 +33,9 @@
 //! A process that dies between items harms no one: a mutex it held is released by the kernel
 //! and the next locker carries on. A process that dies *in the middle of* an item cannot be
 //! undone: a producer killed mid-write leaves part of a frame in the pipe, and a consumer
-//! killed mid-read has taken part of one. The next process to lock (or a reader waiting for
+//! killed inside a `read` (or while taking a large item) has taken bytes that belong to the
+//! stream. A consumer killed while copying a small item out of the read-ahead buffer harms no
+//! one: the item stays there until someone takes it. The next process to lock (or a reader waiting for
 //! the rest of the frame) notices, marks the queue broken, and from then on every call on
 //! every handle fails with a message naming the process that died. Items already taken are
 //! unaffected. Small items are read and written in one system call each, so the window is
@@ -49,7 +54,7 @@ use crate::bootstrap::handover;
 use crate::codec::{self, HEADER_LEN};
 use crate::connection::Waitable;
 use crate::error::{Error, Result};
-use crate::os::shm::{LockOutcome, Locked, MAX_HOLDERS, QueueState, RobustMutex, Shared};
+use crate::os::shm::{AHEAD, LockOutcome, Locked, MAX_HOLDERS, QueueState, RobustMutex, Shared};
 use crate::os::{self, FdKind};
 
 /// How long any wait lasts before the waiter looks around (broken queue, holders gone).
@@ -447,38 +452,68 @@ impl<T> Queue<T> {
         codec::decode_payload(&payload)
     }
 
-    /// Reads exactly one frame under the read lock and returns its payload.
+    /// Takes exactly one frame under the read lock and returns its payload.
+    ///
+    /// Small frames come through the shared read-ahead buffer: one `read` brings in whatever
+    /// the pipe holds, this consumer takes its item, and the rest waits there for the next
+    /// consumer, in this process or another. A frame bigger than that buffer is read straight
+    /// from the pipe into its own allocation.
     fn read_frame(&self, reader: BorrowedFd<'_>, deadline: Option<Instant>) -> Result<Vec<u8>> {
         let s = self.state();
-        let guard = self.lock(&s.read_lock, deadline)?;
+        let mut guard = self.lock(&s.read_lock, deadline)?;
         let interrupted = s.reading.load(Ordering::SeqCst);
         if guard.owner_died() && interrupted != 0 {
             return Err(self.mark_broken(false, interrupted));
         }
-        let mut header = [0u8; HEADER_LEN];
-        let mut have = 0;
-        while have < HEADER_LEN {
-            match os::read_nonblocking(reader, &mut header[have..])
-                .map_err(|e| Error::io("cannot take from the queue", e))?
-            {
-                Some(0) => return Err(Error::closed()),
-                Some(n) => {
-                    if have == 0 {
-                        s.reading.store(my_pid(), Ordering::SeqCst);
-                    }
-                    have += n;
+        let io_err = |e| Error::io("cannot take from the queue", e);
+        let len = loop {
+            let waiting = s.ahead.waiting(s, &guard);
+            if waiting.len() >= HEADER_LEN {
+                let header: [u8; HEADER_LEN] =
+                    waiting[..HEADER_LEN].try_into().expect("HEADER_LEN bytes");
+                let len = u32::from_le_bytes(header) as usize;
+                if HEADER_LEN + len > AHEAD {
+                    break len;
                 }
-                None if have == 0 => self.wait_for_item(reader, deadline)?,
-                None => self.wait_rest_of_frame(reader)?,
+                if waiting.len() >= HEADER_LEN + len {
+                    let payload = (len <= self.max_frame)
+                        .then(|| waiting[HEADER_LEN..HEADER_LEN + len].to_vec());
+                    s.ahead.consume(s, &guard, HEADER_LEN + len);
+                    self.took(guard, len);
+                    return payload.ok_or_else(|| Error::too_large(len as u64, self.max_frame));
+                }
             }
-        }
-        let len = u32::from_le_bytes(header) as usize;
+            let partial = !waiting.is_empty();
+            // A death inside the read would lose bytes of the stream: say so while in it.
+            s.reading.store(my_pid(), Ordering::SeqCst);
+            let got = s.ahead.fill(s, &mut guard, reader).map_err(io_err);
+            s.reading.store(0, Ordering::SeqCst);
+            match got? {
+                Some(0) if partial => return Err(Error::truncated(HEADER_LEN + 1, 0)),
+                Some(0) => return Err(Error::closed()),
+                Some(_) => {}
+                None if partial => self.wait_rest_of_frame(reader)?,
+                None => self.wait_for_item(reader, deadline)?,
+            }
+        };
+
+        // A frame bigger than the read-ahead buffer: every byte waiting there is its start.
+        s.reading.store(my_pid(), Ordering::SeqCst);
         let too_large = len > self.max_frame;
+        let mut payload = Vec::with_capacity(if too_large {
+            0
+        } else {
+            len.min(FIRST_PAYLOAD_CHUNK)
+        });
+        let waiting = s.ahead.waiting(s, &guard);
+        let mut got = waiting.len() - HEADER_LEN;
+        if !too_large {
+            payload.extend_from_slice(&waiting[HEADER_LEN..]);
+        }
+        let taken = waiting.len();
+        s.ahead.consume(s, &guard, taken);
         // A frame over our limit is read and dropped, so the queue stays in step for others.
-        let keep = if too_large { 0 } else { len };
-        let mut payload = Vec::with_capacity(keep.min(FIRST_PAYLOAD_CHUNK));
         let mut sink = [0u8; 64 * 1024];
-        let mut got = 0;
         while got < len {
             let buf: &mut [u8] = if too_large {
                 let n = (len - got).min(sink.len());
@@ -490,15 +525,24 @@ impl<T> Queue<T> {
                 }
                 &mut payload[got..]
             };
-            match os::read_nonblocking(reader, buf)
-                .map_err(|e| Error::io("cannot take from the queue", e))?
-            {
+            match os::read_nonblocking(reader, buf).map_err(io_err)? {
                 Some(0) => return Err(Error::truncated(HEADER_LEN + len, HEADER_LEN + got)),
                 Some(n) => got += n,
                 None => self.wait_rest_of_frame(reader)?,
             }
         }
         s.reading.store(0, Ordering::SeqCst);
+        self.took(guard, len);
+        if too_large {
+            return Err(Error::too_large(len as u64, self.max_frame));
+        }
+        Ok(payload)
+    }
+
+    /// Bookkeeping once an item of `len` payload bytes is taken: counts, a free place in a
+    /// bounded queue, and the read lock released.
+    fn took(&self, guard: Locked<'_>, len: usize) {
+        let s = self.state();
         s.gets.fetch_add(1, Ordering::SeqCst);
         if s.maxsize.load(Ordering::SeqCst) > 0 {
             s.slots.post();
@@ -508,10 +552,6 @@ impl<T> Queue<T> {
         self.counters
             .bytes_got
             .fetch_add((HEADER_LEN + len) as u64, Ordering::Relaxed);
-        if too_large {
-            return Err(Error::too_large(len as u64, self.max_frame));
-        }
-        Ok(payload)
     }
 
     /// Nothing to read yet: wait for an item until the deadline, in slices.
@@ -557,6 +597,10 @@ impl<T> Waitable for Queue<T> {
     /// Readable when an item (or part of one) is in the pipe.
     fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
         self.reader.as_ref().map(|fd| fd.as_fd())
+    }
+    /// Items already read ahead from the pipe by some consumer are ready too.
+    fn ready_now(&self) -> bool {
+        self.reader.is_some() && self.state().ahead.has_bytes()
     }
 }
 

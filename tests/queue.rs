@@ -73,10 +73,18 @@ fn fifo_in_one_process() -> Result<(), Failed> {
         q.put(&word.to_string())?;
     }
     check(q.qsize() == 3, format!("qsize {}", q.qsize()))?;
-    for word in ["a", "b", "c"] {
+    check(q.get()? == "a", "FIFO order")?;
+    // The first get read every waiting item ahead; the rest still count as ready to wait().
+    let ready = multiproc::wait(&[&q], Some(Duration::ZERO))?;
+    check(ready == vec![0], "items read ahead make the queue ready")?;
+    for word in ["b", "c"] {
         check(q.get()? == word, "FIFO order")?;
     }
     check(q.empty(), "empty again")?;
+    check(
+        multiproc::wait(&[&q], Some(Duration::from_millis(20)))?.is_empty(),
+        "an empty queue is not ready",
+    )?;
     let big = "x".repeat(300_000);
     let other = q.try_clone()?;
     let writer = std::thread::spawn(move || other.put(&big));

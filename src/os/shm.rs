@@ -146,7 +146,7 @@ pub(crate) enum LockOutcome<'a> {
 /// A held [`RobustMutex`]; unlocks on drop. Not `Send`: a pthread mutex must be unlocked by
 /// the thread that locked it.
 pub(crate) struct Locked<'a> {
-    mutex: &'a RobustMutex,
+    pub(super) mutex: &'a RobustMutex,
     owner_died: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -342,6 +342,105 @@ pub(crate) struct QueueState {
     pub(crate) broken_by: AtomicI32,
     /// Pids of the processes holding a handle; 0 is a free slot.
     pub(crate) holders: [AtomicI32; MAX_HOLDERS],
+    /// Bytes a consumer read from the pipe beyond the item it took, left for the next one.
+    pub(crate) ahead: ReadAhead,
+}
+
+/// Size of a queue's read-ahead buffer: one pipe's worth.
+pub(crate) const AHEAD: usize = 64 * 1024;
+
+/// A buffer in shared memory that lets a consumer read many small items from the pipe in one
+/// system call: it reads what is there, takes its item, and leaves the rest here for the next
+/// consumer, whichever process that is. Used only while holding the queue's read lock, which
+/// every method demands as proof.
+#[repr(C)]
+pub(crate) struct ReadAhead {
+    start: AtomicU32,
+    end: AtomicU32,
+    bytes: UnsafeCell<[u8; AHEAD]>,
+}
+
+// SAFETY: `bytes` is touched only through methods that take the read lock's guard, so one
+// thread at a time, in whichever process holds the lock.
+unsafe impl Sync for ReadAhead {}
+
+impl ReadAhead {
+    fn check(&self, state: &QueueState, guard: &Locked<'_>) {
+        assert!(
+            std::ptr::eq(guard.mutex, &state.read_lock) && std::ptr::eq(self, &state.ahead),
+            "read-ahead used without its queue's read lock"
+        );
+    }
+
+    /// Whether any bytes are waiting (a hint: read without the lock).
+    pub(crate) fn has_bytes(&self) -> bool {
+        self.end.load(std::sync::atomic::Ordering::Acquire)
+            > self.start.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The bytes waiting, `start..end`.
+    pub(crate) fn waiting<'a>(&'a self, state: &QueueState, guard: &'a Locked<'_>) -> &'a [u8] {
+        self.check(state, guard);
+        let (start, end) = (
+            self.start.load(std::sync::atomic::Ordering::Acquire) as usize,
+            self.end.load(std::sync::atomic::Ordering::Acquire) as usize,
+        );
+        let (start, end) = (start.min(AHEAD), end.min(AHEAD).max(start.min(AHEAD)));
+        // SAFETY: the read lock is held (checked above), so no other thread or process writes
+        // the buffer while this borrow, tied to the guard, lives; indices are clamped in bounds.
+        unsafe { &(&*self.bytes.get())[start..end] }
+    }
+
+    /// Marks `n` waiting bytes as taken.
+    pub(crate) fn consume(&self, state: &QueueState, guard: &Locked<'_>, n: usize) {
+        self.check(state, guard);
+        let start = self.start.load(std::sync::atomic::Ordering::Acquire) as usize;
+        let end = self.end.load(std::sync::atomic::Ordering::Acquire) as usize;
+        let start = (start + n).min(end);
+        if start == end {
+            // Empty: start over at the front.
+            self.start.store(0, std::sync::atomic::Ordering::Release);
+            self.end.store(0, std::sync::atomic::Ordering::Release);
+        } else {
+            self.start
+                .store(start as u32, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Reads what the pipe has (without blocking) into the free space, after moving the waiting
+    /// bytes to the front. `Ok(None)`: nothing to read now; `Ok(Some(0))`: end of stream. Takes
+    /// the guard mutably, so no slice from [`ReadAhead::waiting`] can be alive meanwhile.
+    pub(crate) fn fill(
+        &self,
+        state: &QueueState,
+        guard: &mut Locked<'_>,
+        fd: BorrowedFd<'_>,
+    ) -> io::Result<Option<usize>> {
+        self.check(state, guard);
+        let start = (self.start.load(std::sync::atomic::Ordering::Acquire) as usize).min(AHEAD);
+        let end =
+            (self.end.load(std::sync::atomic::Ordering::Acquire) as usize).clamp(start, AHEAD);
+        // SAFETY: the read lock is held (checked above): this thread is the only one touching
+        // the buffer until it is released, and the borrow ends within this call.
+        let bytes = unsafe { &mut *self.bytes.get() };
+        let mut end = end;
+        if start > 0 {
+            bytes.copy_within(start..end, 0);
+            end -= start;
+            self.start.store(0, std::sync::atomic::Ordering::Release);
+            self.end
+                .store(end as u32, std::sync::atomic::Ordering::Release);
+        }
+        if end == AHEAD {
+            return Err(io::Error::other("read-ahead buffer full"));
+        }
+        let got = super::read_nonblocking(fd, &mut bytes[end..])?;
+        if let Some(n) = got {
+            self.end
+                .store((end + n) as u32, std::sync::atomic::Ordering::Release);
+        }
+        Ok(got)
+    }
 }
 
 impl QueueState {

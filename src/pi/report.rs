@@ -168,13 +168,17 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
     for w in &run.workers {
         writeln!(
             out,
-            "  {:>6}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}  {:>4} KiB",
+            "  {:>6}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}  {:>8}",
             w.index,
             w.pid,
             format_ranges(&w.ranges),
             w.partial_sum,
             w.compute_seconds,
-            w.peak_rss_kib
+            if w.ranges.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{} KiB", w.peak_rss_kib)
+            }
         )?;
     }
     Ok(())
