@@ -9,18 +9,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{process_gone, with_deadline};
-use libtest_mimic::{Arguments, Failed, Trial};
+use common::{Test, check, process_gone, run_trials};
+use libtest_mimic::Failed;
 use multiproc::{Connection, Failure, Process, active_children, cpu_count, current_process, pipe};
 use serde::{Deserialize, Serialize};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-type Test = fn() -> Result<(), Failed>;
-
 fn main() {
     multiproc::init();
-    let args = Arguments::from_args();
     let tests: Vec<(&str, Test)> = vec![
         (
             "exitcode_zero_when_target_returns",
@@ -86,19 +83,7 @@ fn main() {
             pi_workers_report_progress_without_changing_bits,
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(name, move || with_deadline(LIMIT, f)))
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
+    run_trials(tests, LIMIT);
 }
 
 fn nothing(_: ()) {}

@@ -5,16 +5,13 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::with_deadline;
-use libtest_mimic::{Arguments, Failed, Trial};
+use common::{Test, check, run_trials};
+use libtest_mimic::Failed;
 use multiproc::{Connection, Process, Queue, pipe};
 use serde::{Deserialize, Serialize};
 
-type Test = fn() -> Result<(), Failed>;
-
 fn main() {
     multiproc::init();
-    let args = Arguments::from_args();
     let tests: Vec<(&str, Test)> = vec![
         ("fifo_in_one_process", fifo_in_one_process),
         (
@@ -50,19 +47,7 @@ fn main() {
             oversized_item_is_skipped_and_the_queue_goes_on,
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| Trial::test(name, move || with_deadline(Duration::from_secs(60), f)))
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
-}
-
-fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
+    run_trials(tests, Duration::from_secs(60));
 }
 
 fn fifo_in_one_process() -> Result<(), Failed> {

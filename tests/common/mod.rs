@@ -63,3 +63,25 @@ pub fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
 pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }
+
+/// A test of a harness-less test binary.
+pub type Test = fn() -> Result<(), Failed>;
+
+/// Runs `tests` with the usual test-runner command line, each under `limit`.
+pub fn run_trials(tests: Vec<(&'static str, Test)>, limit: Duration) -> ! {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| libtest_mimic::Trial::test(name, move || with_deadline(limit, f)))
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// `Ok` when `cond` holds, else a failure saying `what`.
+pub fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
