@@ -24,6 +24,22 @@ pub const MAX_FRAME_LIMIT: usize = 1 << 30;
 /// The frame limit a new connection starts with: 256 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 256 << 20;
 
+/// bincode's errors print as their `Debug` form; a message from our own serializers (such as
+/// "a Connection can only be sent ...") reads better on its own.
+fn encode_error(e: bincode::error::EncodeError) -> Error {
+    match e {
+        bincode::error::EncodeError::OtherString(msg) => Error::encode(msg),
+        other => Error::encode(other),
+    }
+}
+
+fn decode_error(e: bincode::error::DecodeError) -> String {
+    match e {
+        bincode::error::DecodeError::OtherString(msg) => msg,
+        other => other.to_string(),
+    }
+}
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_FRAME_LIMIT>()
 }
@@ -35,7 +51,7 @@ pub fn encode_frame<T: Serialize + ?Sized>(value: &T, max: usize, out: &mut Vec<
     out.extend_from_slice(&[0; HEADER_LEN]);
     if let Err(e) = bincode::serde::encode_into_std_write(value, out, config()) {
         out.truncate(start);
-        return Err(Error::encode(e));
+        return Err(encode_error(e));
     }
     let len = out.len() - start - HEADER_LEN;
     if len > max {
@@ -60,7 +76,8 @@ pub fn payload_len(header: [u8; HEADER_LEN], max: usize) -> Result<usize> {
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
     let (value, used) = bincode::serde::decode_from_slice(payload, config()).map_err(|e| {
         Error::decode(format!(
-            "{e} (is the receiver asking for the type the sender sent?)"
+            "{} (is the receiver asking for the type the sender sent?)",
+            decode_error(e)
         ))
     })?;
     if used != payload.len() {
@@ -76,5 +93,5 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
 /// Encodes a value alone, without a frame header (used for the arguments carried inside the
 /// bootstrap frame).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, config()).map_err(Error::encode)
+    bincode::serde::encode_to_vec(value, config()).map_err(encode_error)
 }

@@ -650,3 +650,19 @@ fn compare_shows_every_mode_side_by_side() {
         assert!(table.stdout.contains(needle), "missing {needle:?}:{table}");
     }
 }
+
+#[test]
+fn the_largest_number_of_workers_runs_in_both_modes() {
+    for ipc in ["pipe", "queue"] {
+        let json = json_of(&pi_master(&[
+            "--procs", "1024", "--steps", "4096", "--ipc", ipc, "--json",
+        ]));
+        let pids = worker_pids(&json);
+        assert_eq!(pids.len(), 1024, "{ipc}");
+        assert_tiles(&json, 4096);
+        assert!(
+            wait_gone(&pids, Duration::from_secs(5)).is_empty(),
+            "{ipc}: workers left"
+        );
+    }
+}

@@ -312,8 +312,9 @@ impl SharedSemaphore {
     }
 }
 
-/// How many processes' handles a queue keeps track of.
-pub(crate) const MAX_HOLDERS: usize = 1024;
+/// How many handles, across all processes, a queue keeps track of: room for `pi-master`'s
+/// 1024 workers with their master's handles, and to spare.
+pub(crate) const MAX_HOLDERS: usize = 4096;
 
 /// The shared part of a [`crate::queue::Queue`]: its locks, counters and the table of
 /// processes holding it. The items themselves travel through a pipe.
