@@ -194,6 +194,15 @@ impl CurrentProcess {
 
 static WORKER_IDENTITY: OnceLock<(String, u32)> = OnceLock::new();
 
+static INIT_CALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`init`] has run in this process. Starting a process without it would re-execute a
+/// program that does not know it is a worker: it would run the master's code again, and start
+/// workers of its own.
+pub(crate) fn init_was_called() -> bool {
+    INIT_CALLED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The process this code runs in, like Python's `multiprocessing.current_process()`.
 pub fn current_process() -> CurrentProcess {
     match WORKER_IDENTITY.get() {
@@ -223,6 +232,7 @@ pub fn current_process() -> CurrentProcess {
 /// // ... the master's program ...
 /// ```
 pub fn init() {
+    INIT_CALLED.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut args = std::env::args_os();
     let program = args.next().unwrap_or_default();
     if args.next().as_deref() != Some(OsStr::new(WORKER_FLAG)) {

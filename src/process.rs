@@ -207,6 +207,12 @@ impl Process {
     /// The arguments are packed and then dropped here, so connections passed to the child are
     /// closed in the parent (the child holds the only copies). A process starts once.
     pub fn start(&mut self) -> Result<()> {
+        if !bootstrap::init_was_called() {
+            return Err(Error::state(
+                "multiproc::init() must be called at the top of main before any process is started \
+                 (a child is a fresh copy of this program, and init() is how it knows it is one)",
+            ));
+        }
         let args = self
             .args
             .take()
