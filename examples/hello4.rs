@@ -1,0 +1,23 @@
+//! EXEMPLO 0: 4X HELLO WORLD — several children, ids, `cpu_count()`.
+//!
+//! `cargo run --example hello4` (the children print in whatever order they run)
+
+use multiproc::{Process, cpu_count};
+
+fn greet(id: usize) {
+    println!("hello bob filho {id} (pid {})", std::process::id());
+}
+
+fn main() -> Result<(), multiproc::Error> {
+    multiproc::init();
+    println!("this machine lets us use {} CPUs", cpu_count());
+    let mut children: Vec<Process> = (0..4).map(|id| Process::new(greet, id)).collect();
+    for child in &mut children {
+        child.start()?;
+    }
+    println!("hello bob pai (pid {})", std::process::id());
+    for child in &mut children {
+        child.join()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Pi + QUEUE (the exercise) — the parent hands out ranges on a task queue and collects the
+//! partial sums from a result queue; a worker takes the next range as soon as it is free.
+//! `cargo run --release --example pi_queue [STEPS] [PROCS]`
+
+use multiproc::pi::reduction::FixedSum;
+use multiproc::{Process, Queue};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Queues {
+    tasks: Queue<Option<(u64, u64)>>,
+    results: Queue<FixedSum>,
+    steps: u64,
+}
+
+fn worker(q: Queues) -> Result<(), multiproc::Error> {
+    let step = 1.0 / q.steps as f64;
+    while let Some((start, end)) = q.tasks.get()? {
+        // Summed exactly, so the result does not depend on how the range was split.
+        let mut sum = FixedSum::ZERO;
+        for i in start..end {
+            let x = (i as f64 + 0.5) * step;
+            sum.add_f64(4.0 / (1.0 + x * x));
+        }
+        q.results.put(&sum)?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), multiproc::Error> {
+    multiproc::init();
+    let mut args = std::env::args().skip(1);
+    let parse = |t: Option<String>, default: u64, f: fn(&str) -> Result<u64, String>| {
+        t.map_or(Ok(default), |t| f(&t)).unwrap_or_else(|e| {
+            eprintln!("pi_queue: {e}");
+            std::process::exit(2)
+        })
+    };
+    let steps = parse(args.next(), 100_000_000, multiproc::pi::input::parse_steps);
+    let procs = parse(args.next(), 4, |t| {
+        multiproc::pi::input::parse_procs(t).map(|n| n as u64)
+    });
+    let tasks = Queue::new()?;
+    let results = Queue::new()?;
+    let mut workers = Vec::new();
+    for _ in 0..procs {
+        let q = Queues {
+            tasks: tasks.try_clone()?,
+            results: results.try_clone()?,
+            steps,
+        };
+        let mut w = Process::new(worker, q);
+        w.start()?;
+        workers.push(w);
+    }
+    // Four ranges per worker, every index exactly once.
+    let chunks = (4 * procs).min(steps);
+    let (base, extra) = (steps / chunks, steps % chunks);
+    let mut start = 0;
+    for c in 0..chunks {
+        let end = start + base + u64::from(c < extra);
+        tasks.put(&Some((start, end)))?;
+        start = end;
+    }
+    for _ in 0..procs {
+        tasks.put(&None)?;
+    }
+    let mut total = FixedSum::ZERO;
+    for _ in 0..chunks {
+        total.merge(results.get()?);
+    }
+    for w in &mut workers {
+        w.join()?;
+    }
+    let pi = total.divided_by(steps);
+    println!("{chunks} ranges over {procs} processes");
+    println!("pi = {pi:.15}");
+    println!("error = {:+.3e}", pi - std::f64::consts::PI);
+    Ok(())
+}

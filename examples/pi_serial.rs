@@ -1,0 +1,26 @@
+//! PI SEQUENCIAL — the midpoint rule for ∫₀¹ 4/(1+x²) dx in one process, written as plainly as
+//! the deck's loop. `cargo run --release --example pi_serial [STEPS]` (default 100000000)
+
+use std::time::Instant;
+
+fn main() {
+    let steps: u64 = match std::env::args().nth(1) {
+        None => 100_000_000,
+        Some(text) => multiproc::pi::input::parse_steps(&text).unwrap_or_else(|e| {
+            eprintln!("pi_serial: {e}");
+            std::process::exit(2)
+        }),
+    };
+    let step = 1.0 / steps as f64;
+    let tic = Instant::now();
+    let mut sum = 0.0;
+    for i in 0..steps {
+        let x = (i as f64 + 0.5) * step;
+        sum += 4.0 / (1.0 + x * x);
+    }
+    let pi = step * sum;
+    let seconds = tic.elapsed().as_secs_f64();
+    println!("pi = {pi:.15}");
+    println!("error = {:+.3e}", pi - std::f64::consts::PI);
+    println!("elapsed = {seconds:.3} s");
+}

@@ -1,0 +1,36 @@
+//! EXEMPLO 3 — a master and a worker joined by one duplex Pipe.
+//!
+//! First the worker prints every word the master sends until `end` (`recv` blocks while
+//! nothing has arrived); then it answers, and the master prints the one reply it reads.
+//! `cargo run --example pipe`
+
+use multiproc::{Connection, Process, pipe};
+
+fn listener(mut conn: Connection) -> Result<(), multiproc::Error> {
+    loop {
+        let word: String = conn.recv()?;
+        if word == "end" {
+            break;
+        }
+        println!("worker got: {word}");
+    }
+    // Second part: read one more message and answer it.
+    let question: String = conn.recv()?;
+    println!("worker got: {question}");
+    conn.send("thanks")
+}
+
+fn main() -> Result<(), multiproc::Error> {
+    multiproc::init();
+    let (mut master_end, worker_end) = pipe()?;
+    let mut worker = Process::new(listener, worker_end);
+    worker.start()?;
+    for word in ["Is", "this", "on?", "end"] {
+        master_end.send(word)?;
+    }
+    master_end.send("can you hear me?")?;
+    let reply: String = master_end.recv()?;
+    println!("master got: {reply}");
+    worker.join()?;
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The course's programs (`examples/`, see `shared/reference/classroom-examples.md`): each
+//! runs as a real set of processes and shows what its lesson needs it to show.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// An example binary built beside this test (`cargo test` builds every example).
+fn example(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_pi-master"));
+    let path = dir
+        .parent()
+        .expect("target dir")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> (Output, String) {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("example {name} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "example {name} {args:?} failed: {}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text)
+}
+
+/// The number after `pid ` in a line.
+fn pid_in(line: &str) -> u32 {
+    line.split("pid ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+#[test]
+fn hello_child_and_parent_are_two_processes() {
+    let (_, text) = run("hello", &[]);
+    let child = pid_in(line_with(&text, "hello bob filho"));
+    let parent = pid_in(line_with(&text, "hello bob pai"));
+    assert_ne!(child, parent, "{text}");
+}
+
+#[test]
+fn hello4_four_children_each_id_once() {
+    let (_, text) = run("hello4", &[]);
+    let mut ids: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("hello bob filho "))
+        .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![0, 1, 2, 3], "{text}");
+    line_with(&text, "hello bob pai");
+    line_with(&text, "CPUs");
+}
+
+#[test]
+fn pi_serial_shows_pi_time_and_error() {
+    let (_, text) = run("pi_serial", &["1e6"]);
+    let pi: f64 = line_with(&text, "pi = ")[5..].parse().unwrap();
+    assert!((pi - std::f64::consts::PI).abs() < 1e-10, "{text}");
+    line_with(&text, "elapsed = ");
+    line_with(&text, "error = ");
+}
+
+/// The `pi = ` value printed by an example.
+fn pi_of(text: &str) -> String {
+    line_with(text, "pi = ").to_string()
+}
+
+#[test]
+fn pi_processes_covers_every_index_and_all_pi_examples_agree() {
+    for (steps, procs) in [("1000003", "3"), ("10", "4"), ("3", "5")] {
+        let (_, text) = run("pi_processes", &[steps, procs]);
+        let handed: u64 = text
+            .lines()
+            .filter(|l| l.starts_with("process "))
+            .map(|l| {
+                l.split(": ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(handed.to_string(), steps, "{text}");
+        line_with(&text, &format!("indices handed out: {steps} of {steps}"));
+        let pi = pi_of(&text);
+        assert_eq!(
+            pi_of(&run("pi_pipes", &[steps, procs]).1),
+            pi,
+            "pi_pipes differs"
+        );
+        assert_eq!(
+            pi_of(&run("pi_queue", &[steps, procs]).1),
+            pi,
+            "pi_queue differs"
+        );
+    }
+}
+
+#[test]
+fn isolation_children_change_only_their_copies() {
+    let (_, text) = run("isolation", &[]);
+    assert_eq!(text.matches("processed 6 items").count(), 3, "{text}");
+    line_with(
+        &text,
+        "ITEMS after all workers finished : [1, 2, 3, 4, 5, 6]",
+    );
+}
+
+#[test]
+fn queue_consumers_share_six_items() {
+    let (_, text) = run("queue", &[]);
+    let counts: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.split("processed ").nth(1))
+        .map(|r| r.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 3, "{text}");
+    assert_eq!(counts.iter().sum::<u32>(), 6, "{text}");
+    line_with(&text, "#ITEMS after all workers finished : 0");
+}
+
+#[test]
+fn pipe_worker_reads_in_order_and_master_gets_thanks() {
+    let (_, text) = run("pipe", &[]);
+    let words: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("worker got: "))
+        .collect();
+    assert_eq!(&words[..3], ["Is", "this", "on?"], "{text}");
+    line_with(&text, "master got: thanks");
+}
+
+#[test]
+fn dependencies_compute_r_in_separate_processes() {
+    let (_, text) = run("dependencies", &[]);
+    let r = line_with(&text, "r = q - p = 1");
+    let p = line_with(&text, "p = a + b = 5");
+    let q = line_with(&text, "q = a * b = 6");
+    let mut pids = vec![
+        pid_in(r),
+        pid_in(p),
+        pid_in(q),
+        pid_in(line_with(&text, "a = 2")),
+        pid_in(line_with(&text, "b = 3")),
+    ];
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 5, "five tasks, five processes: {text}");
+}
+
+#[test]
+fn threads_share_memory_and_processes_do_not() {
+    let (_, text) = run("threads_vs_processes", &[]);
+    line_with(&text, "after a thread added 42: counter = 42");
+    line_with(&text, "after a process added 42: counter = 42 ");
+    line_with(&text, "counter went from 0 to 42");
+}
