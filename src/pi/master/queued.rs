@@ -158,7 +158,15 @@ pub(super) fn drive(
         }
 
         // Everything reported so far, before judging any exit.
-        while let Some(report) = results.try_get()? {
+        loop {
+            let report = match results.try_get() {
+                Ok(Some(report)) => report,
+                Ok(None) => break,
+                // A broken result queue means a worker died in the middle of a report: name it.
+                Err(e) => {
+                    return Err(blame_dead_worker(workers, &running, observe).unwrap_or(e.into()));
+                }
+            };
             match report {
                 Report::Took { index, range } => {
                     let w = worker_at(workers, index)?;
@@ -232,6 +240,16 @@ pub(super) fn drive(
         messages: t.items_put + r.items_got,
         bytes: t.bytes_put + r.bytes_got,
     })
+}
+
+/// The first worker that was running and has died, described, if there is one.
+fn blame_dead_worker(
+    workers: &mut [Worker],
+    running: &[bool],
+    observe: &mut dyn FnMut(&Event),
+) -> Option<RunError> {
+    let i = (0..workers.len()).find(|&i| running[i] && !workers[i].process.is_alive())?;
+    Some(workers[i].lost(observe, "in the middle of a report on the result queue"))
 }
 
 fn worker_at(workers: &mut [Worker], index: usize) -> Result<&mut Worker, RunError> {
