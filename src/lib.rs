@@ -25,12 +25,24 @@
 //! }
 //! ```
 //!
+//! A [`Queue`] is a first-in, first-out queue that any number of processes put into and take
+//! from, handed to children like any other argument.
+//!
+//! # Testing code that starts processes
+//! A child is a fresh copy of the program, so the program must call [`init`] before anything
+//! else. The standard test harness owns `main`; a test binary that starts processes sets
+//! `harness = false` and calls `init()` first in its own `main` (this crate's own tests use
+//! `libtest-mimic` to keep the usual test-runner interface). Starting a process without
+//! `init()` having run is refused with an error rather than running the program again.
+//!
 //! # Layers
-//! - `os` (private): every `unsafe` block of the crate: pipes, spawning, descriptor checks.
+//! - `os` (private): every `unsafe` block of the crate: pipes, spawning, descriptor checks,
+//!   process descriptors, code offsets, and shared memory with its robust mutexes.
 //! - The runtime: [`codec`] (the wire format), [`connection`] (`Pipe`, `Connection`),
 //!   [`queue`] (`Queue`, shared by any number of processes), [`process`] (`Process`, the child
 //!   registry), [`signals`], and the worker bootstrap ([`init`]).
 //! - [`pi`]: the midpoint-rule computation of pi that the `pi-master` tool distributes.
+//! - [`ipc_bench`]: the measurements behind the `ipc-bench` tool.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
