@@ -185,7 +185,7 @@ fn main() -> ExitCode {
                     let messages = ipc_bench::messages_for(size, cli.scale);
                     match ipc_bench::throughput(transport, *pattern, size, messages) {
                         Ok(r) => runs[i].push(r),
-                        Err(e) => return failed(&e),
+                        Err(e) => return failed(&e, &cli.plot),
                     }
                 }
             }
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
         for (i, &transport) in transports.iter().enumerate() {
             match ipc_bench::ping_pong(transport, 8, cli.rounds) {
                 Ok(r) => runs[i].push(r),
-                Err(e) => return failed(&e),
+                Err(e) => return failed(&e, &cli.plot),
             }
         }
     }
@@ -206,6 +206,7 @@ fn main() -> ExitCode {
     if let Some(path) = &cli.plot
         && let Err(e) = plot(path, &records)
     {
+        let _ = std::fs::remove_file(path);
         let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
         return ExitCode::FAILURE;
     }
@@ -226,7 +227,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn failed(e: &multiproc::Error) -> ExitCode {
+fn failed(e: &multiproc::Error, plot: &Option<PathBuf>) -> ExitCode {
+    // The plot file was created to check it could be; nothing will go in it now.
+    if let Some(path) = plot {
+        let _ = std::fs::remove_file(path);
+    }
     let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
     ExitCode::FAILURE
 }

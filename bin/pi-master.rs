@@ -254,11 +254,18 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     };
     let result = match sweep::run(args.steps, &args.procs.0, args.repeat, &mut observe) {
         Ok(result) => result,
-        Err(e) => return run_failed(e),
+        Err(e) => {
+            // The plot file was created to check it could be; nothing will go in it now.
+            if let Some(path) = &args.plot {
+                let _ = std::fs::remove_file(path);
+            }
+            return run_failed(e);
+        }
     };
     if let Some(path) = &args.plot
         && let Err(e) = sweep::write_plot(path, &result)
     {
+        let _ = std::fs::remove_file(path);
         let _ = writeln!(io::stderr(), "pi-master: error: {e}");
         return ExitCode::FAILURE;
     }
