@@ -674,3 +674,34 @@ fn the_largest_number_of_workers_runs_in_both_modes() {
         );
     }
 }
+
+#[test]
+fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
+    let svg =
+        std::env::temp_dir().join(format!("pi-master-interrupted-{}.svg", std::process::id()));
+    let svg_arg = svg.to_str().unwrap().to_string();
+    let args = [
+        "sweep", "--procs", "1,2", "--steps", "1e15", "--repeat", "1", "--plot", &svg_arg, "-v",
+    ];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pi-master");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut pid = None;
+    while pid.is_none() {
+        let line = lines.next().expect("narration").expect("a line");
+        if line.contains("started worker 0") {
+            pid = Some(line.rsplit("pid ").next().unwrap().parse::<u32>().unwrap());
+        }
+    }
+    assert!(svg.exists(), "the plot path is checked (created) up front");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = wait_with_deadline(&mut child, DEADLINE, "pi-master sweep");
+    assert_eq!(status.code(), Some(130));
+    assert!(!svg.exists(), "an empty plot file was left behind");
+    assert!(wait_gone(&[pid.unwrap()], Duration::from_secs(2)).is_empty());
+}
