@@ -15,14 +15,18 @@ use multiproc::pi::{compare, partition, report, sweep};
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
 /// The master starts N copies of itself as worker processes (separate memory, separate pids),
-/// sends each a range of indices over its own pipe, and adds up the partial sums they send back.
+/// sends each a range of indices over its own pipe (or, with `--ipc queue`, hands out chunks
+/// through a shared task queue), and adds up the partial sums they send back.
 #[derive(Parser, Debug)]
 #[command(
     name = "pi-master",
     version,
     about,
     long_about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_long_help = "Exit status: 0 on success; 1 when a worker fails (the message names its \
+        index, pid, range and signal or exit status); 2 for a usage error; 130, 143 or 129 after \
+        SIGINT, SIGTERM or SIGHUP, once every worker has been stopped and reaped."
 )]
 struct Cli {
     #[command(subcommand)]
