@@ -471,11 +471,22 @@ fn interrupted(watch: &SignalWatch) -> Option<i32> {
 
 /// Runs the computation described by `config`, reporting each step to `observe`.
 pub fn run(config: &Config, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError> {
-    assert!(config.procs >= 1, "at least one process");
-    assert!(
-        (1..=partition::MAX_STEPS).contains(&config.steps),
-        "steps out of range"
-    );
+    if config.procs == 0 || config.procs as u64 > super::input::MAX_PROCS {
+        return Err(Error::state(format!(
+            "a run needs 1 to {} worker processes, not {}",
+            super::input::MAX_PROCS,
+            config.procs
+        ))
+        .into());
+    }
+    if !(1..=partition::MAX_STEPS).contains(&config.steps) {
+        return Err(Error::state(format!(
+            "a run needs 1 to {} steps, not {}",
+            partition::MAX_STEPS,
+            config.steps
+        ))
+        .into());
+    }
     let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| Error::io("cannot watch for signals", e))?;
     let clock = Instant::now();
