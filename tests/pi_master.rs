@@ -705,3 +705,22 @@ fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
     assert!(!svg.exists(), "an empty plot file was left behind");
     assert!(wait_gone(&[pid.unwrap()], Duration::from_secs(2)).is_empty());
 }
+
+#[test]
+fn default_procs_follow_the_cpu_affinity() {
+    // `taskset` (util-linux) pins the master to one CPU; cpu_count() must see just that one.
+    let Ok(out) = Command::new("taskset")
+        .args(["-c", "0", BIN, "--steps", "1000", "--json"])
+        .output()
+    else {
+        eprintln!("taskset is not installed; skipping");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["procs"], 1, "{json}");
+}
