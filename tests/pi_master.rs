@@ -709,18 +709,24 @@ fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
 #[test]
 fn default_procs_follow_the_cpu_affinity() {
     // `taskset` (util-linux) pins the master to one CPU; cpu_count() must see just that one.
-    let Ok(out) = Command::new("taskset")
+    let Ok(mut child) = Command::new("taskset")
         .args(["-c", "0", BIN, "--steps", "1000", "--json"])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
     else {
         eprintln!("taskset is not installed; skipping");
         return;
     };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = wait_with_deadline(&mut child, DEADLINE, "taskset -c 0 pi-master");
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["procs"], 1, "{json}");
 }
