@@ -62,9 +62,14 @@ pub fn encode_frame<T: Serialize + ?Sized>(value: &T, max: usize, out: &mut Vec<
     Ok(())
 }
 
+/// The payload length a frame header announces, unchecked (for skipping a frame whole).
+pub fn frame_len(header: [u8; HEADER_LEN]) -> usize {
+    u32::from_le_bytes(header) as usize
+}
+
 /// Reads a frame header, checking the announced length against `max` before anyone allocates.
 pub fn payload_len(header: [u8; HEADER_LEN], max: usize) -> Result<usize> {
-    let len = u32::from_le_bytes(header) as usize;
+    let len = frame_len(header);
     if len > max {
         return Err(Error::too_large(len as u64, max));
     }

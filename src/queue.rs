@@ -471,7 +471,7 @@ impl<T> Queue<T> {
             if waiting.len() >= HEADER_LEN {
                 let header: [u8; HEADER_LEN] =
                     waiting[..HEADER_LEN].try_into().expect("HEADER_LEN bytes");
-                let len = u32::from_le_bytes(header) as usize;
+                let len = codec::frame_len(header);
                 if HEADER_LEN + len > AHEAD {
                     break len;
                 }
