@@ -14,7 +14,9 @@
 //! the payload as a typed message over a [`Connection`]; `queue` puts it on a [`Queue`].
 
 use std::fmt;
+use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -567,4 +569,162 @@ pub fn add_ratios(records: &mut [Record]) {
             }
         }
     }
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} B"),
+    }
+}
+
+/// Writes the records as two tables: throughput, then round trips.
+pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
+    writeln!(
+        out,
+        "throughput between processes (ratio: bytes per second over the raw pipe's, same pattern and payload)"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  {:<9} {:>7} {:>8} {:>9} {:>8} {:>12} {:>10} {:>7}",
+        "transport", "pattern", "payload", "messages", "seconds", "messages/s", "MB/s", "vs raw"
+    )?;
+    for r in records {
+        if let Record::Throughput {
+            transport,
+            pattern,
+            payload_bytes,
+            messages,
+            seconds,
+            messages_per_second,
+            bytes_per_second,
+            ratio_to_raw,
+        } = r
+        {
+            writeln!(
+                out,
+                "  {:<9} {:>7} {:>8} {:>9} {:>8.3} {:>12.0} {:>10.1} {:>7}",
+                transport.to_string(),
+                pattern,
+                human_bytes(*payload_bytes),
+                messages,
+                seconds,
+                messages_per_second,
+                bytes_per_second / 1e6,
+                ratio_to_raw.map_or("-".into(), |x| format!("{x:.2}"))
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "round trip, master <-> one child (ratio: time over the raw pipe's)"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  {:<9} {:>8} {:>12} {:>14} {:>7}",
+        "transport", "payload", "round trips", "round trip us", "vs raw"
+    )?;
+    for r in records {
+        if let Record::PingPong {
+            transport,
+            payload_bytes,
+            round_trips,
+            round_trip_us,
+            ratio_to_raw,
+            ..
+        } = r
+        {
+            writeln!(
+                out,
+                "  {:<9} {:>8} {:>12} {:>14.2} {:>7}",
+                transport.to_string(),
+                human_bytes(*payload_bytes),
+                round_trips,
+                round_trip_us,
+                ratio_to_raw.map_or("-".into(), |x| format!("{x:.2}"))
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Draws throughput against payload size per transport (pattern 1x1) as an SVG.
+pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), String> {
+    use plotters::prelude::*;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+    let mut series: Vec<(Transport, Vec<(f64, f64)>)> = Vec::new();
+    for r in records {
+        if let Record::Throughput {
+            transport,
+            pattern,
+            payload_bytes,
+            bytes_per_second,
+            ..
+        } = r
+            && pattern == "1x1"
+        {
+            let point = (*payload_bytes as f64, bytes_per_second / 1e6);
+            match series.iter_mut().find(|(t, _)| t == transport) {
+                Some((_, points)) => points.push(point),
+                None => series.push((*transport, vec![point])),
+            }
+        }
+    }
+    let all = series.iter().flat_map(|(_, p)| p.iter());
+    let (min_x, max_x, max_y) = all.fold((f64::MAX, 1.0f64, 1.0f64), |(a, b, c), (x, y)| {
+        (a.min(*x), b.max(*x), c.max(*y))
+    });
+    let min_x = if min_x == f64::MAX { 1.0 } else { min_x };
+    let root = SVGBackend::new(path, (1280, 720)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "throughput between two processes (1 producer, 1 consumer)",
+            ("sans-serif", 34),
+        )
+        .margin(30)
+        .x_label_area_size(70)
+        .y_label_area_size(100)
+        .build_cartesian_2d(
+            (min_x / 1.5..max_x * 1.5).log_scale(),
+            (0.1f64..max_y * 2.0).log_scale(),
+        )
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("payload bytes per message")
+        .y_desc("MB/s")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y}"))
+        .label_style(("sans-serif", 22))
+        .axis_desc_style(("sans-serif", 28))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    let colors = [RGBColor(120, 120, 120), BLUE, RED];
+    for (i, (transport, points)) in series.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(4)))
+            .map_err(|e| fail(&e))?
+            .label(transport.to_string())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(4))
+            });
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 7, color.filled())))
+            .map_err(|e| fail(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 26))
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))
 }
