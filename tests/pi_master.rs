@@ -378,8 +378,12 @@ impl LiveRun {
 fn kill_one_worker(signal: Signal, expect: &str) {
     let mut run = LiveRun::start(3);
     let pids = run.wait_until_running(3);
+    let killed_at = Instant::now();
     kill(Pid::from_raw(pids[1] as i32), signal).unwrap();
     let (status, stderr) = run.finish();
+    // Noticed at once (end of stream), not after some timeout: a generous bound for a loaded
+    // machine, far below any timeout the master could be waiting on.
+    assert!(killed_at.elapsed() < Duration::from_secs(5), "slow to notice: {stderr}");
     assert_eq!(status.code(), Some(1), "{stderr}");
     let named = format!("worker 1 (pid {}, range [", pids[1]);
     assert!(
