@@ -383,7 +383,10 @@ fn kill_one_worker(signal: Signal, expect: &str) {
     let (status, stderr) = run.finish();
     // Noticed at once (end of stream), not after some timeout: a generous bound for a loaded
     // machine, far below any timeout the master could be waiting on.
-    assert!(killed_at.elapsed() < Duration::from_secs(5), "slow to notice: {stderr}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(5),
+        "slow to notice: {stderr}"
+    );
     assert_eq!(status.code(), Some(1), "{stderr}");
     let named = format!("worker 1 (pid {}, range [", pids[1]);
     assert!(
