@@ -244,21 +244,18 @@ impl Process {
             std::process::id().to_string().into(),
             self.name.clone().into(),
         ];
-        let pid = {
-            // Register under the lock so a concurrent `active_children` never misses it.
-            let mut registry = lock_registry();
-            let pid = os::spawn_self(&argv, &fds)
-                .map_err(|e| Error::io(format!("cannot start process {}", self.name), e))?
-                .as_raw();
-            registry.insert(
-                pid,
-                RegistryEntry {
-                    name: self.name.clone(),
-                    exitcode: None,
-                },
-            );
-            pid
-        };
+        // Spawned outside the registry lock, so other threads' `is_alive` and `join` are not
+        // held up by an exec; nobody else reaps a pid that is not registered yet.
+        let pid = os::spawn_self(&argv, &fds)
+            .map_err(|e| Error::io(format!("cannot start process {}", self.name), e))?
+            .as_raw();
+        lock_registry().insert(
+            pid,
+            RegistryEntry {
+                name: self.name.clone(),
+                exitcode: None,
+            },
+        );
         drop(fds);
         handed.spawned(Some(pid as u32));
         drop((boot_read, status_write, handed));

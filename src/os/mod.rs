@@ -66,20 +66,7 @@ pub(crate) fn write_nonblocking(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<us
 
 /// Waits until `fd` can be written to, or the timeout passes; `true` if it can.
 pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut pollfds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
-        match poll(
-            &mut pollfds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(_) => return Ok(pollfds[0].revents().is_some_and(|r| !r.is_empty())),
-        }
-    }
+    Ok(wait_ready(&[fd], PollFlags::POLLOUT, Some(timeout))?[0])
 }
 
 /// Whether process `pid` is still running: it exists and is not a zombie waiting to be reaped.
@@ -123,12 +110,18 @@ pub(crate) fn wait_readable(
     fds: &[BorrowedFd<'_>],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<bool>> {
+    wait_ready(fds, PollFlags::POLLIN, timeout)
+}
+
+/// `poll(2)` for `events` on every descriptor, with the deadline kept across `EINTR`.
+fn wait_ready(
+    fds: &[BorrowedFd<'_>],
+    events: PollFlags,
+    timeout: Option<Duration>,
+) -> io::Result<Vec<bool>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        let mut pollfds: Vec<PollFd<'_>> = fds
-            .iter()
-            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-            .collect();
+        let mut pollfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, events)).collect();
         let wait = match deadline {
             None => PollTimeout::NONE,
             Some(d) => {

@@ -377,8 +377,29 @@ impl Worker {
         self.process.pid().unwrap_or(0)
     }
 
-    /// Records a partial sum for `range`.
-    fn finished(&mut self, range: Range<u64>, partial: Partial) {
+    /// Reports that the worker has computed `done` indices of its current range.
+    fn progress(&self, done: u64, observe: &mut dyn FnMut(&Event)) {
+        observe(&Event::Progress {
+            index: self.index,
+            done: self.done_before + done,
+        });
+    }
+
+    /// Records the partial sum of `range`, and reports it.
+    fn finished(
+        &mut self,
+        steps: u64,
+        range: Range<u64>,
+        partial: Partial,
+        observe: &mut dyn FnMut(&Event),
+    ) {
+        observe(&Event::Received {
+            index: self.index,
+            pid: self.pid(),
+            range: range.clone(),
+            partial: super::finish(steps, partial.sum),
+            compute_seconds: partial.compute_seconds,
+        });
         self.done_before += range.end - range.start;
         self.ranges.push(range);
         self.sum.merge(partial.sum);

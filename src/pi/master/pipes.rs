@@ -145,21 +145,11 @@ pub(super) fn drive(
             let i = waiting[slot - 1];
             let w = &mut workers[i];
             match conns[i].recv::<FromWorker>() {
-                Ok(FromWorker::Progress { done }) => observe(&Event::Progress {
-                    index: w.index,
-                    done: w.done_before + done,
-                }),
+                Ok(FromWorker::Progress { done }) => w.progress(done, observe),
                 Ok(FromWorker::Partial { range, partial })
                     if Some(&range) == w.current.as_ref() =>
                 {
-                    observe(&Event::Received {
-                        index: w.index,
-                        pid: w.pid(),
-                        range: range.clone(),
-                        partial: crate::pi::finish(config.steps, partial.sum),
-                        compute_seconds: partial.compute_seconds,
-                    });
-                    w.finished(range, partial);
+                    w.finished(config.steps, range, partial, observe);
                     pending -= 1;
                 }
                 Ok(other) => {

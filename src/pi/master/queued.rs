@@ -174,26 +174,14 @@ pub(super) fn drive(
                     observe(&Event::Took { index, range });
                 }
                 Report::Progress { index, done } => {
-                    let w = worker_at(workers, index)?;
-                    observe(&Event::Progress {
-                        index,
-                        done: w.done_before + done,
-                    });
+                    worker_at(workers, index)?.progress(done, observe)
                 }
                 Report::Partial {
                     index,
                     range,
                     partial,
                 } => {
-                    let w = worker_at(workers, index)?;
-                    observe(&Event::Received {
-                        index,
-                        pid: w.pid(),
-                        range: range.clone(),
-                        partial: crate::pi::finish(config.steps, partial.sum),
-                        compute_seconds: partial.compute_seconds,
-                    });
-                    w.finished(range, partial);
+                    worker_at(workers, index)?.finished(config.steps, range, partial, observe);
                     outstanding -= 1;
                 }
             }
