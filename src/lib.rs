@@ -50,6 +50,8 @@ mod bootstrap;
 pub mod codec;
 pub mod connection;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod ipc_bench;
 mod os;
 pub mod pi;

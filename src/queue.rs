@@ -62,6 +62,20 @@ const SLICE: Duration = Duration::from_millis(100);
 /// Payloads are read into an allocation grown as bytes arrive, from this size up.
 const FIRST_PAYLOAD_CHUNK: usize = 1 << 20;
 
+/// Why writing an item stopped, and whether any of it reached the pipe.
+enum WriteFailure {
+    BeforeFirstByte(Error),
+    MidItem(Error),
+}
+
+impl WriteFailure {
+    fn into_error(self) -> Error {
+        match self {
+            WriteFailure::BeforeFirstByte(e) | WriteFailure::MidItem(e) => e,
+        }
+    }
+}
+
 /// Counts of what one handle moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct QueueStats {
@@ -408,37 +422,72 @@ impl<T> Queue<T> {
         if guard.owner_died() && interrupted != 0 {
             return Err(self.mark_broken(true, interrupted));
         }
+        // Marked before the first byte: a death anywhere inside the item, even inside its
+        // first `write`, is then seen by everyone as a producer dying mid-item.
+        s.writing.store(my_pid(), Ordering::SeqCst);
+        let result = self.write_all_of(writer, frame, deadline);
+        match &result {
+            Ok(()) => {
+                s.puts.fetch_add(1, Ordering::SeqCst);
+                s.writing.store(0, Ordering::SeqCst);
+            }
+            // Nothing of the item went in: the stream is still in step.
+            Err(WriteFailure::BeforeFirstByte(_)) => s.writing.store(0, Ordering::SeqCst),
+            // Part of it went in and the rest never will: the stream is out of step for all.
+            Err(WriteFailure::MidItem(_)) => {
+                self.mark_broken(true, my_pid());
+            }
+        }
+        drop(guard);
+        result.map_err(WriteFailure::into_error)
+    }
+
+    /// Writes the whole frame, waiting for room as needed.
+    fn write_all_of(
+        &self,
+        writer: BorrowedFd<'_>,
+        frame: &[u8],
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), WriteFailure> {
         let mut written = 0;
+        let fail = |written: usize, e: Error| {
+            if written == 0 {
+                WriteFailure::BeforeFirstByte(e)
+            } else {
+                WriteFailure::MidItem(e)
+            }
+        };
         while written < frame.len() {
             let n = os::write_nonblocking(writer, &frame[written..])
-                .map_err(|e| Error::io("cannot put into the queue", e))?;
+                .map_err(|e| fail(written, Error::io("cannot put into the queue", e)))?;
+            #[cfg(feature = "fault-injection")]
+            if n > 0 && written + n < frame.len() {
+                // Right where a SIGKILL during the `write` would take effect.
+                crate::fault::reached(crate::fault::FaultPoint::QueueItemPartlyWritten);
+            }
             if n > 0 {
-                if written == 0 {
-                    s.writing.store(my_pid(), Ordering::SeqCst);
-                }
                 written += n;
                 continue;
             }
             // The pipe is full: wait for a reader, looking around between slices. Before the
             // first byte the caller's deadline applies; after it the frame must be finished.
-            if !os::wait_writable(writer, SLICE).map_err(|e| Error::io("poll failed", e))? {
-                self.check_broken()?;
+            if !os::wait_writable(writer, SLICE)
+                .map_err(|e| fail(written, Error::io("poll failed", e)))?
+            {
+                self.check_broken().map_err(|e| fail(written, e))?;
                 if written == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout());
+                    return Err(WriteFailure::BeforeFirstByte(Error::timeout()));
                 }
                 if !self.others_alive() {
-                    if written > 0 {
-                        return Err(self.mark_broken(true, my_pid()));
-                    }
-                    return Err(Error::state(
-                        "the queue's pipe is full and no other process holds the queue any more to take from it",
+                    return Err(fail(
+                        written,
+                        Error::state(
+                            "the queue's pipe is full and no other process holds the queue any more to take from it",
+                        ),
                     ));
                 }
             }
         }
-        s.writing.store(0, Ordering::SeqCst);
-        s.puts.fetch_add(1, Ordering::SeqCst);
-        drop(guard);
         Ok(())
     }
 

@@ -8,11 +8,15 @@ use std::time::{Duration, Instant};
 use common::{Test, check, run_trials};
 use libtest_mimic::Failed;
 use multiproc::{Connection, Process, Queue, pipe};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 fn main() {
     multiproc::init();
-    let tests: Vec<(&str, Test)> = vec![
+    #[allow(unused_mut)]
+    let mut tests: Vec<(&str, Test)> = vec![
         ("fifo_in_one_process", fifo_in_one_process),
         (
             "get_timeout_on_empty_queue_times_out",
@@ -43,10 +47,19 @@ fn main() {
             a_producer_killed_mid_item_breaks_the_queue_clearly,
         ),
         (
+            "a_producer_killed_anywhere_in_a_large_item_never_hangs_or_tears",
+            a_producer_killed_anywhere_in_a_large_item_never_hangs_or_tears,
+        ),
+        (
             "oversized_item_is_skipped_and_the_queue_goes_on",
             oversized_item_is_skipped_and_the_queue_goes_on,
         ),
     ];
+    #[cfg(feature = "fault-injection")]
+    tests.push((
+        "a_producer_dying_after_the_first_bytes_of_an_item_breaks_the_queue",
+        a_producer_dying_after_the_first_bytes_of_an_item_breaks_the_queue,
+    ));
     run_trials(tests, Duration::from_secs(60));
 }
 
@@ -302,6 +315,72 @@ fn a_producer_killed_mid_item_breaks_the_queue_clearly() -> Result<(), Failed> {
     )
 }
 
+/// An item whose bytes say who made it: its sequence number, repeated.
+fn numbered_item(seq: u32) -> Vec<u8> {
+    let len = 5_000 + (seq as usize % 7) * 9_000;
+    seq.to_le_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+fn item_is_intact(item: &[u8]) -> bool {
+    item.len() >= 4 && {
+        let seq = u32::from_le_bytes(item[..4].try_into().unwrap());
+        item == numbered_item(seq).as_slice()
+    }
+}
+
+fn produce_forever(queue: Queue<ByteBuf>) -> multiproc::Result<()> {
+    let mut seq = 0u32;
+    loop {
+        queue.put(&ByteBuf::from(numbered_item(seq)))?;
+        seq = seq.wrapping_add(1);
+    }
+}
+
+/// A producer of items larger than PIPE_BUF is killed at 40 moments spread over its writes:
+/// wherever it dies, the consumer gets whole items, then end of stream or the broken-queue
+/// error naming it, and never waits past its timeout.
+fn a_producer_killed_anywhere_in_a_large_item_never_hangs_or_tears() -> Result<(), Failed> {
+    let mut seed = 0x9e37_79b9_u32;
+    for trial in 0..40 {
+        let queue: Queue<ByteBuf> = Queue::new()?;
+        let mut p = Process::new(produce_forever, queue.try_clone()?);
+        p.start()?;
+        let pid = p.pid().unwrap_or(0);
+        // Kill it from another thread at a pseudo-random moment while this one keeps
+        // taking items, so the producer is usually in the middle of a `write`.
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let after = Duration::from_micros(200 + u64::from(seed >> 20) % 3_000);
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(after);
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        });
+        loop {
+            let asked = Instant::now();
+            match queue.get_timeout(Duration::from_secs(2)) {
+                Ok(item) => check(item_is_intact(&item), format!("trial {trial}: torn item"))?,
+                Err(e) if e.is_closed() => break,
+                Err(e) if e.to_string().contains(&format!("(pid {pid}) died")) => break,
+                Err(e) => return Err(format!("trial {trial}: unexpected error: {e}").into()),
+            }
+            check(
+                asked.elapsed() < Duration::from_secs(3),
+                format!("trial {trial}: get_timeout(2 s) took {:?}", asked.elapsed()),
+            )?;
+        }
+        killer.join().expect("killer thread");
+        check(
+            p.join()? == -9,
+            format!("trial {trial}: the producer was killed"),
+        )?;
+    }
+    Ok(())
+}
+
 fn oversized_item_is_skipped_and_the_queue_goes_on() -> Result<(), Failed> {
     let mut small: Queue<Vec<u8>> = Queue::new()?;
     let big = small.try_clone()?;
@@ -311,4 +390,38 @@ fn oversized_item_is_skipped_and_the_queue_goes_on() -> Result<(), Failed> {
     let err = small.get().unwrap_err();
     check(err.is_too_large(), format!("{err}"))?;
     check(small.get()? == vec![7u8; 10], "the next item is intact")
+}
+
+#[cfg(feature = "fault-injection")]
+fn put_big_and_die_after_its_first_bytes(queue: Queue<ByteBuf>) -> multiproc::Result<()> {
+    multiproc::fault::arm(multiproc::fault::FaultPoint::QueueItemPartlyWritten);
+    queue.put(&ByteBuf::from(numbered_item(6)))
+}
+
+/// The producer dies right after the first `write` of an item larger than PIPE_BUF (where a
+/// SIGKILL during that `write` takes effect): the consumer gets the broken-queue error naming
+/// it, within its timeout, never a hang and never part of the item.
+#[cfg(feature = "fault-injection")]
+fn a_producer_dying_after_the_first_bytes_of_an_item_breaks_the_queue() -> Result<(), Failed> {
+    let queue: Queue<ByteBuf> = Queue::new()?;
+    // Leave less room in the pipe than the item needs, so its first `write` is partial.
+    let filler = ByteBuf::from(vec![0u8; 60_000]);
+    queue.put(&filler)?;
+    let mut p = Process::new(put_big_and_die_after_its_first_bytes, queue.try_clone()?);
+    p.start()?;
+    let pid = p.pid().unwrap_or(0);
+    check(p.join()? == -6, "the producer aborted at the fault point")?;
+    check(queue.get()? == filler, "the item before is intact")?;
+    let asked = Instant::now();
+    let err = queue.get_timeout(Duration::from_secs(2)).unwrap_err();
+    check(
+        err.to_string().contains(&format!(
+            "producer (pid {pid}) died in the middle of putting an item"
+        )),
+        format!("expected the broken-queue error naming pid {pid}, got: {err}"),
+    )?;
+    check(
+        asked.elapsed() < Duration::from_secs(3),
+        "no wait past the timeout",
+    )
 }
