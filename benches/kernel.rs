@@ -1,6 +1,6 @@
 //! The pi kernel: nanoseconds per step for one block, dispatched (SIMD) and portable.
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use multiproc::pi::kernel::{block_sum, block_sum_portable, simd_name};
+use multiproc_pi::kernel::{block_sum, block_sum_portable, simd_name};
 use std::hint::black_box;
 
 fn kernel(c: &mut Criterion) {

@@ -2,7 +2,7 @@
 //! the worker sends its partial sum back on the same pipe.
 //! `cargo run --release --example pi_pipes [STEPS] [PROCS]`
 
-use multiproc::pi::reduction::FixedSum;
+use multiproc_pi::reduction::FixedSum;
 use multiproc::{Connection, Process, pipe};
 
 fn worker(mut conn: Connection) -> Result<(), multiproc::Error> {
@@ -26,9 +26,9 @@ fn main() -> Result<(), multiproc::Error> {
             std::process::exit(2)
         })
     };
-    let steps = parse(args.next(), 100_000_000, multiproc::pi::input::parse_steps);
+    let steps = parse(args.next(), 100_000_000, multiproc_pi::input::parse_steps);
     let procs = parse(args.next(), 4, |t| {
-        multiproc::pi::input::parse_procs(t).map(|n| n as u64)
+        multiproc_pi::input::parse_procs(t).map(|n| n as u64)
     });
     let mut workers = Vec::new();
     let (base, extra) = (steps / procs, steps % procs);

@@ -6,7 +6,7 @@
 //! its range as an argument and sends its partial sum back over a one-way pipe.
 //! `cargo run --release --example pi_processes [STEPS] [PROCS]`
 
-use multiproc::pi::reduction::FixedSum;
+use multiproc_pi::reduction::FixedSum;
 use multiproc::{Connection, Process, pipe_oneway};
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +34,7 @@ fn main() -> Result<(), multiproc::Error> {
     let mut args = std::env::args().skip(1);
     let steps: u64 = args
         .next()
-        .map_or(Ok(100_000_000), |t| multiproc::pi::input::parse_steps(&t))
+        .map_or(Ok(100_000_000), |t| multiproc_pi::input::parse_steps(&t))
         .unwrap_or_else(|e| {
             eprintln!("pi_processes: {e}");
             std::process::exit(2)
@@ -42,7 +42,7 @@ fn main() -> Result<(), multiproc::Error> {
     let procs: u64 = args
         .next()
         .map_or(Ok(4), |t| {
-            multiproc::pi::input::parse_procs(&t).map(|n| n as u64)
+            multiproc_pi::input::parse_procs(&t).map(|n| n as u64)
         })
         .unwrap_or_else(|e| {
             eprintln!("pi_processes: {e}");

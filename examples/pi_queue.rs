@@ -2,7 +2,7 @@
 //! partial sums from a result queue; a worker takes the next range as soon as it is free.
 //! `cargo run --release --example pi_queue [STEPS] [PROCS]`
 
-use multiproc::pi::reduction::FixedSum;
+use multiproc_pi::reduction::FixedSum;
 use multiproc::{Process, Queue};
 use serde::{Deserialize, Serialize};
 
@@ -36,9 +36,9 @@ fn main() -> Result<(), multiproc::Error> {
             std::process::exit(2)
         })
     };
-    let steps = parse(args.next(), 100_000_000, multiproc::pi::input::parse_steps);
+    let steps = parse(args.next(), 100_000_000, multiproc_pi::input::parse_steps);
     let procs = parse(args.next(), 4, |t| {
-        multiproc::pi::input::parse_procs(t).map(|n| n as u64)
+        multiproc_pi::input::parse_procs(t).map(|n| n as u64)
     });
     let tasks = Queue::new()?;
     let results = Queue::new()?;

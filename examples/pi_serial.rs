@@ -6,7 +6,7 @@ use std::time::Instant;
 fn main() {
     let steps: u64 = match std::env::args().nth(1) {
         None => 100_000_000,
-        Some(text) => multiproc::pi::input::parse_steps(&text).unwrap_or_else(|e| {
+        Some(text) => multiproc_pi::input::parse_steps(&text).unwrap_or_else(|e| {
             eprintln!("pi_serial: {e}");
             std::process::exit(2)
         }),

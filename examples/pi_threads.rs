@@ -6,10 +6,10 @@
 
 use std::time::Instant;
 
-use multiproc::pi::input::{parse_procs, parse_steps};
-use multiproc::pi::partition::partition;
-use multiproc::pi::reduction::FixedSum;
-use multiproc::pi::{finish, range_sum};
+use multiproc_pi::input::{parse_procs, parse_steps};
+use multiproc_pi::partition::partition;
+use multiproc_pi::reduction::FixedSum;
+use multiproc_pi::{finish, range_sum};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -24,6 +24,23 @@ pub const MAX_FRAME_LIMIT: usize = 1 << 30;
 /// The frame limit a new connection starts with: 256 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 256 << 20;
 
+/// Large payloads are read into an allocation grown as the bytes actually arrive (starting
+/// here and doubling), so a lying header cannot make a reader allocate up front.
+const FIRST_PAYLOAD_CHUNK: usize = 1 << 20;
+
+/// The part of `payload` where the next bytes of a `len`-byte payload go, `have` bytes of it
+/// being in already: `payload` is grown first if it is full (doubling from 1 MiB, never past
+/// `len`), so memory follows the bytes that arrive, not what a header announced. Bytes past
+/// `have` may hold old data; the caller overwrites them.
+pub(crate) fn payload_room(payload: &mut Vec<u8>, have: usize, len: usize) -> &mut [u8] {
+    if payload.len() <= have {
+        let grow = have.max(FIRST_PAYLOAD_CHUNK).min(len - have);
+        payload.resize(have + grow, 0);
+    }
+    let end = payload.len().min(len);
+    &mut payload[have..end]
+}
+
 /// bincode's errors print as their `Debug` form; a message from our own serializers (such as
 /// "a Connection can only be sent ...") reads better on its own.
 fn encode_error(e: bincode::error::EncodeError) -> Error {

@@ -28,7 +28,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::bootstrap::handover;
+use crate::handover;
+use crate::wait::Waitable;
 use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::os::{self, FdKind};
@@ -40,10 +41,6 @@ const READ_BUFFER: usize = 64 * 1024;
 /// bigger or reads keep filling it, so a worker that exchanges a few small messages never
 /// touches (and page-faults in) more memory than it needs.
 const FIRST_READ_BUFFER: usize = 4 * 1024;
-
-/// Large payloads are read straight into their own allocation, grown as the bytes actually
-/// arrive (starting here and doubling), so a lying header cannot make us allocate up front.
-const FIRST_PAYLOAD_CHUNK: usize = 1 << 20;
 
 /// Send and large-frame receive buffers up to this size are kept for the next message; bigger
 /// ones are freed, so one huge message does not pin its memory for the connection's life.
@@ -136,7 +133,7 @@ impl Connection {
         let writer = self
             .writer
             .as_ref()
-            .ok_or_else(|| Error::state("this connection end is receive-only"))?;
+            .ok_or_else(|| Error::misuse("this connection end is receive-only"))?;
         self.out.clear();
         codec::encode_frame(value, self.max_frame, &mut self.out)?;
         os::write_all(writer.as_fd(), &self.out).map_err(|e| Error::io("send failed", e))?;
@@ -157,12 +154,13 @@ impl Connection {
     /// bytes are not a `T`.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
         if self.desynchronised {
-            return Err(Error::state(
+            return Err(Error::broken(
+                None,
                 "connection is out of step after an oversized or cut-short message",
             ));
         }
         if self.reader.is_none() {
-            return Err(Error::state("this connection end is send-only"));
+            return Err(Error::misuse("this connection end is send-only"));
         }
         match self.recv_frame() {
             Ok(Frame::Buffered { at, len }) => {
@@ -193,7 +191,7 @@ impl Connection {
         let reader = self
             .reader
             .as_ref()
-            .ok_or_else(|| Error::state("this connection end is send-only"))?;
+            .ok_or_else(|| Error::misuse("this connection end is send-only"))?;
         if self.end > self.start {
             return Ok(true);
         }
@@ -252,27 +250,24 @@ impl Connection {
             });
         }
         // A frame bigger than the buffer: take what is buffered, then read the rest straight
-        // into the payload, growing it only as bytes actually arrive.
+        // into the payload, growing it only as bytes actually arrive. The large-frame buffer
+        // is kept between messages (up to KEEP_BUFFER) and its bytes stay initialised, so a
+        // stream of big messages neither reallocates nor clears memory.
         self.start += HEADER_LEN;
         let buffered = (self.end - self.start).min(len);
-        // The large-frame buffer is kept between messages (up to KEEP_BUFFER), and its bytes
-        // stay initialised, so a stream of big messages neither reallocates nor clears memory.
         let mut payload = std::mem::take(&mut self.big);
-        if payload.len() < buffered.max(FIRST_PAYLOAD_CHUNK).min(len) {
-            payload.resize(buffered.max(FIRST_PAYLOAD_CHUNK).min(len), 0);
+        let mut have = 0;
+        while have < buffered {
+            let room = codec::payload_room(&mut payload, have, len);
+            let n = room.len().min(buffered - have);
+            room[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            have += n;
         }
-        payload[..buffered].copy_from_slice(&self.buf[self.start..self.start + buffered]);
-        self.start += buffered;
         let reader = self.reader.as_ref().expect("checked by recv");
-        let mut have = buffered;
         while have < len {
-            if payload.len() == have {
-                let grow = have.max(FIRST_PAYLOAD_CHUNK).min(len - have);
-                payload.resize(have + grow, 0);
-            }
-            let room = (len - have).min(payload.len() - have);
-            let n = os::read(reader.as_fd(), &mut payload[have..have + room])
-                .map_err(|e| Error::io("recv failed", e))?;
+            let room = codec::payload_room(&mut payload, have, len);
+            let n = os::read(reader.as_fd(), room).map_err(|e| Error::io("recv failed", e))?;
             if n == 0 {
                 return Err(Error::truncated(HEADER_LEN + len, HEADER_LEN + have));
             }
@@ -337,18 +332,6 @@ enum Frame {
     Big { payload: Vec<u8>, len: usize },
 }
 
-/// Something [`wait`] can watch: it becomes ready when there is something to read or an end to
-/// notice. Implemented by [`Connection`], [`crate::Process`] (ready when the child has ended,
-/// like Python's `Process.sentinel`) and [`crate::signals::SignalWatch`].
-pub trait Waitable {
-    /// The descriptor whose readability means "ready"; `None` is never ready.
-    fn wait_fd(&self) -> Option<BorrowedFd<'_>>;
-    /// Ready without waiting (for example, bytes already buffered).
-    fn ready_now(&self) -> bool {
-        false
-    }
-}
-
 impl Waitable for Connection {
     fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
         self.reader_fd()
@@ -356,38 +339,6 @@ impl Waitable for Connection {
     fn ready_now(&self) -> bool {
         self.has_buffered()
     }
-}
-
-/// Waits until at least one of `objects` is ready, or the timeout passes (`None`: no limit);
-/// returns the indices of the ready ones, empty on timeout. Like Python's
-/// `multiprocessing.connection.wait`.
-pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
-    let now: Vec<usize> = (0..objects.len())
-        .filter(|&i| objects[i].ready_now())
-        .collect();
-    if !now.is_empty() {
-        return Ok(now);
-    }
-    let mut index = Vec::new();
-    let mut fds = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        if let Some(fd) = o.wait_fd() {
-            index.push(i);
-            fds.push(fd);
-        }
-    }
-    if fds.is_empty() {
-        return Err(Error::state(
-            "wait() was given nothing that can become ready",
-        ));
-    }
-    let ready = os::wait_readable(&fds, timeout).map_err(|e| Error::io("poll failed", e))?;
-    Ok(ready
-        .iter()
-        .zip(index)
-        .filter(|(r, _)| **r)
-        .map(|(_, i)| i)
-        .collect())
 }
 
 /// How a connection travels inside a process's arguments: indices into the list of descriptors
@@ -443,3 +394,6 @@ impl<'de> Deserialize<'de> for Connection {
         Ok(conn)
     }
 }
+
+/// Python's `multiprocessing.connection.wait`, under its own name.
+pub use crate::wait::wait;

@@ -1,9 +1,9 @@
-//! The crate's one error type.
+//! The runtime's one error type, [`Error`], and the [`ErrorKind`] to match on.
 //!
-//! [`Error`] is a struct with a private kind, in the manner of `std::io::Error`: callers ask it
-//! questions (`is_closed()`, `is_timeout()`, ...) instead of matching on variants, so new kinds
-//! can be added without breaking anyone. Every message names what failed and why, in words a
-//! student can act on.
+//! [`Error`] is a struct with a private representation, in the manner of `std::io::Error`:
+//! callers match on [`Error::kind`] or ask it questions (`is_closed()`, `is_timeout()`, ...),
+//! and new kinds can be added without breaking anyone (the kind enum is `#[non_exhaustive]`).
+//! Every message names what failed and why, in words a student can act on.
 
 use std::fmt;
 use std::io;
@@ -11,107 +11,193 @@ use std::io;
 /// A specialised `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What went wrong, in categories a caller can act on. See [`Error::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The other end closed cleanly, between messages (Python's `EOFError`); or a queue is
+    /// empty and no other live process holds it.
+    Closed,
+    /// A stream ended in the middle of a message: its sender died or closed mid-message.
+    Truncated,
+    /// A message over the size limit, on either side.
+    TooLarge,
+    /// A call with a timeout ran out of time; nothing was taken or put.
+    Timeout,
+    /// A value could not be encoded, or a message's bytes are not the type asked for.
+    Codec,
+    /// The call is not allowed in the object's state: starting a process twice, joining one
+    /// never started, receiving on a send-only end, using a closed handle, starting a process
+    /// before [`crate::init`] ran.
+    Misuse,
+    /// An argument out of its range (a queue bound of 0, say).
+    InvalidArgument,
+    /// A shared object was left broken by a process that died in the middle of using it (see
+    /// [`Error::broken_by`]); or a connection is out of step after a message cut short.
+    Broken,
+    /// Waiting is pointless: no other live process holds the object any more (a full queue
+    /// nobody else can take from).
+    Orphaned,
+    /// A child process could not be started, or died before it read its start-up message.
+    StartFailed,
+    /// A fixed limit of the runtime was reached.
+    LimitReached,
+    /// An operating-system call failed; [`Error::io_error`] has it.
+    Io,
+}
+
 /// An error from the process runtime: spawning, talking to or waiting for a process.
 #[derive(Debug)]
 pub struct Error {
-    kind: Kind,
+    repr: Repr,
 }
 
 #[derive(Debug)]
-enum Kind {
-    /// The other end closed the connection at a frame boundary (Python's `EOFError`).
+enum Repr {
     Closed,
-    /// The stream ended in the middle of a frame: the peer died or closed mid-message.
     Truncated { expected: usize, received: usize },
-    /// A frame larger than the connection's limit, on either side.
     TooLarge { len: u64, max: usize },
-    /// A timed operation ran out of time.
     Timeout,
-    /// A value could not be encoded.
     Encode(String),
-    /// A frame's bytes do not decode to the requested type.
     Decode(String),
-    /// The object is not in a state that allows the call (starting twice, joining unstarted).
-    State(String),
-    /// An operating-system call failed.
+    Message(ErrorKind, String),
+    Broken { pid: Option<u32>, message: String },
     Io { context: String, source: io::Error },
 }
 
 impl Error {
     pub(crate) fn closed() -> Self {
-        Error { kind: Kind::Closed }
+        Error { repr: Repr::Closed }
     }
     pub(crate) fn truncated(expected: usize, received: usize) -> Self {
         Error {
-            kind: Kind::Truncated { expected, received },
+            repr: Repr::Truncated { expected, received },
         }
     }
     pub(crate) fn too_large(len: u64, max: usize) -> Self {
         Error {
-            kind: Kind::TooLarge { len, max },
+            repr: Repr::TooLarge { len, max },
         }
     }
     pub(crate) fn encode(msg: impl fmt::Display) -> Self {
         Error {
-            kind: Kind::Encode(msg.to_string()),
+            repr: Repr::Encode(msg.to_string()),
         }
     }
     pub(crate) fn decode(msg: impl fmt::Display) -> Self {
         Error {
-            kind: Kind::Decode(msg.to_string()),
+            repr: Repr::Decode(msg.to_string()),
         }
     }
     pub(crate) fn timeout() -> Self {
         Error {
-            kind: Kind::Timeout,
+            repr: Repr::Timeout,
         }
     }
-    pub(crate) fn state(msg: impl Into<String>) -> Self {
+    fn message(kind: ErrorKind, msg: impl Into<String>) -> Self {
         Error {
-            kind: Kind::State(msg.into()),
+            repr: Repr::Message(kind, msg.into()),
+        }
+    }
+    pub(crate) fn misuse(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::Misuse, msg)
+    }
+    pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::InvalidArgument, msg)
+    }
+    pub(crate) fn orphaned(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::Orphaned, msg)
+    }
+    pub(crate) fn start_failed(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::StartFailed, msg)
+    }
+    pub(crate) fn limit_reached(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::LimitReached, msg)
+    }
+    /// Broken by process `pid` (when known) dying in the middle of an operation.
+    pub(crate) fn broken(pid: Option<u32>, msg: impl Into<String>) -> Self {
+        Error {
+            repr: Repr::Broken {
+                pid,
+                message: msg.into(),
+            },
         }
     }
     pub(crate) fn io(context: impl Into<String>, source: impl Into<io::Error>) -> Self {
         Error {
-            kind: Kind::Io {
+            repr: Repr::Io {
                 context: context.into(),
                 source: source.into(),
             },
         }
     }
 
+    /// What kind of error this is.
+    ///
+    /// ```
+    /// use multiproc::{ErrorKind, Queue};
+    ///
+    /// let queue: Queue<u32> = Queue::new()?;
+    /// let err = queue.get_timeout(std::time::Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match &self.repr {
+            Repr::Closed => ErrorKind::Closed,
+            Repr::Truncated { .. } => ErrorKind::Truncated,
+            Repr::TooLarge { .. } => ErrorKind::TooLarge,
+            Repr::Timeout => ErrorKind::Timeout,
+            Repr::Encode(_) | Repr::Decode(_) => ErrorKind::Codec,
+            Repr::Message(kind, _) => *kind,
+            Repr::Broken { .. } => ErrorKind::Broken,
+            Repr::Io { .. } => ErrorKind::Io,
+        }
+    }
+
     /// The peer closed its end cleanly: no more messages will come (Python's `EOFError`).
     pub fn is_closed(&self) -> bool {
-        matches!(self.kind, Kind::Closed)
+        self.kind() == ErrorKind::Closed
     }
     /// The stream ended part-way through a frame: the sender died or closed mid-message.
     pub fn is_truncated(&self) -> bool {
-        matches!(self.kind, Kind::Truncated { .. })
+        self.kind() == ErrorKind::Truncated
     }
     /// A frame was over the connection's size limit (see [`crate::Connection::set_max_frame`]).
     pub fn is_too_large(&self) -> bool {
-        matches!(self.kind, Kind::TooLarge { .. })
+        self.kind() == ErrorKind::TooLarge
     }
     /// A frame did not decode as the type asked for, or a value could not be encoded.
     pub fn is_codec(&self) -> bool {
-        matches!(self.kind, Kind::Decode(_) | Kind::Encode(_))
+        self.kind() == ErrorKind::Codec
     }
     /// A call with a timeout ran out of time (nothing was taken or put).
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, Kind::Timeout)
+        self.kind() == ErrorKind::Timeout
+    }
+    /// A shared object was broken by a process dying in the middle of using it.
+    pub fn is_broken(&self) -> bool {
+        self.kind() == ErrorKind::Broken
     }
     /// The peer is gone: a clean close, a frame cut short, or a write to a closed pipe.
     pub fn is_disconnected(&self) -> bool {
-        match &self.kind {
-            Kind::Closed | Kind::Truncated { .. } => true,
-            Kind::Io { source, .. } => source.kind() == io::ErrorKind::BrokenPipe,
+        match &self.repr {
+            Repr::Closed | Repr::Truncated { .. } => true,
+            Repr::Io { source, .. } => source.kind() == io::ErrorKind::BrokenPipe,
             _ => false,
+        }
+    }
+    /// The pid of the process whose death broke a shared object, when known.
+    pub fn broken_by(&self) -> Option<u32> {
+        match &self.repr {
+            Repr::Broken { pid, .. } => *pid,
+            _ => None,
         }
     }
     /// The underlying operating-system error, if this error came from one.
     pub fn io_error(&self) -> Option<&io::Error> {
-        match &self.kind {
-            Kind::Io { source, .. } => Some(source),
+        match &self.repr {
+            Repr::Io { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -119,29 +205,29 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Closed => write!(f, "connection closed by the other end"),
-            Kind::Truncated { expected, received } => write!(
+        match &self.repr {
+            Repr::Closed => write!(f, "connection closed by the other end"),
+            Repr::Truncated { expected, received } => write!(
                 f,
                 "connection closed in the middle of a message ({received} of {expected} bytes received)"
             ),
-            Kind::TooLarge { len, max } => write!(
+            Repr::TooLarge { len, max } => write!(
                 f,
                 "message of {len} bytes is over the connection's limit of {max} bytes"
             ),
-            Kind::Timeout => write!(f, "timed out"),
-            Kind::Encode(msg) => write!(f, "cannot encode message: {msg}"),
-            Kind::Decode(msg) => write!(f, "cannot decode message: {msg}"),
-            Kind::State(msg) => write!(f, "{msg}"),
-            Kind::Io { context, source } => write!(f, "{context}: {source}"),
+            Repr::Timeout => write!(f, "timed out"),
+            Repr::Encode(msg) => write!(f, "cannot encode message: {msg}"),
+            Repr::Decode(msg) => write!(f, "cannot decode message: {msg}"),
+            Repr::Message(_, msg) | Repr::Broken { message: msg, .. } => write!(f, "{msg}"),
+            Repr::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            Kind::Io { source, .. } => Some(source),
+        match &self.repr {
+            Repr::Io { source, .. } => Some(source),
             _ => None,
         }
     }

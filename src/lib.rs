@@ -26,23 +26,29 @@
 //! ```
 //!
 //! A [`Queue`] is a first-in, first-out queue that any number of processes put into and take
-//! from, handed to children like any other argument.
+//! from, handed to children like any other argument. [`wait`] watches connections, queues,
+//! processes and signals at once; [`supervise`] stops a set of children in order.
 //!
 //! # Testing code that starts processes
 //! A child is a fresh copy of the program, so the program must call [`init`] before anything
-//! else. The standard test harness owns `main`; a test binary that starts processes sets
-//! `harness = false` and calls `init()` first in its own `main` (this crate's own tests use
-//! `libtest-mimic` to keep the usual test-runner interface). Starting a process without
-//! `init()` having run is refused with an error rather than running the program again.
+//! else. The standard test harness owns `main`, and a `#[test]` function cannot be a worker:
+//! the re-executed test binary would run the test harness again instead of the target. A test
+//! that starts processes lives in a test binary with `harness = false` in `Cargo.toml` and a
+//! `main` of its own that calls `init()` first (this crate's tests use `libtest-mimic` to keep
+//! the usual test-runner interface). Starting a process without `init()` having run is
+//! refused with an error ([`ErrorKind::Misuse`]) rather than running the program again.
 //!
 //! # Layers
+//! Each module depends only on those listed before it:
 //! - `os` (private): every `unsafe` block of the crate: pipes, spawning, descriptor checks,
-//!   process descriptors, code offsets, and shared memory with its robust mutexes.
-//! - The runtime: [`codec`] (the wire format), [`connection`] (`Pipe`, `Connection`),
-//!   [`queue`] (`Queue`, shared by any number of processes), [`process`] (`Process`, the child
-//!   registry), [`signals`], and the worker bootstrap ([`init`]).
-//! - [`pi`]: the midpoint-rule computation of pi that the `pi-master` tool distributes.
-//! - [`ipc_bench`]: the measurements behind the `ipc-bench` tool.
+//!   process descriptors, code offsets, and shared memory with its robust mutexes,
+//!   semaphores and futexes;
+//! - [`codec`]: the wire format, the one module that names bincode;
+//! - `handover` (private): descriptors and shared memory carried inside a child's
+//!   arguments;
+//! - [`wait`](mod@wait), [`connection`] (`Pipe`, `Connection`), [`queue`] (`Queue`);
+//! - [`process`] (`Process`, the child registry) and the worker bootstrap ([`init`]);
+//! - [`signals`] and [`supervise`]: stopping children in order.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -52,15 +58,18 @@ pub mod connection;
 mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
-pub mod ipc_bench;
+mod handover;
 mod os;
-pub mod pi;
 pub mod process;
 pub mod queue;
+mod shared;
 pub mod signals;
+pub mod supervise;
+pub mod wait;
 
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};
-pub use connection::{Connection, Waitable, pipe, pipe_oneway, wait};
-pub use error::{Error, Result};
+pub use connection::{Connection, pipe, pipe_oneway};
+pub use error::{Error, ErrorKind, Result};
 pub use process::{ChildInfo, Process, active_children, cpu_count};
 pub use queue::Queue;
+pub use wait::{Waitable, wait};

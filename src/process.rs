@@ -24,7 +24,8 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bootstrap::{self, Boot, Entry, Failure, Outcome, TargetOutput, WORKER_FLAG, handover};
+use crate::bootstrap::{self, Boot, Entry, Failure, Outcome, TargetOutput, WORKER_FLAG};
+use crate::handover;
 use crate::codec;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -208,7 +209,7 @@ impl Process {
     /// closed in the parent (the child holds the only copies). A process starts once.
     pub fn start(&mut self) -> Result<()> {
         if !bootstrap::init_was_called() {
-            return Err(Error::state(
+            return Err(Error::misuse(
                 "multiproc::init() must be called at the top of main before any process is started \
                  (a child is a fresh copy of this program, and init() is how it knows it is one)",
             ));
@@ -216,7 +217,7 @@ impl Process {
         let args = self
             .args
             .take()
-            .ok_or_else(|| Error::state(format!("{} was already started", self.name)))?;
+            .ok_or_else(|| Error::misuse(format!("{} was already started", self.name)))?;
         static RAISED: std::sync::Once = std::sync::Once::new();
         RAISED.call_once(os::raise_fd_limit);
 
@@ -273,7 +274,7 @@ impl Process {
             // The child died before reading its start-up message; `join` will tell how.
             let _ = self.kill();
             let code = self.join().ok();
-            return Err(Error::state(format!(
+            return Err(Error::start_failed(format!(
                 "process {} (pid {pid}) exited before it could be started ({e}); exit code {}",
                 self.name,
                 code.map_or("unknown".to_string(), |c| c.to_string())
@@ -326,7 +327,7 @@ impl Process {
         let child = self
             .child
             .as_mut()
-            .ok_or_else(|| Error::state(format!("{name} cannot be joined before it is started")))?;
+            .ok_or_else(|| Error::misuse(format!("{name} cannot be joined before it is started")))?;
         let deadline = Instant::now() + timeout;
         let mut nap = Duration::from_micros(50);
         loop {
@@ -375,7 +376,7 @@ impl Process {
 
     fn signal(&self, sig: Signal) -> Result<()> {
         let Some(child) = &self.child else {
-            return Err(Error::state(format!("{} has not been started", self.name)));
+            return Err(Error::misuse(format!("{} has not been started", self.name)));
         };
         // Hold the registry lock so the pid cannot be reaped (and reused) between the check
         // and the signal.
@@ -390,7 +391,7 @@ impl Process {
     }
 }
 
-impl crate::connection::Waitable for Process {
+impl crate::wait::Waitable for Process {
     /// Ready once the child has finished (like Python's `Process.sentinel`).
     fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         let child = self.child.as_ref()?;

@@ -81,7 +81,7 @@ impl Drop for SignalWatch {
     }
 }
 
-impl crate::connection::Waitable for SignalWatch {
+impl crate::wait::Waitable for SignalWatch {
     fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.fd())
     }

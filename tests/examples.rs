@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 /// An example binary built beside this test (`cargo test` builds every example).
 fn example(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_pi-master"));
-    let path = dir
+    // This test runs as target/<profile>/deps/examples-<hash>; the examples are built into
+    // target/<profile>/examples.
+    let me = std::env::current_exe().expect("the test's own path");
+    let path = me
         .parent()
+        .and_then(|deps| deps.parent())
         .expect("target dir")
         .join("examples")
         .join(name);

@@ -78,10 +78,6 @@ fn main() {
             children_do_not_inherit_other_pipes,
         ),
         ("cpu_count_is_positive", cpu_count_is_positive),
-        (
-            "pi_workers_report_progress_without_changing_bits",
-            pi_workers_report_progress_without_changing_bits,
-        ),
     ];
     run_trials(tests, LIMIT);
 }
@@ -512,42 +508,4 @@ fn cpu_count_is_positive() -> Result<(), Failed> {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     check(n >= 1 && n <= online.max(1), format!("cpu_count {n}"))?;
     check(process_gone(u32::MAX), "a pid that cannot exist is gone")
-}
-
-fn pi_workers_report_progress_without_changing_bits() -> Result<(), Failed> {
-    use multiproc::pi::master::{Config, Event, Ipc, run};
-    let steps = 60_000_000;
-    for ipc in Ipc::ALL {
-        let mut config = Config {
-            procs: 2,
-            steps,
-            ipc,
-            chunks: Some(2),
-            progress: true,
-        };
-        let mut reports: Vec<(usize, u64)> = Vec::new();
-        let with = run(&config, &mut |e| {
-            if let Event::Progress { index, done } = e {
-                reports.push((*index, *done));
-            }
-        })?;
-        config.progress = false;
-        let without = run(&config, &mut |_| {})?;
-        check(
-            with.pi.to_bits() == without.pi.to_bits(),
-            "progress changes nothing in the result",
-        )?;
-        for index in 0..2 {
-            let mine: Vec<_> = reports.iter().filter(|r| r.0 == index).collect();
-            check(
-                !mine.is_empty(),
-                format!("{ipc}: worker {index} reported progress: {reports:?}"),
-            )?;
-            check(
-                mine.windows(2).all(|w| w[0].1 < w[1].1) && mine.iter().all(|r| r.1 <= steps),
-                format!("{ipc}: progress grows: {mine:?}"),
-            )?;
-        }
-    }
-    Ok(())
 }

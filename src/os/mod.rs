@@ -7,27 +7,30 @@
 //!   chosen list of descriptors placed at fixed numbers in the child and nothing else inherited;
 //! - checking, in a worker, that the descriptors it inherited are the pipes it was promised
 //!   before trusting them;
-//! - turning code addresses into offsets that survive the re-exec (ASLR moves the image, not
-//!   the distances inside it), and back.
+//! - turning code addresses into offsets that survive the re-exec (`code`);
+//! - shared memory and the process-shared objects that live in it (`shm`).
 //!
 //! Everything above this module is `#![deny(unsafe_code)]`.
 #![allow(unsafe_code)]
 
+mod code;
 pub(crate) mod shm;
+mod spawn;
 
-use std::ffi::{CString, OsString};
+pub(crate) use code::{code_at, code_offset};
+pub(crate) use spawn::spawn_self;
+
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::stat::{Mode, SFlag, fstat, stat};
-use nix::unistd::{Pid, getppid};
+use nix::sys::signal::Signal;
+use nix::sys::stat::{SFlag, fstat, stat};
+use nix::unistd::getppid;
 
 /// The first descriptor number handed to a child; 0, 1 and 2 stay the standard streams.
 pub(crate) const FIRST_CHILD_FD: RawFd = 3;
@@ -149,82 +152,6 @@ fn wait_ready(
     }
 }
 
-/// Duplicates `fd` to a new close-on-exec descriptor numbered at least `min`.
-fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
-    let raw = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min))?;
-    // SAFETY: F_DUPFD_CLOEXEC just returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-/// Starts a new copy of the running executable with the given `argv` (whose first element is
-/// what `ps` shows as the program name).
-///
-/// `fds[i]` becomes descriptor `FIRST_CHILD_FD + i` in the child, without close-on-exec; every
-/// other descriptor of ours is close-on-exec and so stays behind. Standard input is
-/// `/dev/null` (workers must not compete with the master for the terminal); standard output
-/// and error are shared. The child starts in a process group of its own, so a Ctrl-C at the
-/// terminal reaches only the master, which then shuts its workers down in order; its signal
-/// mask is empty and the termination signals have their default action.
-pub(crate) fn spawn_self(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
-    let nul_free = |s: &std::ffi::OsStr| {
-        CString::new(s.as_bytes()).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte")
-        })
-    };
-    let args: Vec<CString> = argv.iter().map(|a| nul_free(a)).collect::<Result<_, _>>()?;
-    let env: Vec<CString> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
-        .collect();
-
-    // dup2 actions run in order in the child, so a source must never sit on a number that an
-    // earlier action overwrites. Move any source below the target range out of the way.
-    let top = FIRST_CHILD_FD + fds.len() as RawFd;
-    let mut moved: Vec<OwnedFd> = Vec::new();
-    let mut sources: Vec<RawFd> = Vec::with_capacity(fds.len());
-    for fd in fds {
-        if fd.as_raw_fd() < top {
-            let dup = dup_at_least(*fd, top)?;
-            sources.push(dup.as_raw_fd());
-            moved.push(dup);
-        } else {
-            sources.push(fd.as_raw_fd());
-        }
-    }
-
-    let mut actions = PosixSpawnFileActions::init()?;
-    actions.add_open(0, c"/dev/null", OFlag::O_RDONLY, Mode::empty())?;
-    for (i, src) in sources.iter().enumerate() {
-        actions.add_dup2(*src, FIRST_CHILD_FD + i as RawFd)?;
-    }
-    let mut attr = PosixSpawnAttr::init()?;
-    attr.set_flags(
-        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
-            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
-            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
-    )?;
-    attr.set_pgroup(Pid::from_raw(0))?;
-    attr.set_sigmask(&SigSet::empty())?;
-    let mut defaults = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGPIPE,
-    ] {
-        defaults.add(sig);
-    }
-    attr.set_sigdefault(&defaults)?;
-    let pid = posix_spawn(c"/proc/self/exe", &actions, &attr, &args, &env)?;
-    drop(moved);
-    Ok(pid)
-}
-
 /// What a handed descriptor is expected to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum FdKind {
@@ -236,20 +163,46 @@ pub(crate) enum FdKind {
     Memory,
 }
 
-/// Takes ownership of an inherited descriptor after checking that it is open and of the
-/// expected kind (a pipe of the right direction, or a read-write regular file for shared
-/// memory); then marks it close-on-exec, so that nothing this process starts inherits it. The
-/// error says what was found instead.
+/// Descriptors [`adopt_inherited`] has taken ownership of, so none is ever owned twice.
+static ADOPTED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+/// Takes ownership of a descriptor this process inherited at a number its parent chose (3 and
+/// up; see [`spawn_self`]), after checking that it is open and of the expected kind (a pipe of
+/// the right direction, or a read-write regular file for shared memory); then marks it
+/// close-on-exec, so that nothing this process starts inherits it. The error says what was
+/// found instead.
+///
+/// Safe to call with any number: the standard streams are refused, and each number is
+/// adopted at most once in the life of the process (a second call is refused), so an
+/// `OwnedFd` made here is the only owner. It must be called before this process opens
+/// descriptors of its own at those numbers, which the worker bootstrap does first thing.
 pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String> {
+    if fd < FIRST_CHILD_FD {
+        return Err(format!("descriptor {fd} is a standard stream, not a handed one"));
+    }
+    let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
+    if adopted.contains(&fd) {
+        return Err(format!("descriptor {fd} was already taken over"));
+    }
     // SAFETY: F_GETFD only reads the descriptor table; any integer is a valid argument and a
     // closed number just yields EBADF.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags < 0 {
         return Err(format!("descriptor {fd} is not open"));
     }
-    // SAFETY: the descriptor was just seen open, and nothing in this process owns it yet: it
-    // was placed here by our parent at spawn, and this function is called once per number.
+    // A descriptor inherited through exec was placed without close-on-exec; one this process
+    // opened itself has it (the runtime and std open everything close-on-exec), so it is not
+    // an inherited one and somebody here already owns it.
+    if flags & libc::FD_CLOEXEC != 0 {
+        return Err(format!(
+            "descriptor {fd} was opened by this process, not inherited"
+        ));
+    }
+    // SAFETY: the descriptor is open, was inherited (no close-on-exec, as our parent placed
+    // it at spawn), and has not been adopted before (checked above under the lock, and
+    // recorded below), so nothing in this process owns it yet.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    adopted.push(fd);
     let st = fstat(owned.as_fd()).map_err(|e| format!("descriptor {fd}: fstat failed: {e}"))?;
     let file_type = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
     let (wanted_type, what) = match kind {
@@ -258,6 +211,7 @@ pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String
     };
     if file_type != wanted_type {
         // Leave a descriptor that is not ours open, exactly as we found it.
+        adopted.retain(|a| *a != fd);
         std::mem::forget(owned);
         return Err(format!("descriptor {fd} is not {what}"));
     }
@@ -270,6 +224,7 @@ pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String
         FdKind::Memory => (access == OFlag::O_RDWR, "open for reading and writing"),
     };
     if !is_expected {
+        adopted.retain(|a| *a != fd);
         std::mem::forget(owned);
         return Err(format!("descriptor {fd} is not {wanted}"));
     }
@@ -313,35 +268,6 @@ pub(crate) fn raise_fd_limit() {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
-
-/// A function's place in the executable, as an offset from a fixed anchor in the same image.
-/// Address-space layout randomisation moves the whole image, so the offset is the same in a
-/// re-executed copy of the same file (checked with [`exe_identity`]).
-pub(crate) fn code_offset<F: Copy>(f: F) -> usize {
-    const { assert!(size_of::<F>() == size_of::<usize>()) };
-    // SAFETY: F is pointer-sized (checked at compile time) and, by this module's contract, a
-    // function pointer type; reading its bits as an address is what `f as usize` would do.
-    let addr: usize = unsafe { std::mem::transmute_copy(&f) };
-    addr.wrapping_sub(anchor as fn() as usize)
-}
-
-/// The function pointer of type `F` at `offset` from the anchor; the inverse of
-/// [`code_offset`].
-///
-/// Crate-internal contract: `offset` came from `code_offset::<F>` with the same `F`, in a
-/// process running the same executable file. The worker bootstrap checks the file identity
-/// and the frame's magic and version before calling this, and both types are fixed by the
-/// monomorphised entry point that receives them.
-pub(crate) fn code_at<F: Copy>(offset: usize) -> F {
-    const { assert!(size_of::<F>() == size_of::<usize>()) };
-    let addr = (anchor as fn() as usize).wrapping_add(offset);
-    // SAFETY: per the contract above, `addr` is the address of a function of type F in this
-    // very image (same file, same offsets), so these bits are a valid value of type F.
-    unsafe { std::mem::transmute_copy(&addr) }
-}
-
-#[inline(never)]
-fn anchor() {}
 
 /// Puts a descriptor in non-blocking mode.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {

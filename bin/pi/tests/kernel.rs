@@ -1,7 +1,7 @@
 //! The pi kernel's versions agree bit for bit, and pi is within an ulp of the exact sum.
 
-use multiproc::pi::kernel::{block_sum, block_sum_portable, block_sum_reference, simd_name};
-use multiproc::pi::{exact_midpoint_sum, serial, ulps_between};
+use multiproc_pi::kernel::{block_sum, block_sum_portable, block_sum_reference, simd_name};
+use multiproc_pi::{exact_midpoint_sum, serial, ulps_between};
 use proptest::prelude::*;
 
 proptest! {

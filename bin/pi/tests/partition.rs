@@ -1,8 +1,8 @@
 //! Properties of the pi decomposition: partitions, exact reduction, block sums.
 
-use multiproc::pi::partition::{MAX_STEPS, block_count, block_len, partition, split};
-use multiproc::pi::reduction::FixedSum;
-use multiproc::pi::{kernel, range_sum, serial};
+use multiproc_pi::partition::{MAX_STEPS, block_count, block_len, partition, split};
+use multiproc_pi::reduction::FixedSum;
+use multiproc_pi::{kernel, range_sum, serial};
 use proptest::prelude::*;
 
 fn steps_strategy() -> impl Strategy<Value = u64> {
@@ -118,4 +118,23 @@ fn block_sum_matches_a_plain_sum() {
 fn serial_pi_is_close() {
     let pi = serial(1_000_000);
     assert!((pi - std::f64::consts::PI).abs() < 1e-12, "{pi}");
+}
+
+#[test]
+fn slices_give_the_same_bits_and_count_every_index() {
+    for (steps, range, slice) in [
+        (100_000_000u64, 0..50_003_968u64, 1u64 << 20),
+        (10, 3..10, 1),
+        (1_000_000, 0..1_000_000, 7_000_000),
+    ] {
+        let mut seen = Vec::new();
+        let sliced = multiproc_pi::range_sum_in_slices::<()>(steps, &range, slice, |done| {
+            seen.push(done);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sliced, range_sum(steps, &range));
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        assert_eq!(seen.last().copied(), Some(range.end - range.start));
+    }
 }

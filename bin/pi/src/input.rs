@@ -5,7 +5,7 @@
 //! broke. These return messages, not errors, because clap prints them after
 //! `invalid value '...' for '--steps <N>':`.
 
-use super::partition::MAX_STEPS;
+use crate::partition::MAX_STEPS;
 
 /// The most worker processes `pi-master` starts: 1024. Beyond that a 2-core classroom machine
 /// only thrashes, and the master would hold over 3000 descriptors.
@@ -166,19 +166,28 @@ mod tests {
     }
 }
 
+/// Parses a comma-separated list (`1,2,4,8`, `8,4K,1M`), each item with `item`; an empty
+/// item, or one `item` refuses, is named by its position.
+pub fn parse_list<T>(
+    text: &str,
+    item: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    text.split(',')
+        .enumerate()
+        .map(|(i, part)| {
+            if part.trim().is_empty() {
+                Err(format!("item {} of `{text}` is empty (write a list like 1,2,4)", i + 1))
+            } else {
+                item(part).map_err(|e| format!("item {} (`{}`): {e}", i + 1, part.trim()))
+            }
+        })
+        .collect()
+}
+
 /// Parses a comma-separated list of process counts (`1,2,4,8`), each as [`parse_procs`];
 /// returns them sorted, without repeats.
 pub fn parse_procs_list(text: &str) -> Result<Vec<usize>, String> {
-    let mut list = Vec::new();
-    for (i, item) in text.split(',').enumerate() {
-        if item.trim().is_empty() {
-            return Err(format!(
-                "item {} of `{text}` is empty (write a list like 1,2,4,8)",
-                i + 1
-            ));
-        }
-        list.push(parse_procs(item).map_err(|e| format!("item {} (`{item}`): {e}", i + 1))?);
-    }
+    let mut list = parse_list(text, parse_procs)?;
     list.sort_unstable();
     list.dedup();
     Ok(list)
@@ -186,7 +195,7 @@ pub fn parse_procs_list(text: &str) -> Result<Vec<usize>, String> {
 
 #[cfg(test)]
 mod list_tests {
-    use super::parse_procs_list;
+    use super::{parse_count, parse_list, parse_procs_list};
 
     #[test]
     fn lists() {
@@ -200,5 +209,7 @@ mod list_tests {
         );
         assert!(parse_procs_list("0,2").unwrap_err().contains("at least 1"));
         assert!(parse_procs_list("").unwrap_err().contains("empty"));
+        assert_eq!(parse_list("3,1e2", parse_count), Ok(vec![3, 100]));
+        assert!(parse_list("3,x", parse_count).unwrap_err().starts_with("item 2 (`x`)"));
     }
 }

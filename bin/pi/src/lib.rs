@@ -1,25 +1,21 @@
 //! Pi by the midpoint rule: π = ∫₀¹ 4/(1+x²) dx ≈ (1/N) Σ 4/(1+xᵢ²), xᵢ = (i + ½)/N.
 //!
+//! This crate is the computation alone, with no processes in it: `pi-master` (in the apps
+//! crate) and the course examples distribute it over the `multiproc` runtime.
+//!
 //! - [`kernel`]: the sum over one block of indices;
 //! - [`partition`]: blocks, and contiguous block-aligned ranges per process;
 //! - [`reduction`]: exact, order-independent combination of block sums;
-//! - [`master`]: the distributed run behind `pi-master` (worker processes over pipes);
-//! - [`report`]: what `pi-master` prints, for people and as JSON;
-//! - [`console`]: `--verbose` narration and progress bars on stderr;
-//! - [`sweep`]: speedup over several process counts, with Amdahl's law fitted and plotted;
-//! - [`input`]: reading counts the way people write them.
+//! - [`input`]: reading counts the way people write them (`1e8`, `100_000_000`).
 //!
 //! The same steps give the same bits for any number of processes.
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
 
-pub mod compare;
-pub mod console;
 pub mod input;
 pub mod kernel;
-pub mod master;
 pub mod partition;
 pub mod reduction;
-pub mod report;
-pub mod sweep;
 
 use std::ops::Range;
 
@@ -32,15 +28,43 @@ pub fn step_width(steps: u64) -> f64 {
 
 /// The exact sum of the terms of a block-aligned index range (see [`partition::partition`]).
 pub fn range_sum(steps: u64, range: &Range<u64>) -> FixedSum {
-    let step = step_width(steps);
     let mut total = FixedSum::ZERO;
     for b in partition::blocks_of(steps, range) {
-        let block = partition::block_range(steps, b);
-        let (hi, lo) = kernel::block_sum(block.start, block.end - block.start, step);
-        total.add_f64(hi);
-        total.add_f64(lo);
+        add_block(steps, b, &mut total);
     }
     total
+}
+
+/// [`range_sum`] in slices of about `slice_len` indices (whole blocks), calling
+/// `after_slice(done)` with the indices summed so far after each; an `Err` from it stops the
+/// sum. The same blocks are summed either way, so the bits are those of [`range_sum`].
+pub fn range_sum_in_slices<E>(
+    steps: u64,
+    range: &Range<u64>,
+    slice_len: u64,
+    mut after_slice: impl FnMut(u64) -> Result<(), E>,
+) -> Result<FixedSum, E> {
+    let blocks = partition::blocks_of(steps, range);
+    let per_slice = (slice_len / partition::block_len(steps)).max(1);
+    let mut total = FixedSum::ZERO;
+    let mut b = blocks.start;
+    while b < blocks.end {
+        let upto = (b + per_slice).min(blocks.end);
+        for block in b..upto {
+            add_block(steps, block, &mut total);
+        }
+        b = upto;
+        after_slice(partition::block_range(steps, upto - 1).end - range.start)?;
+    }
+    Ok(total)
+}
+
+/// Adds the exact sum of block `b` to `total`.
+fn add_block(steps: u64, b: u64, total: &mut FixedSum) {
+    let block = partition::block_range(steps, b);
+    let (hi, lo) = kernel::block_sum(block.start, block.end - block.start, step_width(steps));
+    total.add_f64(hi);
+    total.add_f64(lo);
 }
 
 /// Turns the sum of all terms into pi: the sum divided by `steps`.

@@ -1,0 +1,287 @@
+//! Shared memory between processes, and the synchronisation objects that live in it.
+//!
+//! A [`Region<T>`] is a `memfd` mapped `MAP_SHARED`: every process that maps the same
+//! descriptor sees the same bytes. Any [`Plain`] type may live there: a type that is valid
+//! when all-zero, holds no pointer, and changes only through atomics or the process-shared
+//! objects of this module. Plain are the integer atomics, arrays of plain types, the objects
+//! below, and any struct declared with [`plain_struct!`], which checks that every field is
+//! plain; so the rest of the runtime lays out its shared state (a queue's, a lock's) without
+//! touching this module and without `unsafe`:
+//!
+//! - [`RobustMutex`]: a `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` mutex. When its holder
+//!   dies, the kernel releases it and the next locker learns that the holder died
+//!   ([`Locked::owner_died`]), so it can tell whether the data the mutex guards was left half
+//!   done;
+//! - [`SharedSemaphore`]: a process-shared POSIX semaphore (`sem_init` with `pshared = 1`);
+//! - [`Futex`]: a 32-bit word that processes wait on and wake each other through, sleeping in
+//!   the kernel;
+//! - [`GuardedBytes`]: a byte buffer readable and writable only while holding the
+//!   [`RobustMutex`] it is bound to.
+//!
+//! The mutex and the semaphore initialise themselves in place on first use, so all-zero memory
+//! is a valid, unlocked mutex and an empty semaphore.
+
+use std::any::TypeId;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::marker::PhantomData;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+    Ordering,
+};
+
+use nix::sys::memfd::{MFdFlags, memfd_create};
+
+mod sync;
+
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use sync::Futex;
+pub(crate) use sync::{GuardedBytes, LockOutcome, Locked, RobustMutex, SharedSemaphore};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+
+/// A type that may live in memory shared between processes. See the [module docs](self).
+///
+/// # Safety
+/// Implementors guarantee that all-zero bytes are a valid value, that the type holds no
+/// pointer or reference (another process maps the memory elsewhere), and that it is `Sync`
+/// with every change made through atomics or the process-shared objects of this module.
+/// Structs get it from [`plain_struct!`], which checks every field.
+pub(crate) unsafe trait Plain: Sync + 'static {}
+
+// SAFETY: integer and boolean atomics are valid at zero, hold no pointer, and change only
+// atomically.
+unsafe impl Plain for AtomicBool {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicU8 {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicU16 {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicU32 {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicU64 {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicI32 {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicI64 {}
+// SAFETY: as above.
+unsafe impl Plain for AtomicUsize {}
+// SAFETY: an array of plain values is plain: zero is valid for each, and no pointer appears.
+unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
+
+/// Declares a `#[repr(C)]` struct that may live in shared memory ([`Plain`]), checking at
+/// compile time that every field is [`Plain`].
+macro_rules! plain_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        $vis struct $name {
+            $( $(#[$fmeta])* $fvis $field : $ty ),*
+        }
+
+        // SAFETY: every field is Plain (the where clause fails to compile otherwise), so
+        // all-zero is valid for each, no pointer appears, and changes go through atomics or
+        // the process-shared objects; a #[repr(C)] struct of such fields is the same.
+        #[allow(unsafe_code)]
+        unsafe impl $crate::os::shm::Plain for $name where $( $ty: $crate::os::shm::Plain ),* {}
+    };
+}
+pub(crate) use plain_struct;
+
+/// What a region starts with: who made it and for which type, checked when it is opened.
+#[repr(C)]
+struct Header {
+    magic: AtomicU64,
+    fingerprint: AtomicU64,
+}
+
+const REGION_MAGIC: u64 = u64::from_le_bytes(*b"mprocSH1");
+
+#[repr(C)]
+struct Mapped<T> {
+    header: Header,
+    value: T,
+}
+
+/// A number standing for type `T` in this executable (the same in every process running the
+/// same file, which the worker bootstrap checks).
+fn fingerprint<T: 'static>() -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    TypeId::of::<T>().hash(&mut hasher);
+    size_of::<T>().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A `T` in shared memory, created here or mapped from a descriptor another process sent.
+pub(crate) struct Region<T: Plain> {
+    fd: OwnedFd,
+    ptr: NonNull<Mapped<T>>,
+    len: NonZeroUsize,
+    _type: PhantomData<T>,
+}
+
+// SAFETY: the mapping is plain memory reached only through `&T`, and `T: Plain` (so `Sync`)
+// makes shared references safe to use from any thread.
+unsafe impl<T: Plain> Send for Region<T> {}
+// SAFETY: as above.
+unsafe impl<T: Plain> Sync for Region<T> {}
+
+impl<T: Plain> Region<T> {
+    /// Creates a zero-filled region holding a `T` (all-zero is a valid `T`: [`Plain`]).
+    /// `name` shows in `/proc/PID/fd` and `/proc/PID/maps`; nothing is created in any file
+    /// system.
+    pub(crate) fn create(name: &std::ffi::CStr) -> io::Result<Self> {
+        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)?;
+        let len = size_of::<Mapped<T>>();
+        nix::unistd::ftruncate(&fd, len as i64)?;
+        let region = Self::map_fd(fd, len)?;
+        let header = region.header();
+        header.fingerprint.store(fingerprint::<T>(), Ordering::SeqCst);
+        header.magic.store(REGION_MAGIC, Ordering::SeqCst);
+        Ok(region)
+    }
+
+    /// Maps a region another process created, after checking that it holds a `T`.
+    pub(crate) fn open(fd: OwnedFd) -> io::Result<Self> {
+        let st = nix::sys::stat::fstat(fd.as_fd())?;
+        let len = size_of::<Mapped<T>>();
+        if st.st_size != len as i64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "shared memory region of {} bytes, not the {len} expected",
+                    st.st_size
+                ),
+            ));
+        }
+        let region = Self::map_fd(fd, len)?;
+        let header = region.header();
+        if header.magic.load(Ordering::SeqCst) != REGION_MAGIC
+            || header.fingerprint.load(Ordering::SeqCst) != fingerprint::<T>()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "shared memory region does not hold what was expected",
+            ));
+        }
+        Ok(region)
+    }
+
+    fn map_fd(fd: OwnedFd, len: usize) -> io::Result<Self> {
+        let len = NonZeroUsize::new(len).expect("a header makes every region non-empty");
+        // SAFETY: a fresh shared mapping of a file we own, at an address the kernel chooses;
+        // no existing memory is affected.
+        let ptr = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd.as_fd(),
+                0,
+            )?
+        };
+        Ok(Region {
+            fd,
+            ptr: ptr.cast(),
+            len,
+            _type: PhantomData,
+        })
+    }
+
+    fn mapped(&self) -> &Mapped<T> {
+        // SAFETY: the mapping is exactly size_of::<Mapped<T>>() bytes (set by `create`,
+        // checked by `open`), page-aligned (so aligned for it), lives as long as `self`, and
+        // holds a valid value: zero-filled by ftruncate, all-zero being valid for a Plain T
+        // and for the header's atomics, and changed since only through atomics and the
+        // process-shared objects (Plain's contract).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn header(&self) -> &Header {
+        &self.mapped().header
+    }
+
+    /// The shared value.
+    pub(crate) fn get(&self) -> &T {
+        &self.mapped().value
+    }
+
+    /// The descriptor, to hand to another process.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl<T: Plain> Drop for Region<T> {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `map_fd`; no reference into it outlives
+        // `self` because `get` borrows from `self`.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len.get()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    plain_struct! {
+        struct Pair {
+            lock: RobustMutex,
+            count: AtomicU64,
+            wake: Futex,
+            buf: GuardedBytes<16>,
+        }
+    }
+
+    #[test]
+    fn a_region_is_shared_between_two_mappings() {
+        let a = Region::<Pair>::create(c"test").unwrap();
+        let dup = a.fd().try_clone_to_owned().unwrap();
+        let b = Region::<Pair>::open(dup).unwrap();
+        a.get().count.store(42, Ordering::SeqCst);
+        assert_eq!(b.get().count.load(Ordering::SeqCst), 42);
+        let other = a.fd().try_clone_to_owned().unwrap();
+        assert!(Region::<AtomicU64>::open(other).is_err(), "wrong type refused");
+    }
+
+    #[test]
+    fn guarded_bytes_need_their_mutex() {
+        let r = Region::<Pair>::create(c"test").unwrap();
+        let p = r.get();
+        p.buf.bind(&p.lock);
+        let LockOutcome::Locked(mut guard) = p.lock.lock(None).unwrap() else {
+            panic!("no deadline, no timeout")
+        };
+        p.buf.get_mut(&mut guard)[0] = 7;
+        assert_eq!(p.buf.get(&guard)[0], 7);
+        assert!(p.lock.lock(None).is_err(), "relocking by the holder is an error");
+    }
+
+    #[test]
+    fn futex_wakes_a_sleeper_and_times_out() {
+        let r = std::sync::Arc::new(Region::<Pair>::create(c"test").unwrap());
+        let start = Instant::now();
+        let timed_out = !r.get().wake.wait(0, Some(start + Duration::from_millis(20))).unwrap();
+        assert!(timed_out && start.elapsed() >= Duration::from_millis(20));
+        let r2 = std::sync::Arc::clone(&r);
+        let sleeper = std::thread::spawn(move || {
+            let f = &r2.get().wake;
+            while f.word().load(Ordering::SeqCst) == 0 {
+                f.wait(0, None).unwrap();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        r.get().wake.word().store(1, Ordering::SeqCst);
+        r.get().wake.wake(1);
+        sleeper.join().unwrap();
+    }
+}

@@ -1,0 +1,70 @@
+//! Shared memory handed to children: a [`Plain`] value in a `memfd` region that travels in a
+//! [`crate::Process`]'s arguments like a pipe does.
+//!
+//! [`SharedMem<T>`] is what the queue (and every process-shared object after it) keeps its
+//! state in. Serialising it exports the region's descriptor for the child being packed for
+//! ([`crate::handover`]); deserialising it in the child maps the same region, after checking
+//! it holds a `T`. Nothing is named in `/dev/shm` or `/tmp`: the memory lives while any process
+//! holds a handle or a mapping.
+
+use std::ffi::CStr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+use crate::handover;
+use crate::os::FdKind;
+use crate::os::shm::{Plain, Region};
+
+/// A `T` in memory shared with the processes it is handed to. Clones share the same memory.
+pub(crate) struct SharedMem<T: Plain>(Arc<Region<T>>);
+
+impl<T: Plain> Clone for SharedMem<T> {
+    fn clone(&self) -> Self {
+        SharedMem(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Plain> SharedMem<T> {
+    /// A new, zero-filled `T` in shared memory; `name` shows in `/proc/PID/maps`.
+    pub(crate) fn new(name: &CStr) -> Result<Self> {
+        let region = Region::create(name).map_err(|e| {
+            Error::io(
+                format!("cannot create shared memory for {}", name.to_string_lossy()),
+                e,
+            )
+        })?;
+        Ok(SharedMem(Arc::new(region)))
+    }
+}
+
+impl<T: Plain> Deref for SharedMem<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.get()
+    }
+}
+
+impl<T: Plain> Serialize for SharedMem<T> {
+    /// Only while a [`crate::Process`] packs its arguments: the child gets its own descriptor.
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        handover::export(self.0.fd(), FdKind::Memory)
+            .map_err(S::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de, T: Plain> Deserialize<'de> for SharedMem<T> {
+    /// Only in a worker unpacking its arguments: maps the region its parent handed it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let index = u32::deserialize(deserializer)?;
+        let fd = handover::import(index, FdKind::Memory).map_err(D::Error::custom)?;
+        let region = Region::open(fd)
+            .map_err(|e| D::Error::custom(format!("cannot map shared memory: {e}")))?;
+        Ok(SharedMem(Arc::new(region)))
+    }
+}
