@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use multiproc::ipc_bench::{self, Pattern, Record, Transport};
+use multiproc_apps::bench::{self as ipc_bench, Pattern, Record, Transport};
+use multiproc_apps::output::print_result;
+use multiproc_apps::stats::median_by;
+use multiproc_pi::input::{parse_count, parse_list};
 
 /// Throughput and latency of Pipe and Queue between processes, against the raw pipe.
 ///
@@ -84,29 +87,16 @@ fn parse_size(text: &str) -> Result<usize, String> {
     Ok(size)
 }
 
-fn list<T>(text: &str, parse: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    text.split(',')
-        .enumerate()
-        .map(|(i, item)| {
-            if item.trim().is_empty() {
-                Err(format!("item {} of `{text}` is empty", i + 1))
-            } else {
-                parse(item)
-            }
-        })
-        .collect()
-}
-
 fn parse_sizes(text: &str) -> Result<Sizes, String> {
-    list(text, parse_size).map(Sizes)
+    parse_list(text, parse_size).map(Sizes)
 }
 
 fn parse_patterns(text: &str) -> Result<Patterns, String> {
-    list(text, Pattern::parse).map(Patterns)
+    parse_list(text, Pattern::parse).map(Patterns)
 }
 
 fn parse_transports(text: &str) -> Result<Transports, String> {
-    list(text, Transport::parse).map(Transports)
+    parse_list(text, Transport::parse).map(Transports)
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {
@@ -117,7 +107,7 @@ fn parse_scale(text: &str) -> Result<f64, String> {
 }
 
 fn parse_rounds(text: &str) -> Result<u64, String> {
-    let n = multiproc::pi::input::parse_count(text)?;
+    let n = parse_count(text)?;
     if n > 10_000_000 {
         return Err(format!(
             "{n} round trips would take too long (at most 10000000)"
@@ -127,17 +117,11 @@ fn parse_rounds(text: &str) -> Result<u64, String> {
 }
 
 fn parse_repeat(text: &str) -> Result<usize, String> {
-    let n = multiproc::pi::input::parse_count(text)?;
+    let n = parse_count(text)?;
     if n > 99 {
         return Err(format!("{n} repetitions would take too long (at most 99)"));
     }
     Ok(n as usize)
-}
-
-/// The record with the median of `key` among `runs`.
-fn median_by(mut runs: Vec<Record>, key: fn(&Record) -> f64) -> Record {
-    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
-    runs.swap_remove(runs.len() / 2)
 }
 
 fn throughput_of(r: &Record) -> f64 {
@@ -189,7 +173,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            records.extend(runs.into_iter().map(|r| median_by(r, throughput_of)));
+            records.extend(runs.into_iter().filter_map(|r| median_by(r, throughput_of)));
         }
     }
     let mut runs: Vec<Vec<Record>> = vec![Vec::new(); transports.len()];
@@ -201,33 +185,23 @@ fn main() -> ExitCode {
             }
         }
     }
-    records.extend(runs.into_iter().map(|r| median_by(r, throughput_of)));
+    records.extend(runs.into_iter().filter_map(|r| median_by(r, throughput_of)));
     ipc_bench::add_ratios(&mut records);
     if let Some(path) = &cli.plot
-        && let Err(e) = ipc_bench::write_plot(path, &records)
+        && let Err(e) = ipc_bench::plot_svg(&records).and_then(|svg| {
+            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        })
     {
         let _ = std::fs::remove_file(path);
         let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
         return ExitCode::FAILURE;
     }
-    let mut out = io::stdout().lock();
-    let written = if cli.json {
-        serde_json::to_writer(&mut out, &records)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        ipc_bench::write_table(&mut out, &records)
-    };
-    match written.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            let _ = writeln!(io::stderr(), "ipc-bench: cannot write the results: {e}");
-            ExitCode::FAILURE
-        }
-        _ => ExitCode::SUCCESS,
-    }
+    print_result("ipc-bench", cli.json, &records, |out| {
+        ipc_bench::write_table(out, &records)
+    })
 }
 
-fn failed(e: &multiproc::Error, plot: &Option<PathBuf>) -> ExitCode {
+fn failed(e: &ipc_bench::Error, plot: &Option<PathBuf>) -> ExitCode {
     // The plot file was created to check it could be; nothing will go in it now.
     if let Some(path) = plot {
         let _ = std::fs::remove_file(path);

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use multiproc::pi::console::Console;
-use multiproc::pi::input::{parse_procs, parse_procs_list, parse_steps};
-use multiproc::pi::master::{self, Config, Ipc, RunError};
-use multiproc::pi::{compare, partition, report, sweep};
+use multiproc_apps::console::Console;
+use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
+use multiproc_apps::output::print_result;
+use multiproc_apps::{compare, report, sweep};
+use multiproc_pi::input::{parse_count, parse_procs, parse_procs_list, parse_steps};
 
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
@@ -64,7 +65,7 @@ struct RunArgs {
 
     /// With `--ipc queue`: chunks to cut the range into, taken by workers as they become free
     /// [default: 4 per worker; more chunks than blocks of work are clamped]
-    #[arg(long, value_name = "N", value_parser = parse_count_arg, allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     chunks: Option<u64>,
 
     /// Run every IPC mode at the same steps and processes and show them side by side
@@ -139,10 +140,6 @@ enum IpcArg {
     Queue,
 }
 
-fn parse_count_arg(text: &str) -> Result<u64, String> {
-    multiproc::pi::input::parse_count(text)
-}
-
 /// Steps from which progress is shown by default on a terminal: about a second of work.
 const LONG_RUN: u64 = 2_000_000_000;
 
@@ -158,11 +155,9 @@ fn main() -> ExitCode {
 
 fn run_once(args: RunArgs) -> ExitCode {
     if args.chunks.is_some() && args.ipc != IpcArg::Queue && !args.compare {
-        let _ = writeln!(
-            io::stderr(),
-            "error: --chunks applies to --ipc queue only (pipe mode gives each worker one range)\n\nFor more information, try '--help'."
+        return usage_error(
+            "--chunks applies to --ipc queue only (pipe mode gives each worker one range)",
         );
-        return ExitCode::from(2);
     }
     let terminal = io::stderr().is_terminal();
     let progress = if args.no_progress {
@@ -183,26 +178,31 @@ fn run_once(args: RunArgs) -> ExitCode {
     if args.compare {
         return run_compare(config, args.json, args.verbose);
     }
-    let lengths: Vec<u64> = partition::partition(config.steps, config.procs)
-        .iter()
-        .map(|r| r.end - r.start)
-        .collect();
-    let per_worker = config.ipc == Ipc::Pipe;
-    let mut console = Console::new(args.verbose, progress, terminal, &lengths, per_worker);
-    let outcome = master::run(&config, &mut |event| console.observe(event));
+    let plan = match Plan::new(&config) {
+        Ok(plan) => plan,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let mut console = Console::new(args.verbose, progress, terminal, &plan);
+    let outcome = master::run(&plan, &mut |event| console.observe(event));
     console.finish();
     match outcome {
-        Ok(run) => {
-            let mut stdout = io::stdout().lock();
-            let written = if args.json {
-                report::write_json(&mut stdout, &run)
-            } else {
-                report::write_human(&mut stdout, &run)
-            };
-            finish_output(written.and_then(|()| stdout.flush()))
-        }
+        Ok(run) => print_result(
+            "pi-master",
+            args.json,
+            &report::JsonReport::new(&run),
+            |out| report::write_human(out, &run),
+        ),
         Err(e) => run_failed(e),
     }
+}
+
+/// A usage error found after parsing: the message, and exit status 2.
+fn usage_error(message: &str) -> ExitCode {
+    let _ = writeln!(
+        io::stderr(),
+        "error: {message}\n\nFor more information, try '--help'."
+    );
+    ExitCode::from(2)
 }
 
 fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
@@ -221,15 +221,9 @@ fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
         Ok(rows) => rows,
         Err(e) => return run_failed(e),
     };
-    let mut stdout = io::stdout().lock();
-    let written = if json {
-        serde_json::to_writer(&mut stdout, &rows)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(stdout))
-    } else {
-        compare::write_table(&mut stdout, &config, &rows)
-    };
-    finish_output(written.and_then(|()| stdout.flush()))
+    print_result("pi-master", json, &rows, |out| {
+        compare::write_table(out, &config, &rows)
+    })
 }
 
 fn run_sweep(args: SweepArgs) -> ExitCode {
@@ -267,36 +261,22 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         }
     };
     if let Some(path) = &args.plot
-        && let Err(e) = sweep::write_plot(path, &result)
+        && let Err(e) = sweep::plot_svg(&result).and_then(|svg| {
+            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        })
     {
         let _ = std::fs::remove_file(path);
         let _ = writeln!(io::stderr(), "pi-master: error: {e}");
         return ExitCode::FAILURE;
     }
-    let mut stdout = io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer(&mut stdout, &result)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(stdout))
-    } else {
-        sweep::write_table(&mut stdout, &result)
-    };
-    finish_output(written.and_then(|()| stdout.flush()))
-}
-
-/// Exit status after writing the report: piping into `head` is not an error.
-fn finish_output(written: io::Result<()>) -> ExitCode {
-    match written {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            let _ = writeln!(io::stderr(), "pi-master: cannot write the report: {e}");
-            ExitCode::FAILURE
-        }
-        _ => ExitCode::SUCCESS,
-    }
+    print_result("pi-master", args.json, &result, |out| {
+        sweep::write_table(out, &result)
+    })
 }
 
 fn run_failed(e: RunError) -> ExitCode {
     match e {
+        RunError::Invalid(why) => usage_error(&why),
         RunError::Interrupted { signal } => {
             let _ = writeln!(io::stderr(), "pi-master: {e}");
             ExitCode::from((128 + signal) as u8)

@@ -2,8 +2,8 @@
 //! the worker sends its partial sum back on the same pipe.
 //! `cargo run --release --example pi_pipes [STEPS] [PROCS]`
 
-use multiproc_pi::reduction::FixedSum;
 use multiproc::{Connection, Process, pipe};
+use multiproc_pi::reduction::FixedSum;
 
 fn worker(mut conn: Connection) -> Result<(), multiproc::Error> {
     let (start, end, steps): (u64, u64, u64) = conn.recv()?;

@@ -6,8 +6,8 @@
 //! its range as an argument and sends its partial sum back over a one-way pipe.
 //! `cargo run --release --example pi_processes [STEPS] [PROCS]`
 
-use multiproc_pi::reduction::FixedSum;
 use multiproc::{Connection, Process, pipe_oneway};
+use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]

@@ -2,8 +2,8 @@
 //! partial sums from a result queue; a worker takes the next range as soon as it is free.
 //! `cargo run --release --example pi_queue [STEPS] [PROCS]`
 
-use multiproc_pi::reduction::FixedSum;
 use multiproc::{Process, Queue};
+use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]

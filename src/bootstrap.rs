@@ -326,4 +326,3 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
     let _ = status.send(&outcome);
     Ok(code)
 }
-

@@ -28,11 +28,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::handover;
-use crate::wait::Waitable;
 use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
+use crate::handover;
 use crate::os::{self, FdKind};
+use crate::wait::Waitable;
 
 /// Largest read buffer: one kernel pipe's worth, so one `read` can drain many small frames.
 const READ_BUFFER: usize = 64 * 1024;

@@ -26,7 +26,7 @@
 //! ```
 //!
 //! A [`Queue`] is a first-in, first-out queue that any number of processes put into and take
-//! from, handed to children like any other argument. [`wait`] watches connections, queues,
+//! from, handed to children like any other argument. [`wait()`] watches connections, queues,
 //! processes and signals at once; [`supervise`] stops a set of children in order.
 //!
 //! # Testing code that starts processes

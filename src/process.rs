@@ -25,10 +25,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bootstrap::{self, Boot, Entry, Failure, Outcome, TargetOutput, WORKER_FLAG};
-use crate::handover;
 use crate::codec;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::handover;
 use crate::os;
 
 /// The number of CPUs this process may run on: its affinity mask and any cgroup quota taken
@@ -324,10 +324,9 @@ impl Process {
     /// is still running.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
         let name = self.name.clone();
-        let child = self
-            .child
-            .as_mut()
-            .ok_or_else(|| Error::misuse(format!("{name} cannot be joined before it is started")))?;
+        let child = self.child.as_mut().ok_or_else(|| {
+            Error::misuse(format!("{name} cannot be joined before it is started"))
+        })?;
         let deadline = Instant::now() + timeout;
         let mut nap = Duration::from_micros(50);
         loop {

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::os;
 
 /// Something [`wait`] can watch: it becomes ready when there is something to read or an end to
-/// notice. Implemented by [`Connection`], [`crate::Process`] (ready when the child has ended,
+/// notice. Implemented by [`crate::Connection`], [`crate::Process`] (ready when the child has ended,
 /// like Python's `Process.sentinel`) and [`crate::signals::SignalWatch`].
 pub trait Waitable {
     /// The descriptor whose readability means "ready"; `None` is never ready.
@@ -73,4 +73,3 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<
         .map(|(_, i)| i)
         .collect())
 }
-

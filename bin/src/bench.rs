@@ -15,18 +15,44 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
-use std::path::Path;
+use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
+use multiproc::{Connection, Process, Queue, pipe, pipe_oneway};
+use nix::errno::Errno;
+use plotters::prelude::{IntoLogRange, RGBColor};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::connection::{Connection, pipe, pipe_oneway};
-use crate::error::{Error, Result};
-use crate::os;
-use crate::process::Process;
-use crate::queue::Queue;
+use crate::plot::{Axes, COLORS, Series, draw_svg};
+
+/// What a measurement fails with: the runtime's error, or a message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// A `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `write(2)` of every byte, retried on `EINTR`: the raw pipe baseline.
+fn raw_write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("write: {e}").into()),
+            Ok(n) => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// `read(2)`, retried on `EINTR`; 0 at end of stream.
+fn raw_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("read: {e}").into()),
+            Ok(n) => return Ok(n),
+        }
+    }
+}
 
 /// What carries the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +60,7 @@ pub enum Transport {
     /// Plain `read`/`write` on an anonymous pipe.
     #[serde(rename = "raw-pipe")]
     RawPipe,
-    /// [`crate::pipe`] connections.
+    /// [`multiproc::pipe`] connections.
     #[serde(rename = "pipe")]
     Pipe,
     /// A [`Queue`].
@@ -173,7 +199,7 @@ fn expect_go(control: &mut Connection) -> Result<()> {
     control.send(&Control::Ready)?;
     match control.recv::<Control>()? {
         Control::Go => Ok(()),
-        other => Err(Error::state(format!("expected Go, got {other:?}"))),
+        other => Err(Error::from(format!("expected Go, got {other:?}"))),
     }
 }
 
@@ -192,9 +218,9 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
             expect_go(&mut control)?;
             let fd = conn
                 .writer_fd()
-                .ok_or_else(|| Error::state("no write end"))?;
+                .ok_or_else(|| Error::from("no write end"))?;
             for _ in 0..messages {
-                os::write_all(fd.as_fd(), &payload).map_err(|e| Error::io("write", e))?;
+                raw_write_all(fd, &payload)?;
             }
             0
         }
@@ -215,14 +241,12 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
         }
         (false, DataEnd::Raw(conn)) => {
             control.send(&Control::Ready)?;
-            let fd = conn
-                .reader_fd()
-                .ok_or_else(|| Error::state("no read end"))?;
+            let fd = conn.reader_fd().ok_or_else(|| Error::from("no read end"))?;
             let want = messages * size as u64;
             let mut got = 0u64;
             let mut buf = vec![0u8; 64 * 1024];
             while got < want {
-                let n = os::read(fd.as_fd(), &mut buf).map_err(|e| Error::io("read", e))?;
+                let n = raw_read(fd, &mut buf)?;
                 if n == 0 {
                     break;
                 }
@@ -246,7 +270,7 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
             n
         }
     };
-    control.send(&Control::Done { received })
+    Ok(control.send(&Control::Done { received })?)
 }
 
 /// How many messages of `size` bytes one producer sends: about 64 MiB, between 50 and 200 000
@@ -264,7 +288,7 @@ pub fn throughput(
     messages: u64,
 ) -> Result<Record> {
     if transport != Transport::Queue && pattern.producers != pattern.consumers {
-        return Err(Error::state(format!(
+        return Err(Error::from(format!(
             "{transport} pairs each producer with one consumer: pattern {pattern} needs N = M"
         )));
     }
@@ -335,7 +359,7 @@ pub fn throughput(
     {
         match c.recv::<Control>()? {
             Control::Ready => {}
-            other => return Err(Error::state(format!("expected Ready, got {other:?}"))),
+            other => return Err(Error::from(format!("expected Ready, got {other:?}"))),
         }
     }
     let clock = Instant::now();
@@ -365,7 +389,7 @@ pub fn throughput(
     for p in &mut children {
         let code = p.join()?;
         if code != 0 {
-            return Err(Error::state(format!(
+            return Err(Error::from(format!(
                 "{} exited with {code}: {:?}",
                 p.name(),
                 p.failure()
@@ -374,7 +398,7 @@ pub fn throughput(
     }
     let total = messages * pattern.producers as u64;
     if received != total {
-        return Err(Error::state(format!(
+        return Err(Error::from(format!(
             "{transport} {pattern}: {received} of {total} messages arrived"
         )));
     }
@@ -409,15 +433,14 @@ fn echo_child(args: EchoArgs) -> Result<()> {
     match args.end {
         EchoEnd::Raw(conn) => {
             let (r, w) = (
-                conn.reader_fd()
-                    .ok_or_else(|| Error::state("no read end"))?,
+                conn.reader_fd().ok_or_else(|| Error::from("no read end"))?,
                 conn.writer_fd()
-                    .ok_or_else(|| Error::state("no write end"))?,
+                    .ok_or_else(|| Error::from("no write end"))?,
             );
             let mut buf = vec![0u8; args.size];
             for _ in 0..args.rounds {
-                read_exact(r.as_fd(), &mut buf)?;
-                os::write_all(w.as_fd(), &buf).map_err(|e| Error::io("write", e))?;
+                read_exact(r, &mut buf)?;
+                raw_write_all(w, &buf)?;
             }
         }
         EchoEnd::Typed(mut conn) => {
@@ -436,12 +459,12 @@ fn echo_child(args: EchoArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_exact(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> Result<()> {
+fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<()> {
     let mut got = 0;
     while got < buf.len() {
-        let n = os::read(fd, &mut buf[got..]).map_err(|e| Error::io("read", e))?;
+        let n = raw_read(fd, &mut buf[got..])?;
         if n == 0 {
-            return Err(Error::closed());
+            return Err("the other end closed".into());
         }
         got += n;
     }
@@ -481,20 +504,20 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
     let mut round = |conn: &mut Option<Connection>| -> Result<()> {
         match (transport, conn.as_mut(), &queues) {
             (Transport::RawPipe, Some(c), _) => {
-                let w = c.writer_fd().ok_or_else(|| Error::state("no write end"))?;
-                os::write_all(w.as_fd(), &payload).map_err(|e| Error::io("write", e))?;
-                let r = c.reader_fd().ok_or_else(|| Error::state("no read end"))?;
-                read_exact(r.as_fd(), &mut buf)
+                let w = c.writer_fd().ok_or_else(|| Error::from("no write end"))?;
+                raw_write_all(w, &payload)?;
+                let r = c.reader_fd().ok_or_else(|| Error::from("no read end"))?;
+                read_exact(r, &mut buf)
             }
             (Transport::Pipe, Some(c), _) => {
                 c.send(&payload)?;
-                c.recv::<ByteBuf>().map(drop)
+                Ok(c.recv::<ByteBuf>().map(drop)?)
             }
             (_, _, Some((to_child, to_master))) => {
                 to_child.put(&payload)?;
-                to_master.get().map(drop)
+                Ok(to_master.get().map(drop)?)
             }
-            _ => Err(Error::state("mismatched echo ends")),
+            _ => Err(Error::from("mismatched echo ends")),
         }
     };
     // One round trip before the clock starts, so the child is surely running.
@@ -506,7 +529,7 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
     let seconds = clock.elapsed().as_secs_f64();
     let code = p.join()?;
     if code != 0 {
-        return Err(Error::state(format!(
+        return Err(Error::from(format!(
             "echo exited with {code}: {:?}",
             p.failure()
         )));
@@ -653,9 +676,7 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
 }
 
 /// Draws throughput against payload size per transport (pattern 1x1) as an SVG.
-pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), String> {
-    use plotters::prelude::*;
-    let fail = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+pub fn plot_svg(records: &[Record]) -> Result<String, String> {
     let mut series: Vec<(Transport, Vec<(f64, f64)>)> = Vec::new();
     for r in records {
         if let Record::Throughput {
@@ -679,52 +700,30 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), String> {
         (a.min(*x), b.max(*x), c.max(*y))
     });
     let min_x = if min_x == f64::MAX { 1.0 } else { min_x };
-    let root = SVGBackend::new(path, (1280, 720)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "throughput between two processes (1 producer, 1 consumer)",
-            ("sans-serif", 34),
-        )
-        .margin(30)
-        .x_label_area_size(70)
-        .y_label_area_size(100)
-        .build_cartesian_2d(
-            (min_x / 1.5..max_x * 1.5).log_scale(),
-            (0.1f64..max_y * 2.0).log_scale(),
-        )
-        .map_err(|e| fail(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("payload bytes per message")
-        .y_desc("MB/s")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y}"))
-        .label_style(("sans-serif", 22))
-        .axis_desc_style(("sans-serif", 28))
-        .draw()
-        .map_err(|e| fail(&e))?;
-    let colors = [RGBColor(120, 120, 120), BLUE, RED];
-    for (i, (transport, points)) in series.iter().enumerate() {
-        let color = colors[i % colors.len()];
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(4)))
-            .map_err(|e| fail(&e))?
-            .label(transport.to_string())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(4))
-            });
-        chart
-            .draw_series(points.iter().map(|p| Circle::new(*p, 7, color.filled())))
-            .map_err(|e| fail(&e))?;
-    }
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 26))
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
-    root.present().map_err(|e| fail(&e))
+    let colors: [RGBColor; 3] = [COLORS[0], COLORS[1], COLORS[2]];
+    let drawn: Vec<Series<'_>> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (transport, points))| Series {
+            label: transport.to_string(),
+            points,
+            color: colors[i % colors.len()],
+            width: 4,
+            markers: true,
+        })
+        .collect();
+    let axes = Axes {
+        x_desc: "payload bytes per message",
+        y_desc: "MB/s",
+        x_labels: 10,
+        x_format: &|x| format!("{x:.0}"),
+        y_format: &|y| format!("{y}"),
+    };
+    draw_svg(
+        "throughput between two processes (1 producer, 1 consumer)",
+        (min_x / 1.5..max_x * 1.5).log_scale(),
+        (0.1f64..max_y * 2.0).log_scale(),
+        &axes,
+        &drawn,
+    )
 }

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::master::{self, Config, Event, Ipc, RunError};
+use crate::master::{self, Config, Event, Ipc, Plan, RunError};
 
 /// One mode's line of the comparison.
 #[derive(Clone, Debug, Serialize)]
@@ -42,11 +42,11 @@ pub fn run(config: &Config, observe: &mut dyn FnMut(&str, &Event)) -> Result<Vec
         let mut c = config.clone();
         c.ipc = ipc;
         let label = format!("{ipc}, {} procs", c.procs);
-        let full = master::run(&c, &mut |e| observe(&label, e))?;
+        let full = master::run(&Plan::new(&c)?, &mut |e| observe(&label, e))?;
         c.procs = 1;
         c.chunks = config.chunks;
         let label = format!("{ipc}, 1 proc");
-        let one = master::run(&c, &mut |e| observe(&label, e))?;
+        let one = master::run(&Plan::new(&c)?, &mut |e| observe(&label, e))?;
         rows.push(Row {
             ipc: ipc.to_string(),
             procs: full.config.procs,

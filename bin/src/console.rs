@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::master::Event;
-use super::report::{narrate, percent};
+use crate::master::{Event, Plan};
+use crate::report::{narrate, percent};
 
 /// More workers than this share one bar instead of one bar each.
 const MAX_BARS: usize = 32;
@@ -43,17 +43,19 @@ pub struct Console {
 }
 
 impl Console {
-    /// A console for a run whose workers have `ranges` indices each (their sum is the whole
-    /// problem); `bars` chooses terminal bars over plain lines when progress is shown, and
-    /// `per_worker` one bar per worker over one bar for all (queue mode, where nobody knows
-    /// in advance who computes what).
-    pub fn new(
-        verbose: bool,
-        progress: bool,
-        bars: bool,
-        ranges: &[u64],
-        per_worker: bool,
-    ) -> Console {
+    /// A console for a run of `plan`; `bars` chooses terminal bars over plain lines when
+    /// progress is shown. There is one bar per worker when the plan says in advance what each
+    /// computes (pipe mode), else one bar for all (queue mode).
+    pub fn new(verbose: bool, progress: bool, bars: bool, plan: &Plan) -> Console {
+        let procs = plan.config().procs;
+        let per_worker = plan.per_worker();
+        // Queue mode: nobody knows in advance who computes what; the bar shows the whole.
+        let ranges: Vec<u64> = per_worker.clone().unwrap_or_else(|| {
+            let mut shares = vec![0; procs];
+            shares[0] = plan.config().steps;
+            shares
+        });
+        let per_worker = per_worker.is_some();
         let display = match (progress, bars) {
             (false, _) => Display::Off,
             (true, true) => {
@@ -76,10 +78,7 @@ impl Console {
                         .map(|(i, len)| make(*len, format!("worker {i}")))
                         .collect()
                 } else {
-                    vec![make(
-                        ranges.iter().sum(),
-                        format!("{} workers", ranges.len()),
-                    )]
+                    vec![make(ranges.iter().sum(), format!("{procs} workers"))]
                 };
                 Display::Bars { multi, bars }
             }
@@ -91,7 +90,7 @@ impl Console {
             verbose,
             display,
             started: Instant::now(),
-            totals: ranges.to_vec(),
+            totals: ranges.clone(),
             finished: vec![0; ranges.len()],
             done: vec![0; ranges.len()],
         }

@@ -4,8 +4,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::master::{Event, Ipc, Run, signal_name};
-use super::{exact_midpoint_sum, ulps_between};
+use multiproc::supervise::signal_name;
+use multiproc_pi::{exact_midpoint_sum, kernel, partition, ulps_between};
+
+use crate::master::{Event, Ipc, Run};
 
 /// From here on π + 1/(12·steps²) is the exact midpoint sum to well below one ulp.
 const FORMULA_FROM: u64 = 1000;
@@ -79,8 +81,8 @@ impl JsonReport {
             bytes: run.traffic.bytes,
             wall_seconds: run.wall_seconds,
             master_pid: run.master_pid,
-            block_len: super::partition::block_len(run.config.steps),
-            simd: super::kernel::simd_name(),
+            block_len: partition::block_len(run.config.steps),
+            simd: kernel::simd_name(),
             workers: run
                 .workers
                 .iter()
@@ -145,7 +147,7 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         out,
         "  wall time   {:.3} s   (kernel: {})",
         run.wall_seconds,
-        super::kernel::simd_name()
+        kernel::simd_name()
     )?;
     writeln!(
         out,

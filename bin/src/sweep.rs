@@ -6,11 +6,13 @@
 //! processes only share cores, which the law does not model), giving the serial fraction f.
 
 use std::io::{self, Write};
-use std::path::Path;
 
+use plotters::style::{BLUE, RED, RGBColor};
 use serde::Serialize;
 
-use super::master::{self, Config, Event, Ipc, RunError};
+use crate::master::{self, Config, Event, Ipc, Plan, RunError};
+use crate::plot::{Axes, Series, draw_svg};
+use crate::stats::median;
 
 /// One process count's measurements.
 #[derive(Clone, Debug, Serialize)]
@@ -43,17 +45,6 @@ pub struct Sweep {
     pub serial_fraction: Option<f64>,
     /// One point per process count, ascending; the first is always 1 process.
     pub points: Vec<Point>,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Fits f in T(p)/T(1) = f + (1−f)/p, by least squares through the origin on
@@ -89,17 +80,18 @@ pub fn run(
             chunks: None,
             progress: false,
         };
+        let plan = Plan::new(&config)?;
         let mut walls = Vec::with_capacity(repeat);
         let mut pi = 0.0;
         for r in 0..repeat {
-            let run = master::run(&config, &mut |e| observe(p, r, e))?;
+            let run = master::run(&plan, &mut |e| observe(p, r, e))?;
             walls.push(run.wall_seconds);
             pi = run.pi;
         }
         raw.push((p, walls, pi));
     }
     let t1 = median(&raw[0].1);
-    let cpus = crate::cpu_count();
+    let cpus = multiproc::cpu_count();
     let fit_points: Vec<(usize, f64)> = raw
         .iter()
         .filter(|(p, _, _)| *p <= cpus)
@@ -178,11 +170,9 @@ pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
     Ok(())
 }
 
-/// Draws speedup against processes as an SVG fit for a projector: measured points, the ideal
-/// line (capped at the CPU count), and the fitted Amdahl curve.
-pub fn write_plot(path: &Path, sweep: &Sweep) -> Result<(), String> {
-    use plotters::prelude::*;
-    let fail = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+/// Draws speedup against processes as an SVG fit for a projector: the ideal line (capped at
+/// the CPU count), the fitted Amdahl curve, and the measured points.
+pub fn plot_svg(sweep: &Sweep) -> Result<String, String> {
     let max_p = sweep.points.iter().map(|p| p.procs).max().unwrap_or(1) as f64;
     let max_s = sweep
         .points
@@ -190,83 +180,58 @@ pub fn write_plot(path: &Path, sweep: &Sweep) -> Result<(), String> {
         .map(|p| p.speedup)
         .fold(sweep.cpus as f64, f64::max)
         .max(1.0);
-    let root = SVGBackend::new(path, (1280, 720)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("pi-master: speedup over processes ({} steps)", sweep.steps),
-            ("sans-serif", 36),
-        )
-        .margin(30)
-        .x_label_area_size(70)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0.0..max_p * 1.05 + 0.5, 0.0..max_s * 1.15)
-        .map_err(|e| fail(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("worker processes")
-        .x_labels((max_p as usize + 2).min(20))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc("speedup  T(1) / T(p)")
-        .label_style(("sans-serif", 24))
-        .axis_desc_style(("sans-serif", 28))
-        .draw()
-        .map_err(|e| fail(&e))?;
     let cpus = sweep.cpus as f64;
-    let steps_x: Vec<f64> = (0..=200)
+    let along: Vec<f64> = (0..=200)
         .map(|i| 1.0 + (max_p - 1.0) * i as f64 / 200.0)
         .collect();
-    chart
-        .draw_series(LineSeries::new(
-            steps_x.iter().map(|&p| (p, p.min(cpus))),
-            ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(3),
-        ))
-        .map_err(|e| fail(&e))?
-        .label(format!("ideal (at most {} CPUs)", sweep.cpus))
-        .legend(|(x, y)| {
-            PathElement::new(
-                vec![(x, y), (x + 30, y)],
-                RGBColor(150, 150, 150).stroke_width(3),
-            )
-        });
+    let ideal: Vec<(f64, f64)> = along.iter().map(|&p| (p, p.min(cpus))).collect();
+    let measured: Vec<(f64, f64)> = sweep
+        .points
+        .iter()
+        .map(|p| (p.procs as f64, p.speedup))
+        .collect();
+    let mut series = vec![Series {
+        label: format!("ideal (at most {} CPUs)", sweep.cpus),
+        points: &ideal,
+        color: RGBColor(150, 150, 150),
+        width: 3,
+        markers: false,
+    }];
+    let amdahl: Vec<(f64, f64)>;
     if let Some(f) = sweep.serial_fraction {
-        chart
-            .draw_series(LineSeries::new(
-                steps_x
-                    .iter()
-                    .map(|&p| (p, 1.0 / (f + (1.0 - f) / p.min(cpus)))),
-                ShapeStyle::from(&RED).stroke_width(3),
-            ))
-            .map_err(|e| fail(&e))?
-            .label(format!("Amdahl, serial fraction {f:.3}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], RED.stroke_width(3)));
+        amdahl = along
+            .iter()
+            .map(|&p| (p, 1.0 / (f + (1.0 - f) / p.min(cpus))))
+            .collect();
+        series.push(Series {
+            label: format!("Amdahl, serial fraction {f:.3}"),
+            points: &amdahl,
+            color: RED,
+            width: 3,
+            markers: false,
+        });
     }
-    chart
-        .draw_series(LineSeries::new(
-            sweep.points.iter().map(|p| (p.procs as f64, p.speedup)),
-            BLUE.stroke_width(4),
-        ))
-        .map_err(|e| fail(&e))?
-        .label("measured")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], BLUE.stroke_width(4)));
-    chart
-        .draw_series(
-            sweep
-                .points
-                .iter()
-                .map(|p| Circle::new((p.procs as f64, p.speedup), 8, BLUE.filled())),
-        )
-        .map_err(|e| fail(&e))?;
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 26))
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
-    root.present().map_err(|e| fail(&e))?;
-    Ok(())
+    series.push(Series {
+        label: "measured".into(),
+        points: &measured,
+        color: BLUE,
+        width: 4,
+        markers: true,
+    });
+    let axes = Axes {
+        x_desc: "worker processes",
+        y_desc: "speedup  T(1) / T(p)",
+        x_labels: (max_p as usize + 2).min(20),
+        x_format: &|x| format!("{x:.0}"),
+        y_format: &|y| format!("{y}"),
+    };
+    draw_svg(
+        &format!("pi-master: speedup over processes ({} steps)", sweep.steps),
+        0.0..max_p * 1.05 + 0.5,
+        0.0..max_s * 1.15,
+        &axes,
+        &series,
+    )
 }
 
 #[cfg(test)]
@@ -284,11 +249,5 @@ mod tests {
         let fitted = fit_serial_fraction(&points, t1).unwrap();
         assert!((fitted - f).abs() < 1e-12, "{fitted}");
         assert_eq!(fit_serial_fraction(&[(1, 1.0)], 1.0), None);
-    }
-
-    #[test]
-    fn median_of_even_and_odd() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

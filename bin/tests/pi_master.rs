@@ -2,6 +2,8 @@
 //!
 //! Every run has a deadline; on failure the whole command line and its output are printed.
 
+// The helpers every test binary of the workspace shares.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Read};

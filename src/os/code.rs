@@ -46,4 +46,3 @@ pub(crate) fn code_at<F: FnPtr>(offset: usize) -> F {
 
 #[inline(never)]
 fn anchor() {}
-

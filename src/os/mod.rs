@@ -178,7 +178,9 @@ static ADOPTED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 /// descriptors of its own at those numbers, which the worker bootstrap does first thing.
 pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String> {
     if fd < FIRST_CHILD_FD {
-        return Err(format!("descriptor {fd} is a standard stream, not a handed one"));
+        return Err(format!(
+            "descriptor {fd} is a standard stream, not a handed one"
+        ));
     }
     let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
     if adopted.contains(&fd) {

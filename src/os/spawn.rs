@@ -90,4 +90,3 @@ pub(crate) fn spawn_self(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Resul
     drop(moved);
     Ok(pid)
 }
-

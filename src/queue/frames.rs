@@ -11,8 +11,8 @@ use super::Queue;
 use super::state::{AHEAD, BROKEN_BY_CONSUMER, BROKEN_BY_PRODUCER};
 use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::os::shm::{LockOutcome, Locked, RobustMutex};
 use crate::os;
+use crate::os::shm::{LockOutcome, Locked, RobustMutex};
 
 /// How long any wait lasts before the waiter looks around (broken queue, holders gone).
 const SLICE: Duration = Duration::from_millis(100);
@@ -227,7 +227,8 @@ impl<T> Queue<T> {
         let mut got = waiting.len() - HEADER_LEN;
         let mut payload = Vec::new();
         if !too_large {
-            codec::payload_room(&mut payload, 0, len)[..got].copy_from_slice(&waiting[HEADER_LEN..]);
+            codec::payload_room(&mut payload, 0, len)[..got]
+                .copy_from_slice(&waiting[HEADER_LEN..]);
         }
         let taken = waiting.len();
         s.consume_read_ahead(&guard, taken);
@@ -291,8 +292,7 @@ impl<T> Queue<T> {
     fn wait_rest_of_frame(&self, reader: BorrowedFd<'_>) -> Result<()> {
         self.wait_for(None, Alone::Wait, |until| {
             let left = until.saturating_duration_since(Instant::now());
-            if os::wait_readable(&[reader], Some(left)).map_err(|e| Error::io("poll failed", e))?
-                [0]
+            if os::wait_readable(&[reader], Some(left)).map_err(|e| Error::io("poll failed", e))?[0]
             {
                 return Ok(Some(()));
             }

@@ -115,7 +115,9 @@ impl QueueState {
         let pid = self.broken_by.load(Ordering::SeqCst);
         let what = match self.broken.load(Ordering::SeqCst) {
             0 => return Ok(()),
-            BROKEN_BY_PRODUCER => format!("a producer (pid {pid}) died in the middle of putting an item"),
+            BROKEN_BY_PRODUCER => {
+                format!("a producer (pid {pid}) died in the middle of putting an item")
+            }
             _ => format!("a consumer (pid {pid}) died in the middle of taking an item"),
         };
         Err(Error::broken(

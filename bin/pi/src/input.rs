@@ -176,7 +176,10 @@ pub fn parse_list<T>(
         .enumerate()
         .map(|(i, part)| {
             if part.trim().is_empty() {
-                Err(format!("item {} of `{text}` is empty (write a list like 1,2,4)", i + 1))
+                Err(format!(
+                    "item {} of `{text}` is empty (write a list like 1,2,4)",
+                    i + 1
+                ))
             } else {
                 item(part).map_err(|e| format!("item {} (`{}`): {e}", i + 1, part.trim()))
             }
@@ -210,6 +213,10 @@ mod list_tests {
         assert!(parse_procs_list("0,2").unwrap_err().contains("at least 1"));
         assert!(parse_procs_list("").unwrap_err().contains("empty"));
         assert_eq!(parse_list("3,1e2", parse_count), Ok(vec![3, 100]));
-        assert!(parse_list("3,x", parse_count).unwrap_err().starts_with("item 2 (`x`)"));
+        assert!(
+            parse_list("3,x", parse_count)
+                .unwrap_err()
+                .starts_with("item 2 (`x`)")
+        );
     }
 }

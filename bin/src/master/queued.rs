@@ -8,125 +8,44 @@
 //! the chunk it had taken.
 
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use multiproc::signals::SignalWatch;
+use multiproc::{Queue, Waitable, wait};
 
-use super::{Config, Event, Partial, RunError, Traffic, Worker, compute, interrupted};
-use crate::connection::{Waitable, wait};
-use crate::error::Error;
-use crate::process::Process;
-use crate::queue::Queue;
-use crate::signals::SignalWatch;
+use super::driver::{interrupted, start_worker};
+use super::plan::Plan;
+use super::watch::Worker;
+use super::worker::{Channel, Report, Task};
+use super::{Event, RunError, Traffic};
 
 /// How long the master waits before trying again to feed a full task queue.
 const FEED_RETRY: Duration = Duration::from_millis(5);
 
-/// One chunk of work.
-#[derive(Serialize, Deserialize, Debug, Clone)]
-struct Task {
-    steps: u64,
-    range: Range<u64>,
-    progress: bool,
-}
-
-/// Worker → master, on the result queue.
-#[derive(Serialize, Deserialize, Debug)]
-enum Report {
-    /// Worker `index` took `range` from the task queue.
-    Took { index: usize, range: Range<u64> },
-    /// Worker `index` has computed `done` indices of its current chunk.
-    Progress { index: usize, done: u64 },
-    /// The sum of a chunk.
-    Partial {
-        index: usize,
-        range: Range<u64>,
-        partial: Partial,
-    },
-}
-
-#[derive(Serialize, Deserialize)]
-struct QueueWorkerArgs {
-    index: usize,
-    tasks: Queue<Option<Task>>,
-    results: Queue<Report>,
-}
-
-/// A queue worker: takes chunks until it takes "no more work".
-fn queue_worker(args: QueueWorkerArgs) -> Result<(), Error> {
-    let QueueWorkerArgs {
-        index,
-        tasks,
-        results,
-    } = args;
-    while let Some(task) = tasks.get()? {
-        results.put(&Report::Took {
-            index,
-            range: task.range.clone(),
-        })?;
-        let partial = compute(task.steps, task.range.clone(), task.progress, &mut |done| {
-            results.put(&Report::Progress { index, done })
-        })?;
-        results.put(&Report::Partial {
-            index,
-            range: task.range,
-            partial,
-        })?;
-    }
-    Ok(())
-}
-
 pub(super) fn drive(
-    config: &Config,
-    chunks: Vec<Range<u64>>,
+    plan: &Plan,
     watch: &SignalWatch,
     workers: &mut Vec<Worker>,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
-    let tasks: Queue<Option<Task>> = Queue::new()?;
+    let procs = plan.config().procs;
+    let tasks: Queue<Task> = Queue::new()?;
     let results: Queue<Report> = Queue::new()?;
-    for index in 0..config.procs {
-        if let Some(signal) = interrupted(watch) {
-            return Err(RunError::Interrupted { signal });
-        }
-        let spawn_error = |cause: String| RunError::Worker {
-            index,
-            pid: None,
-            range: None,
-            cause,
-        };
-        let args = QueueWorkerArgs {
-            index,
+    for index in 0..procs {
+        let channel = Channel::Queue {
             tasks: tasks.try_clone()?,
             results: results.try_clone()?,
         };
-        let mut process = Process::new(queue_worker, args).with_name(format!("pi-worker-{index}"));
-        process
-            .start()
-            .map_err(|e| spawn_error(format!("could not be started: {e}")))?;
-        let worker = Worker::new(index, process);
-        observe(&Event::Spawned {
-            index,
-            pid: worker.pid(),
-        });
-        workers.push(worker);
+        start_worker(plan, index, channel, watch, workers, observe)?;
     }
 
-    let mut to_send: VecDeque<Option<Task>> = chunks
-        .iter()
-        .map(|range| {
-            Some(Task {
-                steps: config.steps,
-                range: range.clone(),
-                progress: config.progress,
-            })
-        })
-        .collect();
-    to_send.extend((0..config.procs).map(|_| None));
+    let chunks = plan.ranges();
+    let mut to_send: VecDeque<Task> = chunks.iter().cloned().map(Some).collect();
+    to_send.extend((0..procs).map(|_| None));
     let mut outstanding = chunks.len();
     let mut announced = false;
     let mut running: Vec<bool> = vec![true; workers.len()];
+    let steps = plan.config().steps;
 
     while outstanding > 0 {
         // Feed the task queue as far as it takes without blocking.
@@ -139,7 +58,7 @@ pub(super) fn drive(
                 Err(e) => return Err(e.into()),
             }
         }
-        if !announced && to_send.len() <= config.procs {
+        if !announced && to_send.len() <= procs {
             announced = true;
             observe(&Event::Queued {
                 chunks: chunks.len(),
@@ -167,23 +86,18 @@ pub(super) fn drive(
                     return Err(blame_dead_worker(workers, &running, observe).unwrap_or(e.into()));
                 }
             };
-            match report {
-                Report::Took { index, range } => {
-                    let w = worker_at(workers, index)?;
-                    w.current = Some(range.clone());
-                    observe(&Event::Took { index, range });
-                }
-                Report::Progress { index, done } => {
-                    worker_at(workers, index)?.progress(done, observe)
-                }
-                Report::Partial {
-                    index,
-                    range,
-                    partial,
-                } => {
-                    worker_at(workers, index)?.finished(config.steps, range, partial, observe);
-                    outstanding -= 1;
-                }
+            let index = match &report {
+                Report::Took { index, .. }
+                | Report::Progress { index, .. }
+                | Report::Partial { index, .. } => *index,
+            };
+            let w = workers.get_mut(index).ok_or_else(|| {
+                RunError::Failed(format!(
+                    "a report names worker {index}, which does not exist"
+                ))
+            })?;
+            if w.report(steps, report, observe)? {
+                outstanding -= 1;
             }
         }
 
@@ -210,7 +124,9 @@ pub(super) fn drive(
             }
         }
         if outstanding > 0 && !running.iter().any(|r| *r) {
-            return Err(Error::state("every worker exited before the work was done").into());
+            return Err(RunError::Failed(
+                "every worker exited before the work was done".into(),
+            ));
         }
     }
 
@@ -238,13 +154,4 @@ fn blame_dead_worker(
 ) -> Option<RunError> {
     let i = (0..workers.len()).find(|&i| running[i] && !workers[i].process.is_alive())?;
     Some(workers[i].lost(observe, "in the middle of a report on the result queue"))
-}
-
-fn worker_at(workers: &mut [Worker], index: usize) -> Result<&mut Worker, RunError> {
-    workers.get_mut(index).ok_or_else(|| {
-        Error::state(format!(
-            "a report names worker {index}, which does not exist"
-        ))
-        .into()
-    })
 }

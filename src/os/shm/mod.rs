@@ -37,10 +37,10 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 
 mod sync;
 
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use sync::Futex;
 pub(crate) use sync::{GuardedBytes, LockOutcome, Locked, RobustMutex, SharedSemaphore};
-use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 
 /// A type that may live in memory shared between processes. See the [module docs](self).
 ///
@@ -143,7 +143,9 @@ impl<T: Plain> Region<T> {
         nix::unistd::ftruncate(&fd, len as i64)?;
         let region = Self::map_fd(fd, len)?;
         let header = region.header();
-        header.fingerprint.store(fingerprint::<T>(), Ordering::SeqCst);
+        header
+            .fingerprint
+            .store(fingerprint::<T>(), Ordering::SeqCst);
         header.magic.store(REGION_MAGIC, Ordering::SeqCst);
         Ok(region)
     }
@@ -250,7 +252,10 @@ mod tests {
         a.get().count.store(42, Ordering::SeqCst);
         assert_eq!(b.get().count.load(Ordering::SeqCst), 42);
         let other = a.fd().try_clone_to_owned().unwrap();
-        assert!(Region::<AtomicU64>::open(other).is_err(), "wrong type refused");
+        assert!(
+            Region::<AtomicU64>::open(other).is_err(),
+            "wrong type refused"
+        );
     }
 
     #[test]
@@ -263,14 +268,21 @@ mod tests {
         };
         p.buf.get_mut(&mut guard)[0] = 7;
         assert_eq!(p.buf.get(&guard)[0], 7);
-        assert!(p.lock.lock(None).is_err(), "relocking by the holder is an error");
+        assert!(
+            p.lock.lock(None).is_err(),
+            "relocking by the holder is an error"
+        );
     }
 
     #[test]
     fn futex_wakes_a_sleeper_and_times_out() {
         let r = std::sync::Arc::new(Region::<Pair>::create(c"test").unwrap());
         let start = Instant::now();
-        let timed_out = !r.get().wake.wait(0, Some(start + Duration::from_millis(20))).unwrap();
+        let timed_out = !r
+            .get()
+            .wake
+            .wait(0, Some(start + Duration::from_millis(20)))
+            .unwrap();
         assert!(timed_out && start.elapsed() >= Duration::from_millis(20));
         let r2 = std::sync::Arc::clone(&r);
         let sleeper = std::thread::spawn(move || {

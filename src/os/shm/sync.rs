@@ -419,4 +419,3 @@ impl<const N: usize> GuardedBytes<N> {
         unsafe { &mut *self.bytes.get() }
     }
 }
-

@@ -1,0 +1,20 @@
+//! The tools built on the `multiproc` runtime: `pi-master` and `ipc-bench`.
+//!
+//! The binaries (`pi-master.rs`, `ipc-bench.rs`) parse their command lines and dispatch; the
+//! work lives here, where the tests reach it too:
+//! - [`master`]: the distributed computation of pi over worker processes;
+//! - [`report`], [`console`], [`compare`], [`sweep`]: what `pi-master` shows;
+//! - [`bench`](mod@bench): the measurements of `ipc-bench`;
+//! - [`plot`], [`output`], [`stats`]: pictures, results on stdout, medians, shared by both.
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bench;
+pub mod compare;
+pub mod console;
+pub mod master;
+pub mod output;
+pub mod plot;
+pub mod report;
+pub mod stats;
+pub mod sweep;

@@ -1,0 +1,94 @@
+//! Running a plan: start the workers (one way for every mode), let the mode's loop hand out
+//! the work and collect the results, stop everyone if anything goes wrong, and assemble the
+//! finished run.
+
+use std::time::Instant;
+
+use multiproc::Process;
+use multiproc::signals::{SIGHUP, SIGINT, SIGTERM, SignalWatch};
+use multiproc_pi::reduction::FixedSum;
+
+use super::plan::Plan;
+use super::watch::Worker;
+use super::worker::{Channel, WorkerArgs, worker_main};
+use super::{Event, Ipc, Run, RunError, pipes, queued, shutdown};
+
+/// Runs `plan`, reporting each step to `observe`. Every worker is reaped before this returns,
+/// whatever happened.
+pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError> {
+    let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| RunError::Failed(format!("cannot watch for signals: {e}")))?;
+    let clock = Instant::now();
+    let mut workers: Vec<Worker> = Vec::with_capacity(plan.config().procs);
+    let outcome = match plan.config().ipc {
+        Ipc::Pipe => pipes::drive(plan, &watch, &mut workers, observe),
+        Ipc::Queue => queued::drive(plan, &watch, &mut workers, observe),
+    };
+    let traffic = match outcome {
+        Ok(traffic) => traffic,
+        Err(e) => {
+            // Whatever went wrong, no worker outlives the run.
+            shutdown::stop_all(&mut workers, &watch, observe);
+            return Err(e);
+        }
+    };
+    let steps = plan.config().steps;
+    let mut total = FixedSum::ZERO;
+    let runs = workers
+        .iter()
+        .map(|w| {
+            let (run, sum) = w.summary(steps);
+            total.merge(sum);
+            run
+        })
+        .collect();
+    Ok(Run {
+        config: plan.config().clone(),
+        pi: multiproc_pi::finish(steps, total),
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        master_pid: std::process::id(),
+        workers: runs,
+        traffic,
+    })
+}
+
+/// The first termination signal that arrived, if any.
+pub(super) fn interrupted(watch: &SignalWatch) -> Option<i32> {
+    watch.take().first().copied()
+}
+
+/// Starts worker `index` on `channel`, unless a signal came first; the way every mode starts
+/// its workers. The worker is added to `workers` once it runs.
+pub(super) fn start_worker(
+    plan: &Plan,
+    index: usize,
+    channel: Channel,
+    watch: &SignalWatch,
+    workers: &mut Vec<Worker>,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<(), RunError> {
+    if let Some(signal) = interrupted(watch) {
+        return Err(RunError::Interrupted { signal });
+    }
+    let config = plan.config();
+    let args = WorkerArgs {
+        index,
+        steps: config.steps,
+        progress: config.progress,
+        channel,
+    };
+    let mut process = Process::new(worker_main, args).with_name(format!("pi-worker-{index}"));
+    process.start().map_err(|e| RunError::Worker {
+        index,
+        pid: None,
+        range: plan.per_worker().map(|_| plan.ranges()[index].clone()),
+        cause: format!("could not be started: {e}"),
+    })?;
+    let worker = Worker::new(index, process);
+    observe(&Event::Spawned {
+        index,
+        pid: worker.pid(),
+    });
+    workers.push(worker);
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The master's view of one worker: what it is computing, what it has finished, and what to
+//! say when it goes away.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use multiproc::Process;
+use multiproc::supervise::{Reaped, describe_exit, join_or_kill};
+use multiproc_pi::reduction::FixedSum;
+
+use super::worker::{Partial, Report};
+use super::{Event, RunError, WorkerRun};
+
+/// How long a worker whose work is over (or whose channel ended) may take to exit.
+const EXIT_WAIT: Duration = Duration::from_secs(1);
+
+/// One worker, as the master sees it.
+pub(super) struct Worker {
+    pub(super) index: usize,
+    pub(super) process: Process,
+    /// The range it is computing now (pipe mode: its whole range, until the result arrives).
+    pub(super) current: Option<Range<u64>>,
+    /// Ranges it has finished, in order.
+    ranges: Vec<Range<u64>>,
+    sum: FixedSum,
+    compute_seconds: f64,
+    peak_rss_kib: u64,
+    /// Indices finished before the current range (for progress).
+    done_before: u64,
+}
+
+impl Worker {
+    pub(super) fn new(index: usize, process: Process) -> Worker {
+        Worker {
+            index,
+            process,
+            current: None,
+            ranges: Vec::new(),
+            sum: FixedSum::ZERO,
+            compute_seconds: 0.0,
+            peak_rss_kib: 0,
+            done_before: 0,
+        }
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.process.pid().unwrap_or(0)
+    }
+
+    /// Takes one report from this worker. Returns whether it finished a range.
+    pub(super) fn report(
+        &mut self,
+        steps: u64,
+        report: Report,
+        observe: &mut dyn FnMut(&Event),
+    ) -> Result<bool, RunError> {
+        match report {
+            Report::Took { range, .. } => {
+                self.current = Some(range.clone());
+                observe(&Event::Took {
+                    index: self.index,
+                    range,
+                });
+                Ok(false)
+            }
+            Report::Progress { done, .. } => {
+                observe(&Event::Progress {
+                    index: self.index,
+                    done: self.done_before + done,
+                });
+                Ok(false)
+            }
+            Report::Partial { range, partial, .. } if Some(&range) == self.current.as_ref() => {
+                self.finished(steps, range, partial, observe);
+                Ok(true)
+            }
+            Report::Partial { range, .. } => Err(RunError::Worker {
+                index: self.index,
+                pid: Some(self.pid()),
+                range: self.current.clone(),
+                cause: format!(
+                    "sent a result for [{}, {}), a range it was not computing",
+                    range.start, range.end
+                ),
+            }),
+        }
+    }
+
+    /// Records the partial sum of `range`, and reports it.
+    fn finished(
+        &mut self,
+        steps: u64,
+        range: Range<u64>,
+        partial: Partial,
+        observe: &mut dyn FnMut(&Event),
+    ) {
+        observe(&Event::Received {
+            index: self.index,
+            pid: self.pid(),
+            range: range.clone(),
+            partial: multiproc_pi::finish(steps, partial.sum),
+            compute_seconds: partial.compute_seconds,
+        });
+        self.done_before += range.end - range.start;
+        self.ranges.push(range);
+        self.sum.merge(partial.sum);
+        self.compute_seconds += partial.compute_seconds;
+        self.peak_rss_kib = self.peak_rss_kib.max(partial.peak_rss_kib);
+        self.current = None;
+    }
+
+    /// The worker has gone away before its work was done: collect its exit status and say
+    /// what happened.
+    pub(super) fn lost(&mut self, observe: &mut dyn FnMut(&Event), when: &str) -> RunError {
+        let pid = self.pid();
+        let cause = match join_or_kill(&mut self.process, EXIT_WAIT) {
+            Ok(Reaped::Exited(code)) => {
+                observe(&Event::Exited {
+                    index: self.index,
+                    pid,
+                    exitcode: code,
+                });
+                format!("{} {when}", describe_exit(code, self.process.failure()))
+            }
+            _ => "closed its channel without sending a result and did not exit; it was killed"
+                .to_string(),
+        };
+        RunError::Worker {
+            index: self.index,
+            pid: Some(pid),
+            range: self.current.clone(),
+            cause,
+        }
+    }
+
+    /// Waits for a worker whose work is over to exit, and checks that it exited cleanly.
+    pub(super) fn reap(&mut self, observe: &mut dyn FnMut(&Event)) -> Result<(), RunError> {
+        let failed = |w: &Worker, cause: String| RunError::Worker {
+            index: w.index,
+            pid: Some(w.pid()),
+            range: None,
+            cause,
+        };
+        let exitcode = match join_or_kill(&mut self.process, EXIT_WAIT)? {
+            Reaped::Exited(code) => code,
+            Reaped::Killed(code) => {
+                return Err(failed(
+                    self,
+                    format!(
+                        "finished its work but did not exit within {} s; it was killed (exit code {code})",
+                        EXIT_WAIT.as_secs()
+                    ),
+                ));
+            }
+        };
+        observe(&Event::Exited {
+            index: self.index,
+            pid: self.pid(),
+            exitcode,
+        });
+        if exitcode != 0 {
+            let how = describe_exit(exitcode, self.process.failure());
+            return Err(failed(self, format!("finished its work but then {how}")));
+        }
+        Ok(())
+    }
+
+    /// The worker's part of the finished run.
+    pub(super) fn summary(&self, steps: u64) -> (WorkerRun, FixedSum) {
+        let mut ranges = self.ranges.clone();
+        ranges.sort_by_key(|r| r.start);
+        let run = WorkerRun {
+            index: self.index,
+            pid: self.pid(),
+            ranges,
+            partial_sum: multiproc_pi::finish(steps, self.sum),
+            compute_seconds: self.compute_seconds,
+            exitcode: self.process.exitcode().unwrap_or(0),
+            peak_rss_kib: self.peak_rss_kib,
+        };
+        (run, self.sum)
+    }
+}
