@@ -1,7 +1,6 @@
 //! `ipc-bench`: throughput and round-trip time of `Pipe` and `Queue` between processes, with
 //! the raw operating-system pipe measured in the same run as the baseline.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use multiproc_apps::bench::{self as ipc_bench, Pattern, Record, Transport};
 use multiproc_apps::output::print_result;
+use multiproc_apps::plot::PlotFile;
 use multiproc_apps::stats::median_by;
 use multiproc_pi::input::{parse_count, parse_list};
 
@@ -137,16 +137,14 @@ fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
     multiproc::init();
     let cli = Cli::parse();
-    if let Some(path) = &cli.plot
-        && let Err(e) = File::create(path)
-    {
-        let _ = writeln!(
-            io::stderr(),
-            "ipc-bench: error: cannot write the plot to {}: {e}",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
+    // Fail on an unwritable plot path before measuring; touch nothing yet.
+    let plot = match cli.plot.as_deref().map(PlotFile::check).transpose() {
+        Ok(plot) => plot,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut transports = vec![Transport::RawPipe];
     transports.extend(
         cli.transports
@@ -169,7 +167,7 @@ fn main() -> ExitCode {
                     let messages = ipc_bench::messages_for(size, cli.scale);
                     match ipc_bench::throughput(transport, *pattern, size, messages) {
                         Ok(r) => runs[i].push(r),
-                        Err(e) => return failed(&e, &cli.plot),
+                        Err(e) => return failed(&e),
                     }
                 }
             }
@@ -181,18 +179,15 @@ fn main() -> ExitCode {
         for (i, &transport) in transports.iter().enumerate() {
             match ipc_bench::ping_pong(transport, 8, cli.rounds) {
                 Ok(r) => runs[i].push(r),
-                Err(e) => return failed(&e, &cli.plot),
+                Err(e) => return failed(&e),
             }
         }
     }
     records.extend(runs.into_iter().filter_map(|r| median_by(r, throughput_of)));
     ipc_bench::add_ratios(&mut records);
-    if let Some(path) = &cli.plot
-        && let Err(e) = ipc_bench::plot_svg(&records).and_then(|svg| {
-            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        })
+    if let Some(plot) = &plot
+        && let Err(e) = ipc_bench::plot_svg(&records).and_then(|svg| plot.write(svg.as_bytes()))
     {
-        let _ = std::fs::remove_file(path);
         let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
         return ExitCode::FAILURE;
     }
@@ -201,11 +196,7 @@ fn main() -> ExitCode {
     })
 }
 
-fn failed(e: &ipc_bench::Error, plot: &Option<PathBuf>) -> ExitCode {
-    // The plot file was created to check it could be; nothing will go in it now.
-    if let Some(path) = plot {
-        let _ = std::fs::remove_file(path);
-    }
+fn failed(e: &ipc_bench::Error) -> ExitCode {
     let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
     ExitCode::FAILURE
 }

@@ -1,7 +1,6 @@
 //! `pi-master`: pi by the midpoint rule, computed by worker processes that talk to their
 //! master over pipes. See `pi-master --help` and the README.
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use multiproc_apps::console::Console;
 use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
 use multiproc_apps::output::print_result;
+use multiproc_apps::plot::PlotFile;
 use multiproc_apps::{compare, report, sweep};
 use multiproc_pi::input::{parse_count, parse_procs, parse_procs_list, parse_steps};
 
@@ -227,17 +227,14 @@ fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
 }
 
 fn run_sweep(args: SweepArgs) -> ExitCode {
-    // Fail on an unwritable plot path before spending minutes measuring.
-    if let Some(path) = &args.plot
-        && let Err(e) = File::create(path)
-    {
-        let _ = writeln!(
-            io::stderr(),
-            "pi-master: error: cannot write the plot to {}: {e}",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
+    // Fail on an unwritable plot path before spending minutes measuring; touch nothing yet.
+    let plot = match args.plot.as_deref().map(PlotFile::check).transpose() {
+        Ok(plot) => plot,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "pi-master: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let started = std::time::Instant::now();
     let verbose = args.verbose;
     let mut observe = |procs: usize, run: usize, event: &master::Event| {
@@ -252,20 +249,11 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     };
     let result = match sweep::run(args.steps, &args.procs.0, args.repeat, &mut observe) {
         Ok(result) => result,
-        Err(e) => {
-            // The plot file was created to check it could be; nothing will go in it now.
-            if let Some(path) = &args.plot {
-                let _ = std::fs::remove_file(path);
-            }
-            return run_failed(e);
-        }
+        Err(e) => return run_failed(e),
     };
-    if let Some(path) = &args.plot
-        && let Err(e) = sweep::plot_svg(&result).and_then(|svg| {
-            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
-        })
+    if let Some(plot) = &plot
+        && let Err(e) = sweep::plot_svg(&result).and_then(|svg| plot.write(svg.as_bytes()))
     {
-        let _ = std::fs::remove_file(path);
         let _ = writeln!(io::stderr(), "pi-master: error: {e}");
         return ExitCode::FAILURE;
     }

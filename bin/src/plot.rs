@@ -1,5 +1,10 @@
 //! Pictures for a projector: the chart style both tools share (size, fonts, line widths, the
-//! legend), drawn with plotters into an SVG string.
+//! legend), drawn with plotters into an SVG string; and [`PlotFile`], which puts a picture in
+//! its file only once a run has succeeded.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
@@ -122,4 +127,103 @@ where
         .border_style(BLACK)
         .draw()?;
     Ok(())
+}
+
+/// Where a plot goes: checked before a run starts, written only once the run succeeded.
+///
+/// Nothing at the target is touched before [`PlotFile::write`]: a run that fails or is
+/// interrupted leaves an existing file exactly as it was. A regular file (or a new one) is
+/// replaced whole: the picture is written to a temporary file beside it, which is then renamed
+/// over it. A target that is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is written
+/// into as it is, and never removed or replaced.
+#[derive(Clone, Debug)]
+pub struct PlotFile {
+    target: PathBuf,
+    in_place: bool,
+}
+
+impl PlotFile {
+    /// Checks that a plot can be written at `target` (its directory takes new files, or it is
+    /// a device or FIFO), without changing anything there.
+    pub fn check(target: &Path) -> Result<PlotFile, String> {
+        let shown = target.display();
+        match fs::metadata(target) {
+            Ok(meta) if meta.is_dir() => Err(format!("{shown} is a directory")),
+            Ok(meta) if !meta.is_file() => Ok(PlotFile {
+                target: target.to_path_buf(),
+                in_place: true,
+            }),
+            found => {
+                // Through a symbolic link, replace the file it points to, not the link.
+                let target = match found {
+                    Ok(_) => fs::canonicalize(target).map_err(|e| format!("{shown}: {e}"))?,
+                    Err(_) => target.to_path_buf(),
+                };
+                let plot = PlotFile {
+                    target,
+                    in_place: false,
+                };
+                // Try the directory with a file of our own, removed at once.
+                let probe = plot.temporary();
+                File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&probe)
+                    .map_err(|e| format!("cannot write the plot to {shown}: {e}"))?;
+                let _ = fs::remove_file(&probe);
+                Ok(plot)
+            }
+        }
+    }
+
+    /// The file the plot goes to.
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+
+    /// The temporary file beside the target: hidden, and named after this process.
+    fn temporary(&self) -> PathBuf {
+        let name = self
+            .target
+            .file_name()
+            .map_or_else(|| "plot".into(), |n| n.to_string_lossy().into_owned());
+        let dir = match self.target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        dir.join(format!(".{name}.{}.tmp", std::process::id()))
+    }
+
+    /// Writes `contents` at the target: into it when it is not a regular file, else through a
+    /// temporary file renamed over it (keeping an existing file's permissions).
+    pub fn write(&self, contents: &[u8]) -> Result<(), String> {
+        let shown = self.target.display();
+        let fail = |e: std::io::Error| format!("cannot write the plot to {shown}: {e}");
+        if self.in_place {
+            return File::options()
+                .write(true)
+                .open(&self.target)
+                .and_then(|mut f| f.write_all(contents))
+                .map_err(fail);
+        }
+        let temp = self.temporary();
+        let written = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .and_then(|mut f| {
+                f.write_all(contents)?;
+                if let Ok(meta) = fs::metadata(&self.target) {
+                    f.set_permissions(meta.permissions())?;
+                }
+                f.sync_all()
+            })
+            .and_then(|()| fs::rename(&temp, &self.target));
+        if let Err(e) = written {
+            // The temporary file is ours; the target was never touched.
+            let _ = fs::remove_file(&temp);
+            return Err(fail(e));
+        }
+        Ok(())
+    }
 }

@@ -162,3 +162,43 @@ fn bad_arguments_are_refused() {
         assert!(!err.contains("panicked"), "{}", show(args, &out));
     }
 }
+
+#[test]
+fn an_interrupted_run_leaves_an_existing_plot_file_intact() {
+    let dir = std::env::temp_dir().join(format!("ipc-bench-kept-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("throughput.svg");
+    std::fs::write(&svg, "the plot of last week").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--repeat", "99", "--plot", svg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ipc-bench");
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "ipc-bench did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&svg).unwrap(),
+        "the plot of last week",
+        "the existing plot was changed by a run that was interrupted"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -303,6 +303,20 @@ fn a_worker_started_by_hand_refuses_to_run() {
     assert!(!out.stderr.contains("panicked"), "{out}");
 }
 
+/// The lines of a child's stderr as they come, read on a thread of their own (so a test can
+/// wait for one with a deadline).
+fn stderr_lines(stderr: std::process::ChildStderr) -> Receiver<String> {
+    let (tx, lines) = channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// A long run whose narration is read line by line while it goes.
 struct LiveRun {
     child: Child,
@@ -327,15 +341,7 @@ impl LiveRun {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start pi-master");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = stderr_lines(child.stderr.take().unwrap());
         LiveRun {
             child,
             lines,
@@ -684,13 +690,12 @@ fn the_largest_number_of_workers_runs_in_both_modes() {
     }
 }
 
-#[test]
-fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
-    let svg =
-        std::env::temp_dir().join(format!("pi-master-interrupted-{}.svg", std::process::id()));
-    let svg_arg = svg.to_str().unwrap().to_string();
+/// Starts a long sweep plotting to `plot`, waits until its first worker runs, and sends the
+/// master `signal`; returns the exit status and the worker's pid.
+fn interrupt_a_sweep(plot: &std::path::Path, signal: Signal) -> (ExitStatus, u32) {
+    let plot_arg = plot.to_str().unwrap().to_string();
     let args = [
-        "sweep", "--procs", "1,2", "--steps", "1e15", "--repeat", "1", "--plot", &svg_arg, "-v",
+        "sweep", "--procs", "1,2", "--steps", "1e15", "--repeat", "1", "--plot", &plot_arg, "-v",
     ];
     let mut child = Command::new(BIN)
         .args(args)
@@ -699,20 +704,102 @@ fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start pi-master");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut pid = None;
-    while pid.is_none() {
-        let line = lines.next().expect("narration").expect("a line");
+    let lines = stderr_lines(child.stderr.take().unwrap());
+    let pid = loop {
+        let Ok(line) = lines.recv_timeout(DEADLINE) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the sweep did not start a worker within {DEADLINE:?}");
+        };
         if line.contains("started worker 0") {
-            pid = Some(line.rsplit("pid ").next().unwrap().parse::<u32>().unwrap());
+            break line.rsplit("pid ").next().unwrap().parse::<u32>().unwrap();
         }
-    }
-    assert!(svg.exists(), "the plot path is checked (created) up front");
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    };
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = wait_with_deadline(&mut child, DEADLINE, "pi-master sweep");
+    assert!(wait_gone(&[pid], Duration::from_secs(2)).is_empty());
+    (status, pid)
+}
+
+/// A directory of its own for a test's files, emptied first.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pi-master-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
+    let dir = scratch_dir("interrupted");
+    let svg = dir.join("speedup.svg");
+    let (status, _) = interrupt_a_sweep(&svg, Signal::SIGINT);
     assert_eq!(status.code(), Some(130));
-    assert!(!svg.exists(), "an empty plot file was left behind");
-    assert!(wait_gone(&[pid.unwrap()], Duration::from_secs(2)).is_empty());
+    assert!(
+        names_in(&dir).is_empty(),
+        "files left: {:?}",
+        names_in(&dir)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_interrupted_sweep_leaves_an_existing_plot_file_intact() {
+    let dir = scratch_dir("kept");
+    let svg = dir.join("speedup.svg");
+    std::fs::write(&svg, "the plot of last week").unwrap();
+    let (status, _) = interrupt_a_sweep(&svg, Signal::SIGTERM);
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(
+        std::fs::read_to_string(&svg).unwrap(),
+        "the plot of last week",
+        "the existing plot was changed by a run that failed"
+    );
+    assert_eq!(names_in(&dir), ["speedup.svg"], "no temporary file left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_plot_target_that_is_not_a_regular_file_is_never_removed() {
+    // /dev/null as a plot target must survive a failed run (as root, removing it would
+    // break the machine); a FIFO stands for it here, so the test is safe as any user.
+    let dir = scratch_dir("fifo");
+    let fifo = dir.join("plot.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (status, _) = interrupt_a_sweep(&fifo, Signal::SIGINT);
+    assert_eq!(status.code(), Some(130));
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("the FIFO is still there")
+        .file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+    assert_eq!(names_in(&dir), ["plot.fifo"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_successful_sweep_replaces_the_plot_file_whole() {
+    let dir = scratch_dir("replaced");
+    let svg = dir.join("speedup.svg");
+    std::fs::write(&svg, "old").unwrap();
+    let plot = svg.to_str().unwrap();
+    let out = pi_master(&[
+        "sweep", "--procs", "1,2", "--steps", "1e5", "--repeat", "1", "--plot", plot,
+    ]);
+    assert!(out.status.success(), "{out}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    roxmltree::Document::parse(&text).expect("well-formed SVG");
+    assert_eq!(names_in(&dir), ["speedup.svg"]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
