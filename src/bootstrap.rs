@@ -204,6 +204,13 @@ pub(crate) fn init_was_called() -> bool {
 }
 
 /// The process this code runs in, like Python's `multiprocessing.current_process()`.
+///
+/// ```
+/// let me = multiproc::current_process();
+/// assert_eq!(me.name, "MainProcess");
+/// assert_eq!(me.pid, std::process::id());
+/// assert!(!me.is_worker());
+/// ```
 pub fn current_process() -> CurrentProcess {
     match WORKER_IDENTITY.get() {
         Some((name, parent)) => CurrentProcess {

@@ -78,6 +78,37 @@ pub struct ConnectionStats {
 
 /// Creates a duplex pair of connections, like Python's `Pipe()`: what one sends the other
 /// receives, in both directions. Built from two anonymous pipes, all four ends close-on-exec.
+///
+/// ```rust,standalone_crate
+/// use multiproc::{Connection, Process};
+///
+/// /// Sums the numbers it is sent until the other end closes, then sends the total back.
+/// fn adder(mut conn: Connection) -> multiproc::Result<()> {
+///     let mut total = 0u64;
+///     loop {
+///         match conn.recv::<Option<u64>>()? {
+///             Some(n) => total += n,
+///             None => return conn.send(&total),
+///         }
+///     }
+/// }
+///
+/// fn main() -> multiproc::Result<()> {
+///     multiproc::init();
+///     let (mut here, there) = multiproc::pipe()?;
+///     let mut p = Process::new(adder, there); // `there` goes to the child alone
+///     p.start()?;
+///     for n in 1..=10u64 {
+///         here.send(&Some(n))?;
+///     }
+///     here.send(&None::<u64>)?;
+///     assert_eq!(here.recv::<u64>()?, 55);
+///     assert_eq!(p.join()?, 0);
+///     // The child has exited and its end is closed: end of stream, not a hang.
+///     assert!(here.recv::<u64>().unwrap_err().is_closed());
+///     Ok(())
+/// }
+/// ```
 pub fn pipe() -> Result<(Connection, Connection)> {
     let (a_read, b_write) = os::pipe().map_err(|e| Error::io("cannot create a pipe", e))?;
     let (b_read, a_write) = os::pipe().map_err(|e| Error::io("cannot create a pipe", e))?;
@@ -88,6 +119,14 @@ pub fn pipe() -> Result<(Connection, Connection)> {
 }
 
 /// Creates a one-way pair like Python's `Pipe(duplex=False)`: `(receiver, sender)`.
+///
+/// ```
+/// let (mut rx, mut tx) = multiproc::pipe_oneway()?;
+/// tx.send("hello")?;
+/// assert_eq!(rx.recv::<String>()?, "hello");
+/// assert!(rx.send(&1).is_err(), "the receiving end cannot send");
+/// # Ok::<(), multiproc::Error>(())
+/// ```
 pub fn pipe_oneway() -> Result<(Connection, Connection)> {
     let (read, write) = os::pipe().map_err(|e| Error::io("cannot create a pipe", e))?;
     Ok((

@@ -4,7 +4,7 @@
 //! program, re-executed (never a bare `fork`), with its own memory and its own pid. Processes
 //! talk over [`pipe`]s: each end is a [`Connection`] that sends and receives whole serde values.
 //!
-//! ```no_run
+//! ```rust,standalone_crate
 //! use multiproc::{Connection, Process};
 //!
 //! fn worker(mut conn: Connection) -> Result<(), multiproc::Error> {

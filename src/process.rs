@@ -126,18 +126,27 @@ struct Child {
 
 /// A function to be run in a child process, like Python's `multiprocessing.Process`.
 ///
-/// ```no_run
+/// ```rust,standalone_crate
 /// use multiproc::Process;
 ///
 /// fn greet(name: String) {
 ///     println!("hello {name} from pid {}", std::process::id());
 /// }
 ///
+/// fn fail(code: i32) {
+///     std::process::exit(code);
+/// }
+///
 /// fn main() -> Result<(), multiproc::Error> {
-///     multiproc::init(); // a worker runs `greet` here and exits
-///     let mut p = Process::new(greet, "bob".to_string());
+///     multiproc::init(); // a worker runs its target here and exits
+///     let mut p = Process::new(greet, "bob".to_string()).with_name("greeter");
 ///     p.start()?;
-///     p.join()?;
+///     assert_ne!(p.pid(), Some(std::process::id()));
+///     assert_eq!(p.join()?, 0);
+///
+///     let mut q = Process::new(fail, 3);
+///     q.start()?;
+///     assert_eq!(q.join()?, 3);
 ///     Ok(())
 /// }
 /// ```

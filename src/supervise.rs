@@ -5,7 +5,7 @@
 //! Ctrl-C) skips what is left of the grace. Every child is reaped before [`Shutdown::stop`]
 //! returns, so none is left running and no zombie stays.
 //!
-//! ```no_run
+//! ```rust,standalone_crate
 //! use std::time::Duration;
 //! use multiproc::Process;
 //! use multiproc::signals::{SIGINT, SIGTERM, SignalWatch};

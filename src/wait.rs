@@ -2,7 +2,7 @@
 //! like Python's `multiprocessing.connection.wait` (also reachable as
 //! `multiproc::connection::wait`).
 //!
-//! ```no_run
+//! ```rust,standalone_crate
 //! use std::time::Duration;
 //! use multiproc::{Process, wait};
 //!

@@ -2,8 +2,10 @@
 //! runs as a real set of processes and shows what its lesson needs it to show.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// An example binary built beside this test (`cargo test` builds every example).
 fn example(name: &str) -> PathBuf {
@@ -25,27 +27,16 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn run(name: &str, args: &[&str]) -> (Output, String) {
-    let mut child = Command::new(example(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("example {name} did not finish within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().expect("output");
+    let what = format!("example {name} {args:?}");
+    let out = common::output_within(
+        Command::new(example(name)).args(args),
+        Duration::from_secs(60),
+        &what,
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "example {name} {args:?} failed: {}\n{text}\n{}",
+        "{what} failed: {}\n{text}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );

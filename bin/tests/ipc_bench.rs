@@ -1,6 +1,10 @@
 //! `ipc-bench` through the real binary: it runs, its JSON has the documented fields, and bad
 //! arguments are refused. Nothing here is timed.
 
+// The helpers every test binary of the workspace shares.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -9,22 +13,12 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_ipc-bench");
 
 fn ipc_bench(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ipc-bench");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ipc-bench {} did not finish in time", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
+    let what = format!("ipc-bench {}", args.join(" "));
+    common::output_within(
+        Command::new(BIN).args(args),
+        Duration::from_secs(120),
+        &what,
+    )
 }
 
 fn show(args: &[&str], out: &Output) -> String {
@@ -100,8 +94,7 @@ fn json_records_have_the_documented_fields() {
 
 #[test]
 fn table_and_plot() {
-    let dir = std::env::temp_dir().join(format!("ipc-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::ScratchDir::new("ipc-bench-plot");
     let svg = dir.join("t.svg");
     let args = [
         "--sizes",
@@ -130,7 +123,6 @@ fn table_and_plot() {
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&svg_text).expect("well-formed SVG");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -165,9 +157,7 @@ fn bad_arguments_are_refused() {
 
 #[test]
 fn an_interrupted_run_leaves_an_existing_plot_file_intact() {
-    let dir = std::env::temp_dir().join(format!("ipc-bench-kept-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::ScratchDir::new("ipc-bench-kept");
     let svg = dir.join("throughput.svg");
     std::fs::write(&svg, "the plot of last week").unwrap();
     let mut child = Command::new(BIN)
@@ -195,10 +185,5 @@ fn an_interrupted_run_leaves_an_existing_plot_file_intact() {
         "the plot of last week",
         "the existing plot was changed by a run that was interrupted"
     );
-    let left: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(dir.names(), ["throughput.svg"], "no temporary file left");
 }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::wait_gone;
+use common::{ScratchDir, wait_gone, wait_within};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -43,46 +43,12 @@ fn command_line(args: &[&str]) -> String {
 
 /// Runs pi-master to completion within the deadline.
 fn pi_master(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pi-master");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = wait_with_deadline(&mut child, DEADLINE, &command_line(args));
+    let out = common::output_within(Command::new(BIN).args(args), DEADLINE, &command_line(args));
     Output {
         command: command_line(args),
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`{what}` did not finish within {limit:?}; killed");
-        }
-        thread::sleep(Duration::from_millis(5));
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -375,7 +341,7 @@ impl LiveRun {
     }
 
     fn finish(mut self) -> (ExitStatus, String) {
-        let status = wait_with_deadline(&mut self.child, DEADLINE, &self.command);
+        let status = wait_within(&mut self.child, DEADLINE, &self.command);
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(line);
         }
@@ -716,45 +682,22 @@ fn interrupt_a_sweep(plot: &std::path::Path, signal: Signal) -> (ExitStatus, u32
         }
     };
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-    let status = wait_with_deadline(&mut child, DEADLINE, "pi-master sweep");
+    let status = wait_within(&mut child, DEADLINE, "pi-master sweep");
     assert!(wait_gone(&[pid], Duration::from_secs(2)).is_empty());
     (status, pid)
 }
 
-/// A directory of its own for a test's files, emptied first.
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pi-master-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn names_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
-    let dir = scratch_dir("interrupted");
-    let svg = dir.join("speedup.svg");
-    let (status, _) = interrupt_a_sweep(&svg, Signal::SIGINT);
+    let dir = ScratchDir::new("interrupted");
+    let (status, _) = interrupt_a_sweep(&dir.join("speedup.svg"), Signal::SIGINT);
     assert_eq!(status.code(), Some(130));
-    assert!(
-        names_in(&dir).is_empty(),
-        "files left: {:?}",
-        names_in(&dir)
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(dir.names().is_empty(), "files left: {:?}", dir.names());
 }
 
 #[test]
 fn an_interrupted_sweep_leaves_an_existing_plot_file_intact() {
-    let dir = scratch_dir("kept");
+    let dir = ScratchDir::new("kept");
     let svg = dir.join("speedup.svg");
     std::fs::write(&svg, "the plot of last week").unwrap();
     let (status, _) = interrupt_a_sweep(&svg, Signal::SIGTERM);
@@ -764,15 +707,14 @@ fn an_interrupted_sweep_leaves_an_existing_plot_file_intact() {
         "the plot of last week",
         "the existing plot was changed by a run that failed"
     );
-    assert_eq!(names_in(&dir), ["speedup.svg"], "no temporary file left");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(dir.names(), ["speedup.svg"], "no temporary file left");
 }
 
 #[test]
 fn a_plot_target_that_is_not_a_regular_file_is_never_removed() {
     // /dev/null as a plot target must survive a failed run (as root, removing it would
     // break the machine); a FIFO stands for it here, so the test is safe as any user.
-    let dir = scratch_dir("fifo");
+    let dir = ScratchDir::new("fifo");
     let fifo = dir.join("plot.fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let (status, _) = interrupt_a_sweep(&fifo, Signal::SIGINT);
@@ -782,13 +724,12 @@ fn a_plot_target_that_is_not_a_regular_file_is_never_removed() {
         .expect("the FIFO is still there")
         .file_type();
     assert!(kind.is_fifo(), "{kind:?}");
-    assert_eq!(names_in(&dir), ["plot.fifo"]);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(dir.names(), ["plot.fifo"]);
 }
 
 #[test]
 fn a_successful_sweep_replaces_the_plot_file_whole() {
-    let dir = scratch_dir("replaced");
+    let dir = ScratchDir::new("replaced");
     let svg = dir.join("speedup.svg");
     std::fs::write(&svg, "old").unwrap();
     let plot = svg.to_str().unwrap();
@@ -798,8 +739,7 @@ fn a_successful_sweep_replaces_the_plot_file_whole() {
     assert!(out.status.success(), "{out}");
     let text = std::fs::read_to_string(&svg).unwrap();
     roxmltree::Document::parse(&text).expect("well-formed SVG");
-    assert_eq!(names_in(&dir), ["speedup.svg"]);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(dir.names(), ["speedup.svg"]);
 }
 
 #[test]
@@ -814,7 +754,7 @@ fn default_procs_follow_the_cpu_affinity() {
         eprintln!("taskset is not installed; skipping");
         return;
     };
-    let status = wait_with_deadline(&mut child, DEADLINE, "taskset -c 0 pi-master");
+    let status = wait_within(&mut child, DEADLINE, "taskset -c 0 pi-master");
     let mut stdout = String::new();
     child
         .stdout

@@ -82,6 +82,44 @@ struct Counters {
 }
 
 /// A queue of `T`s shared between processes. See the [module docs](self).
+///
+/// ```rust,standalone_crate
+/// use multiproc::{Process, Queue};
+///
+/// /// Takes numbers until `None`, putting each square on the results queue.
+/// fn squarer((tasks, results): (Queue<Option<u64>>, Queue<u64>)) -> multiproc::Result<()> {
+///     while let Some(n) = tasks.get()? {
+///         results.put(&(n * n))?;
+///     }
+///     Ok(())
+/// }
+///
+/// fn main() -> multiproc::Result<()> {
+///     multiproc::init();
+///     let tasks = Queue::new()?;
+///     let results = Queue::new()?;
+///     let mut workers = Vec::new();
+///     for _ in 0..2 {
+///         let mut p = Process::new(squarer, (tasks.try_clone()?, results.try_clone()?));
+///         p.start()?;
+///         workers.push(p);
+///     }
+///     for n in 1..=6 {
+///         tasks.put(&Some(n))?;
+///     }
+///     for _ in &workers {
+///         tasks.put(&None)?;
+///     }
+///     // Whichever worker took which number, every square comes back once.
+///     let mut squares: Vec<u64> = (0..6).map(|_| results.get()).collect::<Result<_, _>>()?;
+///     squares.sort();
+///     assert_eq!(squares, [1, 4, 9, 16, 25, 36]);
+///     for p in &mut workers {
+///         assert_eq!(p.join()?, 0);
+///     }
+///     Ok(())
+/// }
+/// ```
 pub struct Queue<T> {
     reader: Option<OwnedFd>,
     writer: Option<OwnedFd>,

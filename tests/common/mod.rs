@@ -85,3 +85,96 @@ pub fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
         Err(what.into().into())
     }
 }
+
+/// Runs `command` with its output captured, killing it if it is not done within `limit`
+/// (then the test fails, naming `what`).
+pub fn output_within(
+    command: &mut std::process::Command,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let read_all = |r: &mut dyn std::io::Read| {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        v
+    };
+    let out_reader = thread::spawn(move || read_all(&mut out));
+    let err_reader = thread::spawn(move || read_all(&mut err));
+    let status = wait_within(&mut child, limit, what);
+    std::process::Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// A directory of a test's own under the temporary directory, empty at first and removed
+/// with everything in it when dropped.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// A new, empty directory named after `name` and this process.
+    pub fn new(name: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!("multiproc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        ScratchDir(dir)
+    }
+
+    /// The path of `file` in it.
+    pub fn join(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+
+    /// The names of the files in it, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read the scratch directory")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Waits for `child` to exit, killing it if it has not within `limit` (then the test fails,
+/// naming `what`).
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}; killed");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}

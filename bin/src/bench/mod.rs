@@ -1,0 +1,328 @@
+//! The measurements behind `ipc-bench`: how fast `Pipe` and `Queue` move data between
+//! processes, against the raw operating-system pipe measured in the same run.
+//!
+//! - **Throughput**: `N` producer processes send `messages` payloads of `size` bytes each to
+//!   `M` consumer processes (pattern `NxM`). For `raw-pipe` and `pipe`, producer `i` talks to
+//!   consumer `i` over a pipe of its own (so `N = M`); for `queue`, all of them share one queue.
+//!   The clock runs in the master from the moment every child is ready and told to go, to the
+//!   moment every consumer has received everything.
+//! - **Round trip** (`ping-pong`): the master sends a payload to one child, which sends it back,
+//!   many times; the mean round-trip time is reported.
+//!
+//! `raw-pipe` is the baseline: plain `write` of the payload bytes, one call per message, and
+//! plain `read`s into a 64 KiB buffer on the other side; no framing, no encoding. `pipe` sends
+//! the payload as a typed message over a [`Connection`]; `queue` puts it on a [`Queue`].
+
+mod runs;
+
+use std::fmt;
+use std::io::{self, Write};
+
+use plotters::prelude::{IntoLogRange, RGBColor};
+use serde::{Deserialize, Serialize};
+
+pub use runs::{messages_for, ping_pong, throughput};
+
+use crate::plot::{Axes, COLORS, Series, draw_svg};
+
+/// What a measurement fails with: the runtime's error, or a message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// A `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What carries the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transport {
+    /// Plain `read`/`write` on an anonymous pipe.
+    #[serde(rename = "raw-pipe")]
+    RawPipe,
+    /// [`multiproc::pipe`] connections.
+    #[serde(rename = "pipe")]
+    Pipe,
+    /// A [`Queue`].
+    #[serde(rename = "queue")]
+    Queue,
+}
+
+impl Transport {
+    /// Every transport, baseline first.
+    pub const ALL: [Transport; 3] = [Transport::RawPipe, Transport::Pipe, Transport::Queue];
+
+    /// Parses `raw-pipe`, `pipe` or `queue`.
+    pub fn parse(text: &str) -> std::result::Result<Transport, String> {
+        match text.trim() {
+            "raw-pipe" | "raw" => Ok(Transport::RawPipe),
+            "pipe" => Ok(Transport::Pipe),
+            "queue" => Ok(Transport::Queue),
+            other => Err(format!(
+                "unknown transport `{other}` (expected raw-pipe, pipe or queue)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::RawPipe => "raw-pipe",
+            Transport::Pipe => "pipe",
+            Transport::Queue => "queue",
+        })
+    }
+}
+
+/// `N` producers and `M` consumers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    /// Producer processes.
+    pub producers: usize,
+    /// Consumer processes.
+    pub consumers: usize,
+}
+
+impl Pattern {
+    /// Parses `NxM`, both from 1 to 64.
+    pub fn parse(text: &str) -> std::result::Result<Pattern, String> {
+        let bad = || format!("`{text}` is not a pattern like 1x1 or 4x4");
+        let (n, m) = text.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+        let n: usize = n.parse().map_err(|_| bad())?;
+        let m: usize = m.parse().map_err(|_| bad())?;
+        if !(1..=64).contains(&n) || !(1..=64).contains(&m) {
+            return Err(format!("`{text}`: producers and consumers must be 1 to 64"));
+        }
+        Ok(Pattern {
+            producers: n,
+            consumers: m,
+        })
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.producers, self.consumers)
+    }
+}
+
+/// One measured point, as `ipc-bench --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    /// A throughput measurement.
+    Throughput {
+        /// `raw-pipe`, `pipe` or `queue`.
+        transport: Transport,
+        /// `NxM`.
+        pattern: String,
+        /// Bytes per message.
+        payload_bytes: usize,
+        /// Messages moved in all.
+        messages: u64,
+        /// Seconds they took.
+        seconds: f64,
+        /// `messages / seconds`.
+        messages_per_second: f64,
+        /// Payload bytes per second.
+        bytes_per_second: f64,
+        /// `bytes_per_second` over the raw pipe's for the same pattern and payload.
+        ratio_to_raw: Option<f64>,
+    },
+    /// A round-trip measurement.
+    PingPong {
+        /// `raw-pipe`, `pipe` or `queue`.
+        transport: Transport,
+        /// Always `ping-pong`.
+        pattern: &'static str,
+        /// Bytes each way.
+        payload_bytes: usize,
+        /// Round trips made.
+        round_trips: u64,
+        /// Mean microseconds per round trip.
+        round_trip_us: f64,
+        /// `round_trip_us` over the raw pipe's.
+        ratio_to_raw: Option<f64>,
+    },
+}
+
+/// Fills in every record's ratio to the raw pipe's record of the same pattern and payload.
+pub fn add_ratios(records: &mut [Record]) {
+    let baseline: Vec<(String, usize, f64)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Throughput {
+                transport: Transport::RawPipe,
+                pattern,
+                payload_bytes,
+                bytes_per_second,
+                ..
+            } => Some((pattern.clone(), *payload_bytes, *bytes_per_second)),
+            Record::PingPong {
+                transport: Transport::RawPipe,
+                payload_bytes,
+                round_trip_us,
+                ..
+            } => Some(("ping-pong".to_string(), *payload_bytes, *round_trip_us)),
+            _ => None,
+        })
+        .collect();
+    for r in records.iter_mut() {
+        match r {
+            Record::Throughput {
+                pattern,
+                payload_bytes,
+                bytes_per_second,
+                ratio_to_raw,
+                ..
+            } => {
+                *ratio_to_raw = baseline
+                    .iter()
+                    .find(|(p, s, _)| p == pattern && s == payload_bytes)
+                    .map(|(_, _, raw)| *bytes_per_second / raw);
+            }
+            Record::PingPong {
+                payload_bytes,
+                round_trip_us,
+                ratio_to_raw,
+                ..
+            } => {
+                *ratio_to_raw = baseline
+                    .iter()
+                    .find(|(p, s, _)| p == "ping-pong" && s == payload_bytes)
+                    .map(|(_, _, raw)| *round_trip_us / raw);
+            }
+        }
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} B"),
+    }
+}
+
+/// Writes the records as two tables: throughput, then round trips.
+pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
+    writeln!(
+        out,
+        "throughput between processes (ratio: bytes per second over the raw pipe's, same pattern and payload)"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  {:<9} {:>7} {:>8} {:>9} {:>8} {:>12} {:>10} {:>7}",
+        "transport", "pattern", "payload", "messages", "seconds", "messages/s", "MB/s", "vs raw"
+    )?;
+    for r in records {
+        if let Record::Throughput {
+            transport,
+            pattern,
+            payload_bytes,
+            messages,
+            seconds,
+            messages_per_second,
+            bytes_per_second,
+            ratio_to_raw,
+        } = r
+        {
+            writeln!(
+                out,
+                "  {:<9} {:>7} {:>8} {:>9} {:>8.3} {:>12.0} {:>10.1} {:>7}",
+                transport.to_string(),
+                pattern,
+                human_bytes(*payload_bytes),
+                messages,
+                seconds,
+                messages_per_second,
+                bytes_per_second / 1e6,
+                ratio_to_raw.map_or("-".into(), |x| format!("{x:.2}"))
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "round trip, master <-> one child (ratio: time over the raw pipe's)"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  {:<9} {:>8} {:>12} {:>14} {:>7}",
+        "transport", "payload", "round trips", "round trip us", "vs raw"
+    )?;
+    for r in records {
+        if let Record::PingPong {
+            transport,
+            payload_bytes,
+            round_trips,
+            round_trip_us,
+            ratio_to_raw,
+            ..
+        } = r
+        {
+            writeln!(
+                out,
+                "  {:<9} {:>8} {:>12} {:>14.2} {:>7}",
+                transport.to_string(),
+                human_bytes(*payload_bytes),
+                round_trips,
+                round_trip_us,
+                ratio_to_raw.map_or("-".into(), |x| format!("{x:.2}"))
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Draws throughput against payload size per transport (pattern 1x1) as an SVG.
+pub fn plot_svg(records: &[Record]) -> Result<String, String> {
+    let mut series: Vec<(Transport, Vec<(f64, f64)>)> = Vec::new();
+    for r in records {
+        if let Record::Throughput {
+            transport,
+            pattern,
+            payload_bytes,
+            bytes_per_second,
+            ..
+        } = r
+            && pattern == "1x1"
+        {
+            let point = (*payload_bytes as f64, bytes_per_second / 1e6);
+            match series.iter_mut().find(|(t, _)| t == transport) {
+                Some((_, points)) => points.push(point),
+                None => series.push((*transport, vec![point])),
+            }
+        }
+    }
+    let all = series.iter().flat_map(|(_, p)| p.iter());
+    let (min_x, max_x, max_y) = all.fold((f64::MAX, 1.0f64, 1.0f64), |(a, b, c), (x, y)| {
+        (a.min(*x), b.max(*x), c.max(*y))
+    });
+    let min_x = if min_x == f64::MAX { 1.0 } else { min_x };
+    let colors: [RGBColor; 3] = [COLORS[0], COLORS[1], COLORS[2]];
+    let drawn: Vec<Series<'_>> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (transport, points))| Series {
+            label: transport.to_string(),
+            points,
+            color: colors[i % colors.len()],
+            width: 4,
+            markers: true,
+        })
+        .collect();
+    let axes = Axes {
+        x_desc: "payload bytes per message",
+        y_desc: "MB/s",
+        x_labels: 10,
+        x_format: &|x| format!("{x:.0}"),
+        y_format: &|y| format!("{y}"),
+    };
+    draw_svg(
+        "throughput between two processes (1 producer, 1 consumer)",
+        (min_x / 1.5..max_x * 1.5).log_scale(),
+        (0.1f64..max_y * 2.0).log_scale(),
+        &axes,
+        &drawn,
+    )
+}
