@@ -11,7 +11,8 @@
 //!
 //! `raw-pipe` is the baseline: plain `write` of the payload bytes, one call per message, and
 //! plain `read`s into a 64 KiB buffer on the other side; no framing, no encoding. `pipe` sends
-//! the payload as a typed message over a [`Connection`]; `queue` puts it on a [`Queue`].
+//! the payload as a typed message over a [`multiproc::Connection`]; `queue` puts it on a
+//! [`multiproc::Queue`].
 
 mod runs;
 
@@ -39,7 +40,7 @@ pub enum Transport {
     /// [`multiproc::pipe`] connections.
     #[serde(rename = "pipe")]
     Pipe,
-    /// A [`Queue`].
+    /// A [`multiproc::Queue`].
     #[serde(rename = "queue")]
     Queue,
 }
