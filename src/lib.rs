@@ -59,17 +59,22 @@ mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod handover;
+mod holders;
 mod os;
 pub mod process;
 pub mod queue;
 mod shared;
 pub mod signals;
 pub mod supervise;
+pub mod sync;
+mod value;
 pub mod wait;
 
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};
 pub use connection::{Connection, pipe, pipe_oneway};
 pub use error::{Error, ErrorKind, Result};
 pub use process::{ChildInfo, Process, active_children, cpu_count};
+pub use os::shm::SharedData;
 pub use queue::Queue;
+pub use value::{Array, ArrayGuard, Value, ValueGuard};
 pub use wait::{Waitable, wait};

@@ -16,12 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{Error, Result};
 use crate::handover;
 use crate::os::FdKind;
-use crate::os::shm::{Plain, Region};
+use crate::os::shm::{DataRegion, Plain, SharedData};
 
-/// A `T` in memory shared with the processes it is handed to. Clones share the same memory.
-pub(crate) struct SharedMem<T: Plain>(Arc<Region<T>>);
+/// A `T` in memory shared with the processes it is handed to, followed by a run of plain data
+/// `D` (none by default). Clones share the same memory.
+pub(crate) struct SharedMem<T: Plain, D: SharedData = u8>(Arc<DataRegion<T, D>>);
 
-impl<T: Plain> Clone for SharedMem<T> {
+impl<T: Plain, D: SharedData> Clone for SharedMem<T, D> {
     fn clone(&self) -> Self {
         SharedMem(Arc::clone(&self.0))
     }
@@ -30,7 +31,14 @@ impl<T: Plain> Clone for SharedMem<T> {
 impl<T: Plain> SharedMem<T> {
     /// A new, zero-filled `T` in shared memory; `name` shows in `/proc/PID/maps`.
     pub(crate) fn new(name: &CStr) -> Result<Self> {
-        let region = Region::create(name).map_err(|e| {
+        Self::with_data(name, 0)
+    }
+}
+
+impl<T: Plain, D: SharedData> SharedMem<T, D> {
+    /// A new, zero-filled `T` followed by `len` zero values of `D`.
+    pub(crate) fn with_data(name: &CStr, len: usize) -> Result<Self> {
+        let region = DataRegion::create_with_data(name, len).map_err(|e| {
             Error::io(
                 format!("cannot create shared memory for {}", name.to_string_lossy()),
                 e,
@@ -38,16 +46,21 @@ impl<T: Plain> SharedMem<T> {
         })?;
         Ok(SharedMem(Arc::new(region)))
     }
+
+    /// The data after the `T`: its accessors (atomic, or under the `T`'s mutex).
+    pub(crate) fn data(&self) -> &DataRegion<T, D> {
+        &self.0
+    }
 }
 
-impl<T: Plain> Deref for SharedMem<T> {
+impl<T: Plain, D: SharedData> Deref for SharedMem<T, D> {
     type Target = T;
     fn deref(&self) -> &T {
         self.0.get()
     }
 }
 
-impl<T: Plain> Serialize for SharedMem<T> {
+impl<T: Plain, D: SharedData> Serialize for SharedMem<T, D> {
     /// Only while a [`crate::Process`] packs its arguments: the child gets its own descriptor.
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
@@ -57,14 +70,14 @@ impl<T: Plain> Serialize for SharedMem<T> {
     }
 }
 
-impl<'de, T: Plain> Deserialize<'de> for SharedMem<T> {
+impl<'de, T: Plain, D: SharedData> Deserialize<'de> for SharedMem<T, D> {
     /// Only in a worker unpacking its arguments: maps the region its parent handed it.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<Z: Deserializer<'de>>(deserializer: Z) -> std::result::Result<Self, Z::Error> {
         use serde::de::Error as _;
         let index = u32::deserialize(deserializer)?;
-        let fd = handover::import(index, FdKind::Memory).map_err(D::Error::custom)?;
-        let region = Region::open(fd)
-            .map_err(|e| D::Error::custom(format!("cannot map shared memory: {e}")))?;
+        let fd = handover::import(index, FdKind::Memory).map_err(Z::Error::custom)?;
+        let region = DataRegion::open(fd)
+            .map_err(|e| Z::Error::custom(format!("cannot map shared memory: {e}")))?;
         Ok(SharedMem(Arc::new(region)))
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Queue;
+use crate::holders::{HasHolders, my_pid};
 use super::state::{AHEAD, BROKEN_BY_CONSUMER, BROKEN_BY_PRODUCER};
 use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
@@ -34,10 +35,6 @@ enum WriteFailure {
     MidItem(Error),
 }
 
-fn my_pid() -> i32 {
-    std::process::id() as i32
-}
-
 impl<T> Queue<T> {
     /// Waits until `attempt(until)` gives a value, calling it with the end of each slice (never
     /// past `deadline`); between slices fails if the queue is broken, the deadline passed, or
@@ -59,7 +56,7 @@ impl<T> Queue<T> {
             }
             match alone {
                 Alone::Wait => {}
-                _ if self.state().others_alive(self.slot) => {}
+                _ if self.state().holders().others_alive(self.shared.slot()) => {}
                 Alone::Closed => return Err(Error::closed()),
                 Alone::Orphaned(what) => return Err(Error::orphaned(what)),
             }

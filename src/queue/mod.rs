@@ -55,10 +55,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::handover;
+use crate::holders::Handle;
 use crate::os::{self, FdKind};
 use crate::shared::SharedMem;
 use crate::wait::Waitable;
-use state::{MAX_HOLDERS, QueueState};
+use state::QueueState;
 
 /// Counts of what one handle moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -123,8 +124,7 @@ struct Counters {
 pub struct Queue<T> {
     reader: Option<OwnedFd>,
     writer: Option<OwnedFd>,
-    shared: SharedMem<QueueState>,
-    slot: Option<usize>,
+    shared: Handle<QueueState>,
     max_frame: usize,
     counters: Counters,
     _items: PhantomData<fn(T) -> T>,
@@ -138,10 +138,6 @@ impl<T> std::fmt::Debug for Queue<T> {
             .field("closed", &self.reader.is_none())
             .finish()
     }
-}
-
-fn my_pid() -> i32 {
-    std::process::id() as i32
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
@@ -168,12 +164,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             .map_err(|e| Error::io("cannot create the queue's semaphore", e))?;
         let (reader, writer) =
             os::pipe_nonblocking().map_err(|e| Error::io("cannot create the queue's pipe", e))?;
-        let slot = shared.register(my_pid())?;
         Ok(Queue {
             reader: Some(reader),
             writer: Some(writer),
-            shared,
-            slot: Some(slot),
+            shared: Handle::new(shared)?,
             max_frame: codec::DEFAULT_MAX_FRAME,
             counters: Counters::default(),
             _items: PhantomData,
@@ -190,8 +184,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Ok(Queue {
             reader: Some(dup(reader)?),
             writer: Some(dup(writer)?),
-            shared: self.shared.clone(),
-            slot: Some(self.state().register(my_pid())?),
+            shared: self.shared.try_clone()?,
             max_frame: self.max_frame,
             counters: Counters::default(),
             _items: PhantomData,
@@ -286,9 +279,7 @@ impl<T> Queue<T> {
     pub fn close(&mut self) {
         self.reader = None;
         self.writer = None;
-        if let Some(slot) = self.slot.take() {
-            self.state().holders[slot].store(0, Ordering::SeqCst);
-        }
+        self.shared.close();
     }
 
     fn put_until(&self, item: &T, deadline: Option<Instant>) -> Result<()>
@@ -345,13 +336,13 @@ impl<T> Waitable for Queue<T> {
     }
 }
 
-/// How a queue travels inside a process's arguments.
+/// How a queue travels inside a process's arguments (`H`: its shared state's handle, owned
+/// when received, borrowed when sent).
 #[derive(Serialize, Deserialize)]
-struct HandedQueue {
+struct HandedQueue<H> {
     reader: u32,
     writer: u32,
-    shared: SharedMem<QueueState>,
-    slot: u32,
+    shared: H,
     max_frame: u64,
 }
 
@@ -363,18 +354,10 @@ impl<T> Serialize for Queue<T> {
         let (reader, writer) = self.fds().map_err(S::Error::custom)?;
         let reader = handover::export(reader, FdKind::Read).map_err(S::Error::custom)?;
         let writer = handover::export(writer, FdKind::Write).map_err(S::Error::custom)?;
-        // Held in the parent's name until the child's pid is known.
-        let slot = self.state().register(my_pid()).map_err(S::Error::custom)?;
-        let table = self.shared.clone();
-        handover::on_spawn(Box::new(move |pid| {
-            let holder = &table.holders[slot];
-            holder.store(pid.map_or(0, |p| p as i32), Ordering::SeqCst);
-        }));
         HandedQueue {
             reader,
             writer,
-            shared: self.shared.clone(),
-            slot: slot as u32,
+            shared: &self.shared,
             max_frame: self.max_frame as u64,
         }
         .serialize(serializer)
@@ -385,20 +368,13 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
     /// Only possible in a worker unpacking its arguments.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
-        let wire = HandedQueue::deserialize(deserializer)?;
+        let wire = HandedQueue::<Handle<QueueState>>::deserialize(deserializer)?;
         let reader = handover::import(wire.reader, FdKind::Read).map_err(D::Error::custom)?;
         let writer = handover::import(wire.writer, FdKind::Write).map_err(D::Error::custom)?;
-        let shared = wire.shared;
-        let slot = wire.slot as usize;
-        if slot >= MAX_HOLDERS {
-            return Err(D::Error::custom("queue holder slot out of range"));
-        }
-        shared.holders[slot].store(my_pid(), Ordering::SeqCst);
         Ok(Queue {
             reader: Some(reader),
             writer: Some(writer),
-            shared,
-            slot: Some(slot),
+            shared: wire.shared,
             max_frame: usize::try_from(wire.max_frame)
                 .unwrap_or(usize::MAX)
                 .min(codec::MAX_FRAME_LIMIT),

@@ -6,12 +6,9 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::holders::{HasHolders, Holders};
+use crate::os::read_nonblocking;
 use crate::os::shm::{GuardedBytes, Locked, RobustMutex, SharedSemaphore, plain_struct};
-use crate::os::{self, read_nonblocking};
-
-/// How many handles, across all processes, a queue keeps track of: room for a thousand
-/// workers with their master's handles, and to spare.
-pub(super) const MAX_HOLDERS: usize = 4096;
 
 /// Size of a queue's read-ahead buffer: one pipe's worth.
 pub(super) const AHEAD: usize = 64 * 1024;
@@ -44,14 +41,20 @@ plain_struct! {
         pub(super) broken: AtomicU32,
         /// The pid that died mid-frame.
         pub(super) broken_by: AtomicI32,
-        /// Pids of the processes holding a handle; 0 is a free slot.
-        pub(super) holders: [AtomicI32; MAX_HOLDERS],
+        /// The processes holding a handle.
+        holders: Holders,
         /// Where the bytes read ahead start and end in `ahead`.
         ahead_start: AtomicU32,
         ahead_end: AtomicU32,
         /// Bytes a consumer read from the pipe beyond the item it took, left for the next one;
         /// bound to `read_lock`.
         ahead: GuardedBytes<AHEAD>,
+    }
+}
+
+impl HasHolders for QueueState {
+    fn holders(&self) -> &Holders {
+        &self.holders
     }
 }
 
@@ -65,49 +68,6 @@ impl QueueState {
             self.maxsize.store(u64::from(maxsize), Ordering::SeqCst);
         }
         Ok(())
-    }
-
-    /// Puts `pid` in a free slot of the holder table.
-    pub(super) fn register(&self, pid: i32) -> Result<usize> {
-        for _ in 0..2 {
-            for (i, holder) in self.holders.iter().enumerate() {
-                if holder
-                    .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-                {
-                    return Ok(i);
-                }
-            }
-            // Full: forget holders that have exited, then try once more.
-            for holder in &self.holders {
-                let p = holder.load(Ordering::SeqCst);
-                if p != 0 && !os::process_running(p) {
-                    let _ = holder.compare_exchange(p, 0, Ordering::SeqCst, Ordering::SeqCst);
-                }
-            }
-        }
-        Err(Error::limit_reached(format!(
-            "a queue can be held by at most {MAX_HOLDERS} handles at once"
-        )))
-    }
-
-    /// Whether a holder other than `slot` is a running process. Entries of exited processes
-    /// are cleared on the way.
-    pub(super) fn others_alive(&self, slot: Option<usize>) -> bool {
-        for (i, holder) in self.holders.iter().enumerate() {
-            if Some(i) == slot {
-                continue;
-            }
-            let pid = holder.load(Ordering::SeqCst);
-            if pid == 0 {
-                continue;
-            }
-            if os::process_running(pid) {
-                return true;
-            }
-            let _ = holder.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst);
-        }
-        false
     }
 
     /// The error every call gets once the queue is broken, if it is.

@@ -35,7 +35,10 @@ use std::sync::atomic::{
 
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
+mod data;
 mod sync;
+
+pub use data::SharedData;
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 #[cfg_attr(not(test), allow(unused_imports))]
@@ -95,14 +98,14 @@ macro_rules! plain_struct {
 }
 pub(crate) use plain_struct;
 
-/// What a region starts with: who made it and for which type, checked when it is opened.
+/// What a region starts with: who made it and for which types, checked when it is opened.
 #[repr(C)]
 struct Header {
     magic: AtomicU64,
     fingerprint: AtomicU64,
 }
 
-const REGION_MAGIC: u64 = u64::from_le_bytes(*b"mprocSH1");
+const REGION_MAGIC: u64 = u64::from_le_bytes(*b"mprocSH2");
 
 #[repr(C)]
 struct Mapped<T> {
@@ -119,54 +122,80 @@ fn fingerprint<T: 'static>() -> u64 {
     hasher.finish()
 }
 
-/// A `T` in shared memory, created here or mapped from a descriptor another process sent.
-pub(crate) struct Region<T: Plain> {
+/// A `T` in shared memory, followed by `len` values of plain data `D` (none for a
+/// [`Region`]), created here or mapped from a descriptor another process sent.
+pub(crate) struct DataRegion<T: Plain, D: SharedData> {
     fd: OwnedFd,
     ptr: NonNull<Mapped<T>>,
-    len: NonZeroUsize,
-    _type: PhantomData<T>,
+    /// Bytes mapped.
+    size: NonZeroUsize,
+    /// Values of `D` after the `T`.
+    len: usize,
+    _type: PhantomData<(T, D)>,
 }
 
-// SAFETY: the mapping is plain memory reached only through `&T`, and `T: Plain` (so `Sync`)
-// makes shared references safe to use from any thread.
-unsafe impl<T: Plain> Send for Region<T> {}
-// SAFETY: as above.
-unsafe impl<T: Plain> Sync for Region<T> {}
+/// A `T` in shared memory, with no data after it.
+#[cfg(test)]
+pub(crate) type Region<T> = DataRegion<T, u8>;
 
+// SAFETY: the mapping is plain memory reached only through `&T` (`T: Plain`, so `Sync`) and
+// through the data accessors, which are atomic or demand the region's lock.
+unsafe impl<T: Plain, D: SharedData> Send for DataRegion<T, D> {}
+// SAFETY: as above.
+unsafe impl<T: Plain, D: SharedData> Sync for DataRegion<T, D> {}
+
+#[cfg(test)]
 impl<T: Plain> Region<T> {
     /// Creates a zero-filled region holding a `T` (all-zero is a valid `T`: [`Plain`]).
     /// `name` shows in `/proc/PID/fd` and `/proc/PID/maps`; nothing is created in any file
     /// system.
     pub(crate) fn create(name: &std::ffi::CStr) -> io::Result<Self> {
+        Self::create_with_data(name, 0)
+    }
+}
+
+impl<T: Plain, D: SharedData> DataRegion<T, D> {
+    /// Where the data starts: right after the header and the `T` (whose alignment, at least
+    /// that of the header's u64s, suits any `D`).
+    const DATA_AT: usize = size_of::<Mapped<T>>();
+
+    /// Creates a zero-filled region holding a `T` and `len` values of `D` (all-zero is valid
+    /// for both).
+    pub(crate) fn create_with_data(name: &std::ffi::CStr, len: usize) -> io::Result<Self> {
+        let size = len
+            .checked_mul(size_of::<D>())
+            .and_then(|data| data.checked_add(Self::DATA_AT))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "shared region too large"))?;
         let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)?;
-        let len = size_of::<Mapped<T>>();
-        nix::unistd::ftruncate(&fd, len as i64)?;
-        let region = Self::map_fd(fd, len)?;
+        nix::unistd::ftruncate(&fd, size as i64)?;
+        let region = Self::map_fd(fd, size, len)?;
         let header = region.header();
         header
             .fingerprint
-            .store(fingerprint::<T>(), Ordering::SeqCst);
+            .store(fingerprint::<(T, D)>(), Ordering::SeqCst);
         header.magic.store(REGION_MAGIC, Ordering::SeqCst);
         Ok(region)
     }
 
-    /// Maps a region another process created, after checking that it holds a `T`.
+    /// Maps a region another process created, after checking that it holds a `T` and data of
+    /// type `D`.
     pub(crate) fn open(fd: OwnedFd) -> io::Result<Self> {
         let st = nix::sys::stat::fstat(fd.as_fd())?;
-        let len = size_of::<Mapped<T>>();
-        if st.st_size != len as i64 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "shared memory region of {} bytes, not the {len} expected",
-                    st.st_size
-                ),
-            ));
-        }
-        let region = Self::map_fd(fd, len)?;
+        let size = usize::try_from(st.st_size).unwrap_or(0);
+        let data = size.checked_sub(Self::DATA_AT);
+        let len = match data {
+            Some(bytes) if size_of::<D>() > 0 && bytes % size_of::<D>() == 0 => bytes / size_of::<D>(),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("shared memory region of {size} bytes does not hold what was expected"),
+                ));
+            }
+        };
+        let region = Self::map_fd(fd, size, len)?;
         let header = region.header();
         if header.magic.load(Ordering::SeqCst) != REGION_MAGIC
-            || header.fingerprint.load(Ordering::SeqCst) != fingerprint::<T>()
+            || header.fingerprint.load(Ordering::SeqCst) != fingerprint::<(T, D)>()
         {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -176,30 +205,31 @@ impl<T: Plain> Region<T> {
         Ok(region)
     }
 
-    fn map_fd(fd: OwnedFd, len: usize) -> io::Result<Self> {
-        let len = NonZeroUsize::new(len).expect("a header makes every region non-empty");
+    fn map_fd(fd: OwnedFd, size: usize, len: usize) -> io::Result<Self> {
+        let size = NonZeroUsize::new(size).expect("a header makes every region non-empty");
         // SAFETY: a fresh shared mapping of a file we own, at an address the kernel chooses;
         // no existing memory is affected.
         let ptr = unsafe {
             mmap(
                 None,
-                len,
+                size,
                 ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                 MapFlags::MAP_SHARED,
                 fd.as_fd(),
                 0,
             )?
         };
-        Ok(Region {
+        Ok(DataRegion {
             fd,
             ptr: ptr.cast(),
+            size,
             len,
             _type: PhantomData,
         })
     }
 
     fn mapped(&self) -> &Mapped<T> {
-        // SAFETY: the mapping is exactly size_of::<Mapped<T>>() bytes (set by `create`,
+        // SAFETY: the mapping is at least size_of::<Mapped<T>>() bytes (set by `create`,
         // checked by `open`), page-aligned (so aligned for it), lives as long as `self`, and
         // holds a valid value: zero-filled by ftruncate, all-zero being valid for a Plain T
         // and for the header's atomics, and changed since only through atomics and the
@@ -220,13 +250,74 @@ impl<T: Plain> Region<T> {
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// How many values of `D` follow the `T`.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The address of data value `i`, which must be below `len`.
+    fn data_ptr(&self, i: usize) -> *mut D {
+        assert!(i < self.len, "index {i} out of range for {} values", self.len);
+        // SAFETY: DATA_AT + i * size_of::<D>() is inside the mapping (checked above against
+        // `len`, which matches the mapped size), so the offset stays in the same allocation.
+        unsafe { self.ptr.cast::<u8>().as_ptr().add(Self::DATA_AT).cast::<D>().add(i) }
+    }
+
+    /// Reads data value `i` (panics past `len`). Atomic piece by piece, so it is sound
+    /// whoever else reads or writes meanwhile; a value wider than 8 bytes may mix two writes.
+    pub(crate) fn load(&self, i: usize) -> D {
+        data::atomic_load(self.data_ptr(i))
+    }
+
+    /// Writes data value `i` (panics past `len`), atomically piece by piece.
+    pub(crate) fn store(&self, i: usize, value: D) {
+        data::atomic_store(self.data_ptr(i), value)
+    }
+
+    /// All the data, for as long as `guard` is held (same rule as [`DataRegion::data_mut`]).
+    pub(crate) fn data_ref<'a>(&'a self, guard: &'a Locked<'_>) -> &'a [D] {
+        self.check_guard(guard);
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: as in `data_mut`: the region's mutex is held by this thread, borrowed for the
+        // result's life (shared, so only other shared borrows through it can coexist).
+        unsafe { std::slice::from_raw_parts(self.data_ptr(0), self.len) }
+    }
+
+    fn check_guard(&self, guard: &Locked<'_>) {
+        let value = self.get() as *const T as usize;
+        let mutex = guard.mutex_addr();
+        assert!(
+            mutex >= value && mutex + size_of::<RobustMutex>() <= value + size_of::<T>(),
+            "shared data used without holding its region's mutex"
+        );
+    }
+
+    /// All the data, mutably, for as long as `guard` is held. The guard must hold a mutex that
+    /// lives in this region's `T` (panics otherwise): every process that reaches the data
+    /// this way holds the same mutex, so no two of these borrows ever overlap.
+    pub(crate) fn data_mut<'a>(&'a self, guard: &'a mut Locked<'_>) -> &'a mut [D] {
+        self.check_guard(guard);
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: the data is `len` initialised values of D (zero-filled, all-zero being valid
+        // SharedData, and written since only as whole values) inside the mapping; the mutex
+        // in this region is held by this thread (a guard is not Send) and borrowed mutably for
+        // the result's life, and every other path to the data either holds that mutex too
+        // (this one) or is the atomic `load`/`store`, which the types built on this region
+        // use only when they have no mutex.
+        unsafe { std::slice::from_raw_parts_mut(self.data_ptr(0), self.len) }
+    }
 }
 
-impl<T: Plain> Drop for Region<T> {
+impl<T: Plain, D: SharedData> Drop for DataRegion<T, D> {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `map_fd`; no reference into it outlives
-        // `self` because `get` borrows from `self`.
-        let _ = unsafe { munmap(self.ptr.cast(), self.len.get()) };
+        // `self` because every accessor borrows from `self`.
+        let _ = unsafe { munmap(self.ptr.cast(), self.size.get()) };
     }
 }
 

@@ -5,7 +5,7 @@
 use std::cell::UnsafeCell;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::Plain;
@@ -46,7 +46,14 @@ impl InitOnce {
 #[repr(C)]
 pub(crate) struct RobustMutex {
     init: InitOnce,
+    /// The thread that holds the mutex without a guard ([`Locked::keep`]), or 0.
+    keeper: AtomicI32,
     mutex: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+/// This thread's id, as the kernel numbers threads (unique across processes).
+fn thread_id() -> i32 {
+    nix::unistd::gettid().as_raw()
 }
 
 // SAFETY: a process-shared pthread mutex is built to be used concurrently from any thread of
@@ -82,6 +89,19 @@ impl Locked<'_> {
     /// Whether this guard holds `mutex`.
     pub(crate) fn holds(&self, mutex: &RobustMutex) -> bool {
         std::ptr::eq(self.mutex, mutex)
+    }
+
+    /// The address of the mutex held.
+    pub(super) fn mutex_addr(&self) -> usize {
+        self.mutex as *const RobustMutex as usize
+    }
+
+    /// Keeps the mutex locked by this thread after the guard is gone, for a lock whose
+    /// release is a separate call ([`RobustMutex::unlock_kept`]). No guard exists for it
+    /// meanwhile, so nothing it protects can be borrowed through one.
+    pub(crate) fn keep(self) {
+        self.mutex.keeper.store(thread_id(), Ordering::SeqCst);
+        std::mem::forget(self);
     }
 }
 
@@ -169,6 +189,30 @@ impl RobustMutex {
         })
     }
 
+    /// Unlocks a mutex this thread keeps ([`Locked::keep`]). Fails, changing nothing, when
+    /// this thread does not keep it.
+    pub(crate) fn unlock_kept(&self) -> io::Result<()> {
+        let me = thread_id();
+        if self
+            .keeper
+            .compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "this thread does not hold the lock",
+            ));
+        }
+        // SAFETY: this thread locked the mutex and kept it (checked above), so it is the
+        // owner and no guard for it exists; an error-checking mutex refuses anything else.
+        check(unsafe { libc::pthread_mutex_unlock(self.mutex.get()) }, "mutex_unlock")
+    }
+
+    /// Whether this thread keeps the mutex locked ([`Locked::keep`]).
+    pub(crate) fn kept_by_me(&self) -> bool {
+        self.keeper.load(Ordering::SeqCst) == thread_id()
+    }
+
     /// Locks, waiting until `deadline` (`None`: no limit). A holder that died is reported on
     /// the guard, and the mutex made consistent again.
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> io::Result<LockOutcome<'_>> {
@@ -192,6 +236,8 @@ impl RobustMutex {
                     // SAFETY: we hold the mutex (EOWNERDEAD means acquired) and mark it usable
                     // again, having told the caller through `owner_died`.
                     unsafe { libc::pthread_mutex_consistent(self.mutex.get()) };
+                    // A thread of the dead process may have kept it: it is ours now.
+                    self.keeper.store(0, Ordering::SeqCst);
                     true
                 }
                 libc::ETIMEDOUT => return Ok(LockOutcome::TimedOut),
