@@ -138,6 +138,9 @@ enum IpcArg {
     Pipe,
     /// A task queue and a result queue shared by all; chunks taken as workers become free
     Queue,
+    /// Shared memory: each worker writes its partial sum into its own slot of a shared Array
+    /// and releases a Semaphore; no pipe carries a result
+    Shm,
 }
 
 /// Steps from which progress is shown by default on a terminal: about a second of work.
@@ -171,6 +174,7 @@ fn run_once(args: RunArgs) -> ExitCode {
         ipc: match args.ipc {
             IpcArg::Pipe => Ipc::Pipe,
             IpcArg::Queue => Ipc::Queue,
+            IpcArg::Shm => Ipc::Shm,
         },
         chunks: args.chunks,
         progress,

@@ -14,8 +14,14 @@ use multiproc::{Array, ErrorKind, Process, Value};
 fn main() {
     multiproc::init();
     let tests: Vec<(&str, Test)> = vec![
-        ("lock_makes_a_shared_counter_exact", lock_makes_a_shared_counter_exact),
-        ("rlock_is_reentrant_and_exclusive", rlock_is_reentrant_and_exclusive),
+        (
+            "lock_makes_a_shared_counter_exact",
+            lock_makes_a_shared_counter_exact,
+        ),
+        (
+            "rlock_is_reentrant_and_exclusive",
+            rlock_is_reentrant_and_exclusive,
+        ),
         (
             "rlock_release_by_a_process_that_does_not_own_it_is_refused",
             rlock_release_by_a_process_that_does_not_own_it_is_refused,
@@ -53,8 +59,14 @@ fn main() {
             "raw_values_and_misuse_are_refused_clearly",
             raw_values_and_misuse_are_refused_clearly,
         ),
-        ("a_killed_lock_holder_is_named", a_killed_lock_holder_is_named),
-        ("a_killed_rlock_holder_is_named", a_killed_rlock_holder_is_named),
+        (
+            "a_killed_lock_holder_is_named",
+            a_killed_lock_holder_is_named,
+        ),
+        (
+            "a_killed_rlock_holder_is_named",
+            a_killed_rlock_holder_is_named,
+        ),
         (
             "a_killed_semaphore_holder_is_named",
             a_killed_semaphore_holder_is_named,
@@ -90,7 +102,10 @@ where
 fn finish(processes: &mut [Process]) -> Result<(), Failed> {
     for p in processes {
         let code = p.join()?;
-        check(code == 0, format!("{} exited {code}: {:?}", p.name(), p.failure()))?;
+        check(
+            code == 0,
+            format!("{} exited {code}: {:?}", p.name(), p.failure()),
+        )?;
     }
     Ok(())
 }
@@ -112,10 +127,16 @@ fn lock_makes_a_shared_counter_exact() -> Result<(), Failed> {
     let counter = Value::new_raw(0u64)?;
     let mut ps = Vec::new();
     for _ in 0..4 {
-        ps.push(start(add_under_lock, (lock.try_clone()?, counter.try_clone()?))?);
+        ps.push(start(
+            add_under_lock,
+            (lock.try_clone()?, counter.try_clone()?),
+        )?);
     }
     finish(&mut ps)?;
-    check(counter.get()? == 8000, format!("counter {}", counter.get()?))
+    check(
+        counter.get()? == 8000,
+        format!("counter {}", counter.get()?),
+    )
 }
 
 fn add_under_rlock((lock, counter): (RLock, Value<u64>)) -> multiproc::Result<()> {
@@ -133,16 +154,28 @@ fn rlock_is_reentrant_and_exclusive() -> Result<(), Failed> {
     let counter = Value::new_raw(0u64)?;
     let mut ps = Vec::new();
     for _ in 0..3 {
-        ps.push(start(add_under_rlock, (lock.try_clone()?, counter.try_clone()?))?);
+        ps.push(start(
+            add_under_rlock,
+            (lock.try_clone()?, counter.try_clone()?),
+        )?);
     }
     finish(&mut ps)?;
-    check(counter.get()? == 3000, format!("counter {}", counter.get()?))?;
+    check(
+        counter.get()? == 3000,
+        format!("counter {}", counter.get()?),
+    )?;
     let a = lock.acquire()?;
     let b = lock.acquire()?;
     drop(a); // out of order: still held by b
-    check(lock.release().is_ok(), "b's level can be released explicitly")?;
+    check(
+        lock.release().is_ok(),
+        "b's level can be released explicitly",
+    )?;
     std::mem::forget(b);
-    check(lock.release().is_err(), "fully released: nothing left to release")
+    check(
+        lock.release().is_err(),
+        "fully released: nothing left to release",
+    )
 }
 
 fn release_without_owning(lock: RLock) -> Result<(), String> {
@@ -187,8 +220,14 @@ fn semaphore_never_admits_more_than_its_count() -> Result<(), Failed> {
     let [now, most] = inside.to_vec()?[..] else {
         return Err("two counters".into());
     };
-    check(now == 0 && most <= 2 && most >= 1, format!("inside {now}, at most {most}"))?;
-    check(sem.value() == 2, format!("all permits back: {}", sem.value()))
+    check(
+        now == 0 && most <= 2 && most >= 1,
+        format!("inside {now}, at most {most}"),
+    )?;
+    check(
+        sem.value() == 2,
+        format!("all permits back: {}", sem.value()),
+    )
 }
 
 fn bounded_semaphore_refuses_over_release() -> Result<(), Failed> {
@@ -211,7 +250,10 @@ fn event_wakes_waiters_in_other_processes() -> Result<(), Failed> {
     let seen = Array::new(&[0u32])?;
     let mut ps = Vec::new();
     for _ in 0..3 {
-        ps.push(start(wait_then_report, (event.try_clone()?, seen.try_clone()?))?);
+        ps.push(start(
+            wait_then_report,
+            (event.try_clone()?, seen.try_clone()?),
+        )?);
     }
     std::thread::sleep(Duration::from_millis(50));
     check(seen.get(0)? == 0, "nobody passes before the event is set")?;
@@ -235,7 +277,9 @@ fn event_wait_times_out() -> Result<(), Failed> {
 }
 
 /// Waits at the barrier after `delay_ms`, then writes the time it passed (ms since `t0`).
-fn party((barrier, passed, slot, delay_ms): (Barrier, Array<u64>, usize, u64)) -> multiproc::Result<()> {
+fn party(
+    (barrier, passed, slot, delay_ms): (Barrier, Array<u64>, usize, u64),
+) -> multiproc::Result<()> {
     std::thread::sleep(Duration::from_millis(delay_ms));
     barrier.wait()?;
     let now = std::time::SystemTime::now()
@@ -249,7 +293,10 @@ fn barrier_releases_all_parties_together() -> Result<(), Failed> {
     let passed = Array::new(&[0u64; 3])?;
     let mut ps = Vec::new();
     for (slot, delay) in [(0, 0), (1, 100), (2, 300)] {
-        ps.push(start(party, (barrier.try_clone()?, passed.try_clone()?, slot, delay))?);
+        ps.push(start(
+            party,
+            (barrier.try_clone()?, passed.try_clone()?, slot, delay),
+        )?);
     }
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -261,7 +308,10 @@ fn barrier_releases_all_parties_together() -> Result<(), Failed> {
         first >= started + 250 && last - first < 200,
         format!("passed at {times:?}, started {started}"),
     )?;
-    check(barrier.n_waiting() == 0 && !barrier.broken(), "ready for another round")
+    check(
+        barrier.n_waiting() == 0 && !barrier.broken(),
+        "ready for another round",
+    )
 }
 
 fn barrier_breaks_on_timeout_and_abort() -> Result<(), Failed> {
@@ -320,13 +370,19 @@ fn condition_notify_notify_all_and_wait_for() -> Result<(), Failed> {
             taken += 1;
             continue;
         }
-        check(guard.wait(Some(Duration::from_secs(10)))?, "notified in time")?;
+        check(
+            guard.wait(Some(Duration::from_secs(10)))?,
+            "notified in time",
+        )?;
     }
     drop(guard);
     finish(&mut ps)?;
     check(items.to_vec()? == [0, 1], format!("{:?}", items.to_vec()?))?;
     let mut guard = cond.acquire()?;
-    check(!guard.wait(Some(Duration::from_millis(20)))?, "an unnotified wait times out")
+    check(
+        !guard.wait(Some(Duration::from_millis(20)))?,
+        "an unnotified wait times out",
+    )
 }
 
 fn write_shared((v, a): (Value<f64>, Array<i32>)) -> multiproc::Result<()> {
@@ -346,20 +402,35 @@ fn value_and_array_writes_by_children_are_seen() -> Result<(), Failed> {
     )?;
     let z: Array<[u8; 3]> = Array::zeroed(4)?;
     z.set(3, [1, 2, 3])?;
-    check(z.to_vec()? == [[0; 3], [0; 3], [0; 3], [1, 2, 3]], "arrays of arrays")
+    check(
+        z.to_vec()? == [[0; 3], [0; 3], [0; 3], [1, 2, 3]],
+        "arrays of arrays",
+    )
 }
 
 fn raw_values_and_misuse_are_refused_clearly() -> Result<(), Failed> {
     let raw = Value::new_raw(1u8)?;
-    check(raw.get_lock().unwrap_err().kind() == ErrorKind::Misuse, "no lock to take")?;
+    check(
+        raw.get_lock().unwrap_err().kind() == ErrorKind::Misuse,
+        "no lock to take",
+    )?;
     let a = Array::new(&[1u16, 2])?;
-    check(a.get(2).unwrap_err().kind() == ErrorKind::InvalidArgument, "past the end")?;
+    check(
+        a.get(2).unwrap_err().kind() == ErrorKind::InvalidArgument,
+        "past the end",
+    )?;
     let guard = a.get_lock()?;
-    check(a.get(0).unwrap_err().kind() == ErrorKind::Misuse, "lock held by this thread")?;
+    check(
+        a.get(0).unwrap_err().kind() == ErrorKind::Misuse,
+        "lock held by this thread",
+    )?;
     drop(guard);
     let lock = Lock::new()?;
     let held = lock.acquire()?;
-    check(lock.acquire().unwrap_err().kind() == ErrorKind::Misuse, "not re-entrant")?;
+    check(
+        lock.acquire().unwrap_err().kind() == ErrorKind::Misuse,
+        "not re-entrant",
+    )?;
     drop(held);
     check(lock.try_acquire()?.is_some(), "free again")
 }
@@ -409,7 +480,10 @@ where
 {
     let held = Event::new()?;
     let mut p = start(target, (what, held.try_clone()?))?;
-    check(held.wait_timeout(Duration::from_secs(10))?, "the holder took it")?;
+    check(
+        held.wait_timeout(Duration::from_secs(10))?,
+        "the holder took it",
+    )?;
     p.kill()?;
     check(p.join()? == -9, "killed")?;
     Ok(p.pid().unwrap_or(0))
@@ -425,10 +499,16 @@ fn broken_by(err: &multiproc::Error, pid: u32) -> Result<(), Failed> {
 fn a_killed_lock_holder_is_named() -> Result<(), Failed> {
     let lock = Lock::new()?;
     let pid = kill_a_holder(hold_lock, lock.try_clone()?)?;
-    broken_by(&lock.acquire_timeout(Duration::from_secs(5)).unwrap_err(), pid)?;
+    broken_by(
+        &lock.acquire_timeout(Duration::from_secs(5)).unwrap_err(),
+        pid,
+    )?;
     broken_by(&lock.acquire().unwrap_err(), pid)?;
     lock.mark_consistent();
-    check(lock.try_acquire()?.is_some(), "usable after mark_consistent")
+    check(
+        lock.try_acquire()?.is_some(),
+        "usable after mark_consistent",
+    )
 }
 
 fn a_killed_rlock_holder_is_named() -> Result<(), Failed> {
@@ -447,7 +527,10 @@ fn a_killed_semaphore_holder_is_named() -> Result<(), Failed> {
     broken_by(&sem.acquire().unwrap_err(), pid)?;
     check(asked.elapsed() < Duration::from_secs(2), "seen promptly")?;
     sem.mark_consistent()?;
-    check(sem.value() == 1, format!("the dead one's permit came back: {}", sem.value()))?;
+    check(
+        sem.value() == 1,
+        format!("the dead one's permit came back: {}", sem.value()),
+    )?;
     check(sem.try_acquire()?.is_some(), "usable again")
 }
 
@@ -465,7 +548,10 @@ fn a_killed_value_lock_holder_is_named() -> Result<(), Failed> {
     let pid = kill_a_holder(hold_value, value.try_clone()?)?;
     broken_by(&value.get().unwrap_err(), pid)?;
     value.mark_consistent();
-    check(value.get()? == 99, "the dead holder's write is there, to be checked")
+    check(
+        value.get()? == 99,
+        "the dead holder's write is there, to be checked",
+    )
 }
 
 fn sleep_holding_barrier(barrier: Barrier) {
@@ -486,7 +572,10 @@ fn a_killed_party_breaks_the_barrier() -> Result<(), Failed> {
     let err = barrier.wait().unwrap_err();
     killer.join().expect("killer")?;
     broken_by(&err, pid)?;
-    check(asked.elapsed() < Duration::from_secs(5), "did not wait for ever")
+    check(
+        asked.elapsed() < Duration::from_secs(5),
+        "did not wait for ever",
+    )
 }
 
 fn dev_shm() -> Vec<String> {
@@ -511,7 +600,10 @@ fn nothing_is_left_in_dev_shm() -> Result<(), Failed> {
             Value::new(1u32)?,
             Array::new(&[1.0f32])?,
         );
-        check(dev_shm() == before, "nothing named in /dev/shm while they live")?;
+        check(
+            dev_shm() == before,
+            "nothing named in /dev/shm while they live",
+        )?;
     }
     check(dev_shm() == before, "nor after")
 }

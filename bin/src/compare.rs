@@ -67,7 +67,7 @@ pub fn run(config: &Config, observe: &mut dyn FnMut(&str, &Event)) -> Result<Vec
 pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Result<()> {
     writeln!(
         out,
-        "pipe against queue: {} steps, {} worker processes (speedup against the same mode with 1)",
+        "pipe, queue and shared memory: {} steps, {} worker processes (speedup against the same mode with 1)",
         config.steps, config.procs
     )?;
     writeln!(out)?;

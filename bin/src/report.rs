@@ -231,6 +231,10 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
             "[master {me}] received from worker {index} (pid {pid}) the partial sum of [{}, {}): {partial:.15}, computed in {compute_seconds:.3} s",
             range.start, range.end
         ),
+        Event::Assigned { index, range } => format!(
+            "[master {me}] worker {index} was given its range [{}, {}) with its arguments",
+            range.start, range.end
+        ),
         Event::Queued { chunks } => {
             format!("[master {me}] put {chunks} chunks on the task queue")
         }

@@ -524,6 +524,44 @@ fn queue_mode_names_a_killed_worker_and_its_chunk() {
 }
 
 #[test]
+fn shm_mode_names_a_killed_worker_and_its_range() {
+    let mut run = LiveRun::start_with(2, &["--ipc", "shm"]);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(pids[1] as i32), Signal::SIGKILL).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let named = format!("worker 1 (pid {}, range [", pids[1]);
+    assert!(stderr.contains(&named), "missing {named:?}: {stderr}");
+    assert!(
+        stderr.contains("was killed by signal 9 (SIGKILL) before writing its result"),
+        "{stderr}"
+    );
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn sigint_in_shm_mode_stops_and_reaps_every_worker() {
+    let mut run = LiveRun::start_with(2, &["--ipc", "shm"]);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let left = wait_gone(&pids, Duration::from_millis(200));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn shm_mode_json_says_shm_and_covers_every_index() {
+    let json = json_of(&pi_master(&[
+        "--ipc", "shm", "--procs", "3", "--steps", "1000003", "--json",
+    ]));
+    assert_eq!(json["ipc"], "shm");
+    assert_eq!(json["messages"], 0);
+    assert_tiles(&json, 1000003);
+}
+
+#[test]
 fn sigint_in_queue_mode_stops_and_reaps_every_worker() {
     let mut run = LiveRun::start_with(2, &["--ipc", "queue"]);
     let pids = run.wait_until_running(2);
@@ -543,6 +581,7 @@ fn pi_is_the_same_for_any_number_of_processes_and_every_ipc() {
                 &["--ipc", "pipe"][..],
                 &["--ipc", "queue"],
                 &["--ipc", "queue", "--chunks", "5"],
+                &["--ipc", "shm"],
             ] {
                 let mut args = vec!["--procs", procs, "--steps", steps, "--json"];
                 args.extend_from_slice(ipc);
@@ -618,7 +657,7 @@ fn compare_shows_every_mode_side_by_side() {
     let json = json_of(&out);
     let rows = json.as_array().expect("a list");
     let modes: Vec<&str> = rows.iter().map(|r| r["ipc"].as_str().unwrap()).collect();
-    assert_eq!(modes, vec!["pipe", "queue"], "{out}");
+    assert_eq!(modes, vec!["pipe", "queue", "shm"], "{out}");
     for r in rows {
         for key in [
             "pi",
@@ -630,19 +669,36 @@ fn compare_shows_every_mode_side_by_side() {
         ] {
             assert!(r[key].is_number(), "missing {key}:{out}");
         }
-        assert!(r["messages"].as_u64().unwrap() >= 4, "{out}");
+        // Shared memory carries the results; nothing crosses a pipe after start-up.
+        let messages = r["messages"].as_u64().unwrap();
+        assert!(
+            if r["ipc"] == "shm" {
+                messages == 0
+            } else {
+                messages >= 4
+            },
+            "{out}"
+        );
         assert_eq!(r["pi"], rows[0]["pi"], "{out}");
     }
     let table = pi_master(&["--compare", "--procs", "2", "--steps", "1e5"]);
     assert!(table.status.success(), "{table}");
-    for needle in ["pipe", "queue", "speedup", "messages", "bytes", "same bits"] {
+    for needle in [
+        "pipe",
+        "queue",
+        "shm",
+        "speedup",
+        "messages",
+        "bytes",
+        "same bits",
+    ] {
         assert!(table.stdout.contains(needle), "missing {needle:?}:{table}");
     }
 }
 
 #[test]
-fn the_largest_number_of_workers_runs_in_both_modes() {
-    for ipc in ["pipe", "queue"] {
+fn the_largest_number_of_workers_runs_in_every_mode() {
+    for ipc in ["pipe", "queue", "shm"] {
         let json = json_of(&pi_master(&[
             "--procs", "1024", "--steps", "4096", "--ipc", ipc, "--json",
         ]));

@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Queue;
-use crate::holders::{HasHolders, my_pid};
 use super::state::{AHEAD, BROKEN_BY_CONSUMER, BROKEN_BY_PRODUCER};
 use crate::codec::{self, HEADER_LEN};
 use crate::error::{Error, Result};
+use crate::holders::{HasHolders, my_pid};
 use crate::os;
 use crate::os::shm::{LockOutcome, Locked, RobustMutex};
 

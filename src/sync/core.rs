@@ -24,15 +24,12 @@ impl LockCore {
     /// holder died holding it (then, and until [`LockCore::mark_consistent`], every lock fails
     /// so). `what` names the primitive in messages.
     pub(crate) fn lock(&self, deadline: Option<Instant>, what: &str) -> Result<Locked<'_>> {
-        let guard = match self
-            .mutex
-            .lock(deadline)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::WouldBlock => Error::misuse(format!(
-                    "this thread already holds the {what} (it is not re-entrant; use an RLock)"
-                )),
-                _ => Error::io(format!("cannot lock the {what}"), e),
-            })? {
+        let guard = match self.mutex.lock(deadline).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::misuse(format!(
+                "this thread already holds the {what} (it is not re-entrant; use an RLock)"
+            )),
+            _ => Error::io(format!("cannot lock the {what}"), e),
+        })? {
             LockOutcome::Locked(guard) => guard,
             LockOutcome::TimedOut => return Err(Error::timeout()),
         };

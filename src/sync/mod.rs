@@ -22,9 +22,9 @@
 //!
 //! Waiters look for dead holders every 100 ms while they wait; a lock's death is seen at once.
 
-pub(crate) mod core;
 mod barrier;
 mod condition;
+pub(crate) mod core;
 mod event;
 mod lock;
 mod semaphore;

@@ -151,7 +151,11 @@ impl Semaphore {
             let dead = s.dead_holder.load(Ordering::SeqCst);
             if dead != 0 {
                 s.core.unlock(guard);
-                return Err(LockCore::broken_error_holding(dead, "semaphore", "a permit"));
+                return Err(LockCore::broken_error_holding(
+                    dead,
+                    "semaphore",
+                    "a permit",
+                ));
             }
             let free = s.permits.word().load(Ordering::SeqCst);
             if free > 0 {
@@ -172,7 +176,10 @@ impl Semaphore {
             }
             s.core.unlock(guard);
             let until = wait_slice(deadline);
-            if !s.permits.wait(0, Some(until)).map_err(|e| Error::io("futex wait", e))?
+            if !s
+                .permits
+                .wait(0, Some(until))
+                .map_err(|e| Error::io("futex wait", e))?
                 && deadline.is_some_and(|d| Instant::now() >= d)
             {
                 return Err(Error::timeout());
@@ -241,6 +248,12 @@ impl Drop for Permit<'_> {
 }
 
 impl Permit<'_> {
+    /// Keeps the permit taken for good: the semaphore has one fewer (Python's `acquire`
+    /// without a `release`, as when a semaphore counts events).
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+
     /// Gives the permit back now, reporting a failure (as dropping it does, silently).
     pub fn release(self) -> Result<()> {
         let semaphore = self.semaphore;

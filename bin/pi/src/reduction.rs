@@ -53,6 +53,16 @@ impl FixedSum {
         }
     }
 
+    /// The accumulator's 128 bits, to store it somewhere plain (shared memory).
+    pub fn to_bits(self) -> i128 {
+        self.0
+    }
+
+    /// The accumulator whose bits are `bits` (the inverse of [`FixedSum::to_bits`]).
+    pub fn from_bits(bits: i128) -> FixedSum {
+        FixedSum(bits)
+    }
+
     /// Adds another accumulator.
     pub fn merge(&mut self, other: FixedSum) {
         self.0 += other.0;

@@ -11,7 +11,7 @@ use multiproc_pi::reduction::FixedSum;
 use super::plan::Plan;
 use super::watch::Worker;
 use super::worker::{Channel, WorkerArgs, worker_main};
-use super::{Event, Ipc, Run, RunError, pipes, queued, shutdown};
+use super::{Event, Ipc, Run, RunError, pipes, queued, shm, shutdown};
 
 /// Runs `plan`, reporting each step to `observe`. Every worker is reaped before this returns,
 /// whatever happened.
@@ -23,6 +23,7 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
     let outcome = match plan.config().ipc {
         Ipc::Pipe => pipes::drive(plan, &watch, &mut workers, observe),
         Ipc::Queue => queued::drive(plan, &watch, &mut workers, observe),
+        Ipc::Shm => shm::drive(plan, &watch, &mut workers, observe),
     };
     let traffic = match outcome {
         Ok(traffic) => traffic,

@@ -5,6 +5,9 @@
 //! - [`Ipc::Queue`] (`queued.rs`): the master puts chunks of the index range on one task queue
 //!   and the workers take them as they become free (dynamic load balancing); partial sums come
 //!   back on one result queue.
+//! - [`Ipc::Shm`] (`shm.rs`): each worker is given its range with its arguments, writes its
+//!   partial sum into its own slot of a shared `Array`, and releases a `Semaphore`; nothing
+//!   travels through a pipe after start-up.
 //!
 //! The other files: `plan.rs` cuts the work once for every mode and validates it; `worker.rs`
 //! is what runs in a worker; `watch.rs` is the master's view of one worker; `driver.rs`
@@ -25,6 +28,7 @@ mod driver;
 mod pipes;
 mod plan;
 mod queued;
+mod shm;
 mod shutdown;
 mod watch;
 mod worker;
@@ -45,11 +49,14 @@ pub enum Ipc {
     Pipe,
     /// A task queue and a result queue shared by all; chunks taken as workers become free.
     Queue,
+    /// Shared memory: each worker writes its partial sum into its own slot of a shared
+    /// `Array` and says so through a `Semaphore`; no pipe carries a result.
+    Shm,
 }
 
 impl Ipc {
     /// Every mode, in the order `--compare` shows them.
-    pub const ALL: [Ipc; 2] = [Ipc::Pipe, Ipc::Queue];
+    pub const ALL: [Ipc; 3] = [Ipc::Pipe, Ipc::Queue, Ipc::Shm];
 }
 
 impl fmt::Display for Ipc {
@@ -57,6 +64,7 @@ impl fmt::Display for Ipc {
         f.write_str(match self {
             Ipc::Pipe => "pipe",
             Ipc::Queue => "queue",
+            Ipc::Shm => "shm",
         })
     }
 }
@@ -89,6 +97,13 @@ pub enum Event {
     },
     /// The master sent worker `index` its range over its pipe.
     Sent {
+        /// The worker's index.
+        index: usize,
+        /// The range it must compute.
+        range: Range<u64>,
+    },
+    /// Worker `index` was given its range with its arguments (shm mode).
+    Assigned {
         /// The worker's index.
         index: usize,
         /// The range it must compute.

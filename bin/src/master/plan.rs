@@ -46,7 +46,7 @@ impl Plan {
         }
         let mut config = config.clone();
         let ranges = match config.ipc {
-            Ipc::Pipe => partition::partition(config.steps, config.procs),
+            Ipc::Pipe | Ipc::Shm => partition::partition(config.steps, config.procs),
             Ipc::Queue => {
                 let asked = config.chunks.unwrap_or(default_chunks(config.procs));
                 if asked == 0 || asked > MAX_CHUNKS {

@@ -5,7 +5,8 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use multiproc::{Connection, Queue};
+use multiproc::sync::Semaphore;
+use multiproc::{Array, Connection, Queue};
 use multiproc_pi::partition;
 use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
@@ -15,12 +16,24 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Indices summed between two looks at the clock: about a millisecond of work.
 const SLICE: u64 = 1 << 20;
 
+/// Words of a worker's slot in shm mode: the partial sum's 128 bits (low, high), the compute
+/// seconds' bits, and the peak RSS in KiB.
+pub(super) const SHM_SLOT: usize = 4;
+
 /// A range to compute, or `None`: no more work.
 pub(super) type Task = Option<Range<u64>>;
 
 /// How a worker talks to its master.
 #[derive(Serialize, Deserialize)]
 pub(super) enum Channel {
+    /// Shared memory: its range comes with its arguments; its result goes into its slot of
+    /// `results`, its progress into its slot of `progress`, and `done` is released after.
+    Shm {
+        range: Range<u64>,
+        results: Array<[u64; SHM_SLOT]>,
+        progress: Array<u64>,
+        done: Semaphore,
+    },
     /// Its own duplex pipe: tasks in, reports out.
     Pipe(Connection),
     /// The task queue and the result queue every worker shares.
@@ -83,6 +96,33 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
             };
             compute(index, steps, range, progress, &mut |r| conn.send(&r))?;
         },
+        Channel::Shm {
+            range,
+            results,
+            progress: shared_progress,
+            done,
+        } => {
+            let mut sent = None;
+            compute(index, steps, range, progress, &mut |report| match report {
+                Report::Progress { done, .. } => shared_progress.set(index, done),
+                other => {
+                    sent = Some(other);
+                    Ok(())
+                }
+            })?;
+            if let Some(Report::Partial { partial, .. }) = sent {
+                let bits = partial.sum.to_bits();
+                let slot = [
+                    bits as u64,
+                    (bits >> 64) as u64,
+                    partial.compute_seconds.to_bits(),
+                    partial.peak_rss_kib,
+                ];
+                results.set(index, slot).map_err(text)?;
+                done.release().map_err(text)?;
+            }
+            Ok(())
+        }
         Channel::Queue { tasks, results } => {
             while let Some(range) = tasks.get().map_err(text)? {
                 let took = Report::Took {

@@ -29,7 +29,9 @@ macro_rules! shared_data {
     )*};
 }
 
-shared_data!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, bool);
+shared_data!(
+    u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, bool
+);
 
 impl<T: SharedData, const N: usize> sealed::Sealed for [T; N] {}
 // SAFETY: an array of shared data is shared data: zero is valid for each element, and no
@@ -53,18 +55,15 @@ pub(super) fn atomic_load<D: SharedData>(ptr: *mut D) -> D {
         // `dst + at` is inside our local MaybeUninit<D>.
         unsafe {
             match piece {
-                8 => dst
-                    .add(at)
-                    .cast::<u64>()
-                    .write_unaligned(AtomicU64::from_ptr(src.add(at).cast()).load(Ordering::Acquire)),
-                4 => dst
-                    .add(at)
-                    .cast::<u32>()
-                    .write_unaligned(AtomicU32::from_ptr(src.add(at).cast()).load(Ordering::Acquire)),
-                2 => dst
-                    .add(at)
-                    .cast::<u16>()
-                    .write_unaligned(AtomicU16::from_ptr(src.add(at).cast()).load(Ordering::Acquire)),
+                8 => dst.add(at).cast::<u64>().write_unaligned(
+                    AtomicU64::from_ptr(src.add(at).cast()).load(Ordering::Acquire),
+                ),
+                4 => dst.add(at).cast::<u32>().write_unaligned(
+                    AtomicU32::from_ptr(src.add(at).cast()).load(Ordering::Acquire),
+                ),
+                2 => dst.add(at).cast::<u16>().write_unaligned(
+                    AtomicU16::from_ptr(src.add(at).cast()).load(Ordering::Acquire),
+                ),
                 _ => *dst.add(at) = AtomicU8::from_ptr(src.add(at)).load(Ordering::Acquire),
             }
         }
@@ -88,12 +87,18 @@ pub(super) fn atomic_store<D: SharedData>(ptr: *mut D, value: D) {
         // SAFETY: as in `atomic_load`, with the roles of the two pointers exchanged.
         unsafe {
             match piece {
-                8 => AtomicU64::from_ptr(dst.add(at).cast())
-                    .store(src.add(at).cast::<u64>().read_unaligned(), Ordering::Release),
-                4 => AtomicU32::from_ptr(dst.add(at).cast())
-                    .store(src.add(at).cast::<u32>().read_unaligned(), Ordering::Release),
-                2 => AtomicU16::from_ptr(dst.add(at).cast())
-                    .store(src.add(at).cast::<u16>().read_unaligned(), Ordering::Release),
+                8 => AtomicU64::from_ptr(dst.add(at).cast()).store(
+                    src.add(at).cast::<u64>().read_unaligned(),
+                    Ordering::Release,
+                ),
+                4 => AtomicU32::from_ptr(dst.add(at).cast()).store(
+                    src.add(at).cast::<u32>().read_unaligned(),
+                    Ordering::Release,
+                ),
+                2 => AtomicU16::from_ptr(dst.add(at).cast()).store(
+                    src.add(at).cast::<u16>().read_unaligned(),
+                    Ordering::Release,
+                ),
                 _ => AtomicU8::from_ptr(dst.add(at)).store(*src.add(at), Ordering::Release),
             }
         }

@@ -165,7 +165,9 @@ impl<T: Plain, D: SharedData> DataRegion<T, D> {
         let size = len
             .checked_mul(size_of::<D>())
             .and_then(|data| data.checked_add(Self::DATA_AT))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "shared region too large"))?;
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "shared region too large")
+            })?;
         let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)?;
         nix::unistd::ftruncate(&fd, size as i64)?;
         let region = Self::map_fd(fd, size, len)?;
@@ -184,7 +186,9 @@ impl<T: Plain, D: SharedData> DataRegion<T, D> {
         let size = usize::try_from(st.st_size).unwrap_or(0);
         let data = size.checked_sub(Self::DATA_AT);
         let len = match data {
-            Some(bytes) if size_of::<D>() > 0 && bytes % size_of::<D>() == 0 => bytes / size_of::<D>(),
+            Some(bytes) if size_of::<D>() > 0 && bytes % size_of::<D>() == 0 => {
+                bytes / size_of::<D>()
+            }
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -258,10 +262,21 @@ impl<T: Plain, D: SharedData> DataRegion<T, D> {
 
     /// The address of data value `i`, which must be below `len`.
     fn data_ptr(&self, i: usize) -> *mut D {
-        assert!(i < self.len, "index {i} out of range for {} values", self.len);
+        assert!(
+            i < self.len,
+            "index {i} out of range for {} values",
+            self.len
+        );
         // SAFETY: DATA_AT + i * size_of::<D>() is inside the mapping (checked above against
         // `len`, which matches the mapped size), so the offset stays in the same allocation.
-        unsafe { self.ptr.cast::<u8>().as_ptr().add(Self::DATA_AT).cast::<D>().add(i) }
+        unsafe {
+            self.ptr
+                .cast::<u8>()
+                .as_ptr()
+                .add(Self::DATA_AT)
+                .cast::<D>()
+                .add(i)
+        }
     }
 
     /// Reads data value `i` (panics past `len`). Atomic piece by piece, so it is sound

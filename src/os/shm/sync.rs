@@ -205,7 +205,10 @@ impl RobustMutex {
         }
         // SAFETY: this thread locked the mutex and kept it (checked above), so it is the
         // owner and no guard for it exists; an error-checking mutex refuses anything else.
-        check(unsafe { libc::pthread_mutex_unlock(self.mutex.get()) }, "mutex_unlock")
+        check(
+            unsafe { libc::pthread_mutex_unlock(self.mutex.get()) },
+            "mutex_unlock",
+        )
     }
 
     /// Whether this thread keeps the mutex locked ([`Locked::keep`]).

@@ -1,0 +1,112 @@
+//! Shm mode: results through shared memory, no pipe after start-up.
+//!
+//! Each worker is given its range with its arguments (a static split, as in pipe mode). It
+//! writes its partial sum into its own slot of a shared `Array` (and its progress into a
+//! shared counter) and releases a `Semaphore` before it exits. The master waits for the
+//! workers' exits and the signals at once; an exit with status 0 and a permit taken from the
+//! semaphore means the slot is written; any other exit is a death, named with its range.
+
+use std::time::Duration;
+
+use multiproc::signals::SignalWatch;
+use multiproc::sync::Semaphore;
+use multiproc::{Array, Waitable, wait};
+use multiproc_pi::reduction::FixedSum;
+
+use super::driver::{interrupted, start_worker};
+use super::plan::Plan;
+use super::watch::Worker;
+use super::worker::{Channel, Partial, Report, SHM_SLOT};
+use super::{Event, RunError, Traffic};
+
+/// How often the master reads the workers' progress counters, when progress is shown.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+pub(super) fn drive(
+    plan: &Plan,
+    watch: &SignalWatch,
+    workers: &mut Vec<Worker>,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<Traffic, RunError> {
+    let procs = plan.config().procs;
+    let results: Array<[u64; SHM_SLOT]> = Array::zeroed(procs)?;
+    let progress: Array<u64> = Array::new_raw(&vec![0; procs])?;
+    let done = Semaphore::new(0)?;
+    for (index, range) in plan.ranges().iter().enumerate() {
+        let channel = Channel::Shm {
+            range: range.clone(),
+            results: results.try_clone()?,
+            progress: progress.try_clone()?,
+            done: done.try_clone()?,
+        };
+        start_worker(plan, index, channel, watch, workers, observe)?;
+        workers[index].current = Some(range.clone());
+        observe(&Event::Assigned {
+            index,
+            range: range.clone(),
+        });
+    }
+
+    let steps = plan.config().steps;
+    let poll = plan.config().progress.then_some(PROGRESS_EVERY);
+    let mut reported = vec![0u64; procs];
+    let mut pending = procs;
+    while pending > 0 {
+        let live: Vec<usize> = (0..procs)
+            .filter(|&i| workers[i].current.is_some())
+            .collect();
+        let mut objects: Vec<&dyn Waitable> = vec![watch];
+        objects.extend(live.iter().map(|&i| &workers[i].process as &dyn Waitable));
+        let ready = wait(&objects, poll)?;
+        if ready.contains(&0)
+            && let Some(signal) = interrupted(watch)
+        {
+            return Err(RunError::Interrupted { signal });
+        }
+        if poll.is_some() {
+            for &i in &live {
+                let now = progress.get(i)?;
+                if now > reported[i] {
+                    reported[i] = now;
+                    workers[i].report(
+                        steps,
+                        Report::Progress {
+                            index: i,
+                            done: now,
+                        },
+                        observe,
+                    )?;
+                }
+            }
+        }
+        for slot in ready.into_iter().filter(|&s| s >= 1) {
+            let i = live[slot - 1];
+            let w = &mut workers[i];
+            let exited_clean = w.process.join_timeout(Duration::ZERO)? == Some(0);
+            let signalled = exited_clean && done.try_acquire()?.map(|p| p.forget()).is_some();
+            if !signalled {
+                return Err(w.lost(observe, "before writing its result into shared memory"));
+            }
+            let [lo, hi, seconds, rss] = results.get(i)?;
+            let partial = Partial {
+                sum: FixedSum::from_bits(((hi as i128) << 64) | lo as i128),
+                compute_seconds: f64::from_bits(seconds),
+                peak_rss_kib: rss,
+            };
+            let range = w.current.clone().expect("a live worker has its range");
+            w.report(
+                steps,
+                Report::Partial {
+                    index: i,
+                    range,
+                    partial,
+                },
+                observe,
+            )?;
+            w.reap(observe)?;
+            pending -= 1;
+        }
+    }
+    // Nothing crossed a pipe after start-up.
+    Ok(Traffic::default())
+}
