@@ -47,7 +47,6 @@ pub enum ErrorKind {
 }
 
 /// An error from the process runtime: spawning, talking to or waiting for a process.
-#[derive(Debug)]
 pub struct Error {
     repr: Repr,
 }
@@ -221,6 +220,16 @@ impl fmt::Display for Error {
             Repr::Message(_, msg) | Repr::Broken { message: msg, .. } => write!(f, "{msg}"),
             Repr::Io { context, source } => write!(f, "{context}: {source}"),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    /// The kind and the message (what `main` returning `Err` prints).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind())
+            .field("message", &self.to_string())
+            .finish()
     }
 }
 

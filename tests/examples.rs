@@ -187,3 +187,67 @@ fn threads_share_memory_and_processes_do_not() {
     line_with(&text, "after a process added 42: counter = 42 ");
     line_with(&text, "counter went from 0 to 42");
 }
+
+#[test]
+fn lock_makes_the_counter_exact() {
+    let (_, text) = run("lock", &["4", "2000"]);
+    let without = line_with(&text, "without lock: ");
+    assert!(
+        without["without lock: ".len()..]
+            .trim()
+            .parse::<u64>()
+            .is_ok(),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "with lock: 8000"), "{text}");
+}
+
+#[test]
+fn shared_state_child_writes_are_seen_by_the_parent() {
+    let (_, text) = run("shared_state", &[]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        ["3.1415927", "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"],
+        "{text}"
+    );
+}
+
+#[test]
+fn sync_primitives_each_scene_shows_its_outcome() {
+    let (_, text) = run("sync_primitives", &[]);
+    assert!(
+        line_with(&text, "lock: while the parent holds it").contains("timed out"),
+        "{text}"
+    );
+    assert!(
+        line_with(&text, "rlock:").contains("took the RLock twice"),
+        "{text}"
+    );
+    assert!(
+        line_with(&text, "semaphore:").contains("at most 2 inside at once"),
+        "{text}"
+    );
+    assert!(
+        line_with(&text, "event:")
+            .contains("0 waiters passed before set() at 100 ms; then all 3 woke"),
+        "{text}"
+    );
+    let barrier: Vec<&str> = text.lines().filter(|l| l.starts_with("barrier:")).collect();
+    assert_eq!(barrier.len(), 3, "{text}");
+    let first = barrier
+        .iter()
+        .find(|l| l.contains("arrived after 0 ms"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let waited: u64 = first
+        .split("waited ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(waited >= 90, "the first waited for the last: {text}");
+    assert!(
+        line_with(&text, "condition:").contains("all 3 items were there (on time)"),
+        "{text}"
+    );
+}

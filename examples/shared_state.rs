@@ -1,0 +1,31 @@
+//! Sharing state between processes: a shared `Value` and `Array`.
+//!
+//! The parent makes a `Value` (a float) and an `Array` (0 to 9) in shared memory and hands
+//! them to a child, which sets the value to 3.1415927 and negates every element. Unlike a
+//! plain variable (see `isolation`), the parent sees the child's writes: the memory is the
+//! same memory in both processes.
+//! `cargo run --example shared_state`
+
+use multiproc::{Array, Process, Value};
+
+fn child((num, arr): (Value<f64>, Array<i64>)) -> multiproc::Result<()> {
+    num.set(3.1415927)?;
+    // Under the array's lock, the whole slice at once.
+    arr.with_lock(|values| {
+        for v in values.iter_mut() {
+            *v = -*v;
+        }
+    })
+}
+
+fn main() -> multiproc::Result<()> {
+    multiproc::init();
+    let num = Value::new(0.0f64)?;
+    let arr = Array::new(&(0..10).collect::<Vec<i64>>())?;
+    let mut p = Process::new(child, (num.try_clone()?, arr.try_clone()?));
+    p.start()?;
+    p.join()?;
+    println!("{}", num.get()?);
+    println!("{:?}", arr.to_vec()?);
+    Ok(())
+}
