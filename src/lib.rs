@@ -67,7 +67,7 @@ mod shared;
 pub mod signals;
 pub mod supervise;
 pub mod sync;
-mod value;
+pub mod value;
 pub mod wait;
 
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};

@@ -205,7 +205,7 @@ impl<T: SharedData> DerefMut for ArrayGuard<'_, T> {
 /// use multiproc::{Process, Value};
 ///
 /// fn set_pi(v: Value<f64>) -> multiproc::Result<()> {
-///     v.set(3.1415927)
+///     v.set(2.5)
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
@@ -214,9 +214,9 @@ impl<T: SharedData> DerefMut for ArrayGuard<'_, T> {
 ///     let mut p = Process::new(set_pi, v.try_clone()?);
 ///     p.start()?;
 ///     p.join()?;
-///     assert_eq!(v.get()?, 3.1415927); // the child's write, seen by the parent
+///     assert_eq!(v.get()?, 2.5); // the child's write, seen by the parent
 ///     *v.get_lock()? += 1.0;            // read, add and write under one hold of the lock
-///     assert_eq!(v.with_lock(|x| *x)?, 4.1415927);
+///     assert_eq!(v.with_lock(|x| *x)?, 3.5);
 ///     Ok(())
 /// }
 /// ```

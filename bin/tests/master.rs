@@ -98,6 +98,7 @@ fn plans_cover_every_index_in_both_modes() -> Result<(), Failed> {
     for (ipc, procs, steps, chunks) in [
         (Ipc::Pipe, 4, 10, None),
         (Ipc::Pipe, 3, 1_000_003, None),
+        (Ipc::Shm, 2, 999, None),
         (Ipc::Queue, 2, 1_000_000, Some(7)),
         (Ipc::Queue, 2, 10, Some(1000)),
     ] {
@@ -110,7 +111,7 @@ fn plans_cover_every_index_in_both_modes() -> Result<(), Failed> {
             format!("{ipc}: contiguous: {ranges:?}"),
         )?;
         match ipc {
-            Ipc::Pipe => check(
+            Ipc::Pipe | Ipc::Shm => check(
                 plan.per_worker().map(|v| v.len()) == Some(procs),
                 "one range per worker",
             )?,
