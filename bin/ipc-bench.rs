@@ -18,8 +18,17 @@ use multiproc_pi::input::{parse_count, parse_list};
 /// no framing) measured in the same run, for the same pattern and payload. Each point is
 /// measured `--repeat` times, the transports taking turns, and the median is reported.
 #[derive(Parser, Debug)]
-#[command(name = "ipc-bench", version, about, long_about)]
+#[command(
+    name = "ipc-bench",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Payload sizes, as a list: 8,64,4K,1M (K = 1024, M = 1024²; at most 64M)
     #[arg(long, value_name = "LIST", default_value = "8,64,512,4K,64K,1M,4M", value_parser = parse_sizes)]
     sizes: Sizes,
@@ -51,6 +60,28 @@ struct Cli {
     /// Also draw throughput against payload size per transport (pattern 1x1) into this SVG
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// What the synchronisation primitives cost between processes: an uncontended Lock, two
+    /// processes adding to a Value under its lock, a Barrier round, an Event round trip
+    Sync(SyncArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SyncArgs {
+    /// Measurements of every primitive, taking turns; the median is kept
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_repeat)]
+    repeat: usize,
+
+    /// Scale the work of each measurement (1 = about a second for all four)
+    #[arg(long, value_name = "X", default_value = "1", value_parser = parse_scale)]
+    scale: f64,
+
+    /// Print one JSON list of records on stdout instead of the table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -137,6 +168,14 @@ fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
     multiproc::init();
     let cli = Cli::parse();
+    if let Some(Command::Sync(args)) = &cli.command {
+        return match ipc_bench::sync::measure(args.repeat, args.scale) {
+            Ok(records) => print_result("ipc-bench", args.json, &records, |out| {
+                ipc_bench::sync::write_table(out, &records)
+            }),
+            Err(e) => failed(&e),
+        };
+    }
     // Fail on an unwritable plot path before measuring; touch nothing yet.
     let plot = match cli.plot.as_deref().map(PlotFile::check).transpose() {
         Ok(plot) => plot,

@@ -27,9 +27,12 @@ pub(crate) fn running(pid: i32) -> bool {
     os::process_running(pid)
 }
 
-/// This process's id as the tables store it.
+/// This process's id as the tables store it. Asked of the kernel once: it is on every
+/// lock's fast path, and a process started by this runtime is always a fresh exec (never a
+/// bare fork that would inherit the cached value).
 pub(crate) fn my_pid() -> i32 {
-    std::process::id() as i32
+    static PID: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| std::process::id() as i32)
 }
 
 plain_struct! {

@@ -187,3 +187,31 @@ fn an_interrupted_run_leaves_an_existing_plot_file_intact() {
     );
     assert_eq!(dir.names(), ["throughput.svg"], "no temporary file left");
 }
+
+#[test]
+fn sync_json_records_have_the_documented_fields() {
+    let args = ["sync", "--json", "--repeat", "1", "--scale", "0.01"];
+    let out = ipc_bench(&args);
+    assert!(out.status.success(), "{}", show(&args, &out));
+    let records: Value = serde_json::from_slice(&out.stdout).expect("one JSON list");
+    let records = records.as_array().expect("a list");
+    let find = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["primitive"] == name)
+            .unwrap_or_else(|| panic!("no {name} record:{}", show(&args, &out)))
+    };
+    assert!(find("lock")["ns_per_op"].as_f64().unwrap() > 0.0);
+    let counter = find("counter");
+    assert_eq!(counter["processes"], 2);
+    assert!(counter["increments_per_second"].as_f64().unwrap() > 0.0);
+    let barrier = find("barrier");
+    assert_eq!(barrier["parties"], 2);
+    assert!(barrier["us_per_round"].as_f64().unwrap() > 0.0);
+    assert!(find("event")["us_per_round_trip"].as_f64().unwrap() > 0.0);
+    let table = ipc_bench(&["sync", "--repeat", "1", "--scale", "0.01"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    for needle in ["lock", "counter", "barrier", "event"] {
+        assert!(text.contains(needle), "missing {needle}: {text}");
+    }
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::core::{LockCore, deadline_after};
-use super::wait_slice;
+use super::{LOOK_AROUND, wait_slice};
 use crate::error::{Error, Result};
 use crate::holders::{Handle, HasHolders, Holders};
 use crate::os::shm::{Futex, plain_struct};
@@ -139,22 +139,27 @@ impl Barrier {
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<u32> {
         let s = &*self.handle;
-        let guard = s.core.lock(None, "barrier")?;
-        if let Err(e) = self.check_whole() {
-            s.core.unlock(guard);
-            return Err(e);
-        }
-        let place = s.arrived.fetch_add(1, Ordering::SeqCst);
+        self.check_whole()?;
+        // No lock on the way through: parties of a round arrive with one atomic addition,
+        // and the last one opens the next round. A party of the next round arrives only after
+        // it saw this round end, so `arrived` is back at 0 by then.
         let round = s.generation.word().load(Ordering::SeqCst);
         let breaks = s.breaks.load(Ordering::SeqCst);
-        if place + 1 == s.parties.load(Ordering::SeqCst) {
+        let place = s.arrived.fetch_add(1, Ordering::SeqCst);
+        let parties = s.parties.load(Ordering::SeqCst);
+        if place >= parties {
+            s.arrived.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::misuse(format!(
+                "more than the barrier's {parties} parties are waiting at once"
+            )));
+        }
+        if place + 1 == parties {
             s.arrived.store(0, Ordering::SeqCst);
             s.generation.word().fetch_add(1, Ordering::SeqCst);
-            s.core.unlock(guard);
             s.generation.wake(u32::MAX);
             return Ok(place);
         }
-        s.core.unlock(guard);
+        let mut last_look = Instant::now();
         loop {
             if s.generation.word().load(Ordering::SeqCst) != round {
                 if s.breaks.load(Ordering::SeqCst) == breaks {
@@ -168,9 +173,13 @@ impl Barrier {
                 self.break_it(TIMED_OUT, 0);
                 return Err(Error::timeout());
             }
-            if let Some((_, pid)) = s.holders().dead() {
-                self.break_it(PARTY_DIED, pid);
-                continue;
+            // A round normally ends in microseconds; only a long wait looks for the dead.
+            if last_look.elapsed() >= LOOK_AROUND {
+                last_look = Instant::now();
+                if let Some((_, pid)) = s.holders().dead() {
+                    self.break_it(PARTY_DIED, pid);
+                    continue;
+                }
             }
             s.generation
                 .wait(round, Some(wait_slice(deadline)))

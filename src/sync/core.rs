@@ -41,12 +41,14 @@ impl LockCore {
                 .broken_by
                 .compare_exchange(0, dead, Ordering::SeqCst, Ordering::SeqCst);
         }
-        let broken_by = self.broken_by.load(Ordering::SeqCst);
+        // Relaxed is enough for both: they are written only by whoever holds the mutex (or by
+        // mark_consistent, which needs no ordering with a lock), and the mutex orders them.
+        let broken_by = self.broken_by.load(Ordering::Relaxed);
         if broken_by != 0 {
             drop(guard);
             return Err(Self::broken_error(broken_by, what));
         }
-        self.owner.store(my_pid(), Ordering::SeqCst);
+        self.owner.store(my_pid(), Ordering::Relaxed);
         Ok(guard)
     }
 
@@ -73,7 +75,7 @@ impl LockCore {
 
     /// Unlocks: the guard goes, and with it the owner's pid.
     pub(crate) fn unlock(&self, guard: Locked<'_>) {
-        self.owner.store(0, Ordering::SeqCst);
+        self.owner.store(0, Ordering::Relaxed);
         drop(guard);
     }
 
@@ -89,7 +91,7 @@ impl LockCore {
                 "this thread does not hold the {what}, so it cannot release it"
             )));
         }
-        self.owner.store(0, Ordering::SeqCst);
+        self.owner.store(0, Ordering::Relaxed);
         self.mutex
             .unlock_kept()
             .map_err(|e| Error::io(format!("cannot release the {what}"), e))

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::core::{LockCore, deadline_after};
 use crate::error::{Error, Result};
-use crate::holders::{Handle, HasHolders, Holders};
-use crate::os::shm::plain_struct;
+use crate::holders::{Handle, HasHolders, Holders, my_pid};
+use crate::os::shm::{plain_struct, thread_id};
 use crate::shared::SharedMem;
 
 plain_struct! {
@@ -32,7 +32,7 @@ impl HasHolders for LockState {
 }
 
 fn this_thread() -> u64 {
-    (u64::from(std::process::id()) << 32) | nix::unistd::gettid().as_raw() as u32 as u64
+    (u64::from(my_pid() as u32) << 32) | thread_id() as u32 as u64
 }
 
 /// A lock shared between processes, like Python's `multiprocessing.Lock`: one holder at a

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::core::{LockCore, deadline_after};
-use super::wait_slice;
+use super::{LOOK_AROUND, wait_slice};
 use crate::error::{Error, Result};
 use crate::holders::{Handle, HasHolders, Holders};
 use crate::os::shm::{Futex, plain_struct};
@@ -146,6 +146,7 @@ impl Semaphore {
             .handle
             .slot()
             .ok_or_else(|| Error::misuse("this semaphore handle was closed"))?;
+        let mut last_look = Instant::now();
         loop {
             let guard = s.core.lock(deadline, "semaphore")?;
             let dead = s.dead_holder.load(Ordering::SeqCst);
@@ -164,11 +165,19 @@ impl Semaphore {
                 s.core.unlock(guard);
                 return Ok(Permit { semaphore: self });
             }
-            // None free: is someone who died sitting on permits?
-            let dead = (0..crate::holders::MAX_HOLDERS).find_map(|i| {
-                let (pid, count) = s.holders().holder(i);
-                (count > 0 && pid != 0 && !crate::holders::running(pid)).then_some(pid)
-            });
+            // None free for a while: is someone who died sitting on permits?
+            let look = last_look.elapsed() >= LOOK_AROUND;
+            let dead = look
+                .then(|| {
+                    (0..crate::holders::MAX_HOLDERS).find_map(|i| {
+                        let (pid, count) = s.holders().holder(i);
+                        (count > 0 && pid != 0 && !crate::holders::running(pid)).then_some(pid)
+                    })
+                })
+                .flatten();
+            if look {
+                last_look = Instant::now();
+            }
             if let Some(pid) = dead {
                 s.dead_holder.store(pid, Ordering::SeqCst);
                 s.core.unlock(guard);

@@ -15,6 +15,7 @@
 //! [`multiproc::Queue`].
 
 mod runs;
+pub mod sync;
 
 use std::fmt;
 use std::io::{self, Write};

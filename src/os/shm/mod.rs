@@ -8,8 +8,8 @@
 //! plain; so the rest of the runtime lays out its shared state (a queue's, a lock's) without
 //! touching this module and without `unsafe`:
 //!
-//! - [`RobustMutex`]: a `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` mutex. When its holder
-//!   dies, the kernel releases it and the next locker learns that the holder died
+//! - [`RobustMutex`]: a process-shared mutex on a futex that knows its holder's thread. When
+//!   its holder dies, the next locker takes it over and learns that the holder died
 //!   ([`Locked::owner_died`]), so it can tell whether the data the mutex guards was left half
 //!   done;
 //! - [`SharedSemaphore`]: a process-shared POSIX semaphore (`sem_init` with `pshared = 1`);
@@ -18,8 +18,8 @@
 //! - [`GuardedBytes`]: a byte buffer readable and writable only while holding the
 //!   [`RobustMutex`] it is bound to.
 //!
-//! The mutex and the semaphore initialise themselves in place on first use, so all-zero memory
-//! is a valid, unlocked mutex and an empty semaphore.
+//! All-zero memory is a valid, unlocked mutex and futex; the semaphore initialises itself in
+//! place on first use.
 
 use std::any::TypeId;
 use std::hash::{Hash, Hasher};
@@ -36,14 +36,16 @@ use std::sync::atomic::{
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
 mod data;
+mod futex;
+mod mutex;
 mod sync;
 
 pub use data::SharedData;
 
+pub(crate) use futex::Futex;
+pub(crate) use mutex::{LockOutcome, Locked, RobustMutex, thread_id};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
-#[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use sync::Futex;
-pub(crate) use sync::{GuardedBytes, LockOutcome, Locked, RobustMutex, SharedSemaphore};
+pub(crate) use sync::{GuardedBytes, SharedSemaphore};
 
 /// A type that may live in memory shared between processes. See the [module docs](self).
 ///
