@@ -19,8 +19,8 @@ fn main() {
         ),
         ("a_plan_is_checked_once", a_plan_is_checked_once),
         (
-            "plans_cover_every_index_in_both_modes",
-            plans_cover_every_index_in_both_modes,
+            "plans_cover_every_index_in_every_mode",
+            plans_cover_every_index_in_every_mode,
         ),
     ];
     run_trials(tests, Duration::from_secs(60));
@@ -94,7 +94,7 @@ fn a_plan_is_checked_once() -> Result<(), Failed> {
     Ok(())
 }
 
-fn plans_cover_every_index_in_both_modes() -> Result<(), Failed> {
+fn plans_cover_every_index_in_every_mode() -> Result<(), Failed> {
     for (ipc, procs, steps, chunks) in [
         (Ipc::Pipe, 4, 10, None),
         (Ipc::Pipe, 3, 1_000_003, None),

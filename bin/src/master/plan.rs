@@ -72,10 +72,10 @@ impl Plan {
         &self.ranges
     }
 
-    /// How many indices each worker will compute, when that is known in advance (pipe mode);
-    /// `None` when workers take chunks as they go (queue mode).
+    /// How many indices each worker will compute, when that is known in advance (pipe and
+    /// shm modes); `None` when workers take chunks as they go (queue mode).
     pub fn per_worker(&self) -> Option<Vec<u64>> {
-        (self.config.ipc == Ipc::Pipe)
+        (self.config.ipc != Ipc::Queue)
             .then(|| self.ranges.iter().map(|r| r.end - r.start).collect())
     }
 }
