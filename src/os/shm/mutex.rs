@@ -6,8 +6,9 @@
 //! [`WAITERS`] when someone may sleep on it. A second word says whether the holder keeps it
 //! without a guard. An
 //! uncontended lock and unlock are one atomic exchange each, no system call. A contended
-//! locker sleeps on the futex; every [`LOOK_EVERY`] it checks that the holder still exists,
-//! so a holder that died is found within that time even when nobody wakes the sleeper.
+//! locker sleeps on the futex; when it has slept a whole [`LOOK_EVERY`] without the lock
+//! changing hands, it checks that the holder still exists, so a holder that died is found
+//! within that time even when nobody wakes the sleeper (and busy locks pay nothing for it).
 
 use std::io;
 use std::marker::PhantomData;
@@ -21,8 +22,9 @@ const TID: u32 = (1 << 31) - 1;
 /// Someone may be asleep waiting: the unlocker must wake one.
 const WAITERS: u32 = 1 << 31;
 
-/// How often a sleeping locker checks that the holder still exists.
-const LOOK_EVERY: Duration = Duration::from_millis(20);
+/// How long a sleeping locker waits for the lock to change hands before it checks that the
+/// holder still exists.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// This thread's id, as the kernel numbers threads (unique across processes at any one
 /// time). Asked of the kernel once per thread: it is on every lock's fast path.
@@ -133,7 +135,9 @@ impl RobustMutex {
         // Once this thread has slept, it takes the lock marked as waited for, so that its
         // unlock wakes the next sleeper.
         let mut slept = false;
-        let mut last_look = Instant::now();
+        // Whether the holder has kept the lock through a whole LOOK_EVERY: then, and only
+        // then, it is worth asking the kernel whether the holder still exists.
+        let mut look = false;
         loop {
             let cur = self.word.load(Ordering::Relaxed);
             if cur & TID == 0 {
@@ -153,8 +157,8 @@ impl RobustMutex {
                     "this thread already holds the lock",
                 ));
             }
-            if last_look.elapsed() >= LOOK_EVERY || !slept {
-                last_look = Instant::now();
+            if look {
+                look = false;
                 if !super::super::process_running((cur & TID) as i32) {
                     // The holder is gone: take the lock over, keeping the waiters' mark.
                     let take = me | (cur & WAITERS);
@@ -181,13 +185,15 @@ impl RobustMutex {
             {
                 continue;
             }
-            let look = Instant::now() + LOOK_EVERY;
-            futex::wait(
-                &self.word,
-                marked,
-                Some(deadline.map_or(look, |d| d.min(look))),
-            )?;
+            let slice_end = Instant::now() + LOOK_EVERY;
+            let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+            let woken = futex::wait(&self.word, marked, Some(until))?;
             slept = true;
+            // Asleep a whole slice and the same holder still has it: look whether it still
+            // exists. (A lock changing hands often is never looked at: its holders live.)
+            look = !woken
+                && Instant::now() >= slice_end
+                && self.word.load(Ordering::Relaxed) & TID == cur & TID;
         }
     }
 
