@@ -44,7 +44,8 @@ fn this_thread() -> u64 {
 /// acquiring it twice from one thread fails the same way instead of deadlocking.
 ///
 /// # When a holder dies
-/// The kernel releases a lock whose holder died (a robust mutex). The next `acquire`, in any
+/// The lock knows its holder's thread; a locker that has waited 100 ms for a holder that no
+/// longer exists takes the lock over. That `acquire`, in any
 /// process, fails with [`crate::ErrorKind::Broken`] and [`Error::broken_by`] names the dead
 /// process; every `acquire` fails so until someone has checked what the lock protected and
 /// calls [`Lock::mark_consistent`]. Nobody waits for ever.

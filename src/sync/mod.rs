@@ -4,15 +4,15 @@
 //!
 //! Each lives in a small region of anonymous shared memory and is handed to children like
 //! any other argument of a [`crate::Process`]. Waiting sleeps in the kernel (on a futex, or
-//! in a robust mutex, which is one): no busy wait and no descriptor per waiter. Guards
+//! in a lock, which is one): no busy wait and no descriptor per waiter. Guards
 //! release on drop.
 //!
 //! # When a process dies
 //! Python's primitives leave the others waiting for ever when a holder dies. Here:
-//! - a **lock** (`Lock`, `RLock`, a `Condition`'s, a `Value`'s) whose holder died is released
-//!   by the kernel; the next to acquire it gets [`crate::ErrorKind::Broken`] with
-//!   [`crate::Error::broken_by`] naming the dead process, and so does everyone until someone
-//!   calls `mark_consistent()`;
+//! - a **lock** (`Lock`, `RLock`, a `Condition`'s, a `Value`'s) whose holder died is taken
+//!   over by the next locker (the lock knows its holder's thread); that locker gets
+//!   [`crate::ErrorKind::Broken`] with [`crate::Error::broken_by`] naming the dead process,
+//!   and so does everyone until someone calls `mark_consistent()`;
 //! - a **semaphore** writes down each process's permits; a waiter that finds none free and a
 //!   dead process holding some fails the same way, and `mark_consistent()` returns the dead
 //!   process's permits;
@@ -20,7 +20,7 @@
 //!   handle) breaks, and every waiter fails instead of waiting for a party that cannot come;
 //! - an **event** has no holder: nothing to break; a wait with a timeout always ends in time.
 //!
-//! Waiters look for dead holders every 100 ms while they wait; a lock's death is seen at once.
+//! Waiters look for dead holders after 100 ms of waiting, and every 100 ms after that.
 
 mod barrier;
 mod condition;
