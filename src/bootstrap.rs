@@ -144,31 +144,37 @@ impl<E: std::fmt::Display> TargetOutput for Result<(), E> {
 
 /// The monomorphised entry point run in the worker: unpacks `A`, calls the target, catches a
 /// panic. Its offset travels in the boot frame.
-pub(crate) type Entry = fn(target: usize, args: &[u8]) -> Outcome;
+pub(crate) type Entry = fn(target: usize, args: Vec<u8>) -> Outcome;
 
-pub(crate) fn entry<A: DeserializeOwned, R: TargetOutput>(target: usize, args: &[u8]) -> Outcome {
-    let args: A = match codec::decode_payload(args) {
+pub(crate) fn entry<A: DeserializeOwned, R: TargetOutput>(target: usize, args: Vec<u8>) -> Outcome {
+    let args: A = match codec::decode_payload(&args) {
         Ok(a) => a,
         Err(e) => return Outcome::Failed(Failure::BadArguments(e.to_string())),
     };
     let target: fn(A) -> R = os::code_at(target);
-    match panic::catch_unwind(AssertUnwindSafe(|| target(args))) {
+    match call_catching(|| target(args)) {
         Ok(r) => match r.into_result() {
             Ok(()) => Outcome::Returned,
             Err(msg) => Outcome::Failed(Failure::Error(msg)),
         },
-        Err(payload) => {
-            let message = if let Some(s) = payload.downcast_ref::<&str>() {
-                (*s).to_string()
-            } else if let Some(s) = payload.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                "Box<dyn Any>".to_string()
-            };
-            let location = PANIC_LOCATION.lock().ok().and_then(|mut l| l.take());
-            Outcome::Failed(Failure::Panic { message, location })
-        }
+        Err(panic) => Outcome::Failed(panic),
     }
+}
+
+/// Calls `f`, turning a panic into [`Failure::Panic`] with its message and, in a worker,
+/// its location.
+pub(crate) fn call_catching<R>(f: impl FnOnce() -> R) -> Result<R, Failure> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_string()
+        };
+        let location = PANIC_LOCATION.lock().ok().and_then(|mut l| l.take());
+        Failure::Panic { message, location }
+    })
 }
 
 static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
@@ -321,7 +327,7 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
     }));
 
     let entry: Entry = os::code_at(boot.entry);
-    let outcome = entry(boot.target, &boot.args);
+    let outcome = entry(boot.target, boot.args);
     handover::provide(Vec::new());
     let _ = std::io::stdout().flush();
     let code = match outcome {

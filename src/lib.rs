@@ -61,6 +61,7 @@ pub mod fault;
 mod handover;
 mod holders;
 mod os;
+pub mod pool;
 pub mod process;
 pub mod queue;
 mod shared;

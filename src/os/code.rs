@@ -15,8 +15,8 @@ pub(crate) trait FnPtr: Copy + sealed::Sealed {}
 
 impl<A, R> sealed::Sealed for fn(A) -> R {}
 impl<A, R> FnPtr for fn(A) -> R {}
-impl<A, R> sealed::Sealed for for<'a> fn(A, &'a [u8]) -> R {}
-impl<A, R> FnPtr for for<'a> fn(A, &'a [u8]) -> R {}
+impl<A, B, R> sealed::Sealed for fn(A, B) -> R {}
+impl<A, B, R> FnPtr for fn(A, B) -> R {}
 
 /// A function's place in the executable, as an offset from a fixed anchor in the same image.
 /// Address-space layout randomisation moves the whole image, so the offset is the same in a

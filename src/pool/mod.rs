@@ -1,0 +1,748 @@
+//! `Pool`: a set of worker processes that run tasks, like Python's `multiprocessing.Pool`,
+//! without its hangs.
+//!
+//! A task is a plain function `fn(T) -> R` (or `fn(T) -> Result<R, E>` with the `try_`
+//! methods) and serde values in and out. Inputs are cut into chunks (Python's default
+//! chunk size when none is given); each chunk goes to one worker, and its results come back
+//! whole. A panic or an `Err` is that task's [`TaskError`], with message and location.
+//!
+//! # Faults
+//! A worker that dies in the middle of a task (killed, crashed, exited) fails the tasks of the
+//! chunk it was running, and only those, with [`TaskError::WorkerDied`] naming it; chunks it
+//! had been handed but not started go to other workers, a new worker takes its place, and
+//! every other task completes. A task running past the pool's
+//! [`PoolBuilder::task_timeout`], or a result given up on by [`AsyncResult::get`] with a
+//! timeout, has its worker killed and replaced. Nothing waits for ever. (Python's `Pool`
+//! hangs when a worker dies mid-task; its `ProcessPoolExecutor` fails every pending task.)
+//!
+//! # Threads and nesting
+//! The pool runs a thread of its own, which starts the workers (so they live as long as the
+//! pool, whichever thread made it). A pool may be used from any thread, and made inside a
+//! worker of another pool or process (its workers are then that worker's children).
+
+mod engine;
+mod task;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::os;
+use engine::{Chunk, Config, Inner, Job};
+use task::{InitArgs, Initializer, Trampoline, run_chunk, run_init, run_try_chunk};
+
+pub use task::TaskError;
+
+/// Why a pool call did not give all its results.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// Some tasks failed: their positions in the input, and why. The others succeeded.
+    Tasks(Vec<(usize, TaskError)>),
+    /// The caller's timeout passed first; the tasks still running were killed with their
+    /// workers, which were replaced.
+    Timeout,
+    /// The pool itself failed (could not start its workers, was terminated, was misused).
+    Pool(Error),
+}
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PoolError::Tasks(failed) => {
+                write!(f, "{} task(s) failed", failed.len())?;
+                for (i, e) in failed.iter().take(3) {
+                    write!(f, "; task {i}: {e}")?;
+                }
+                if failed.len() > 3 {
+                    write!(f, "; ...")?;
+                }
+                Ok(())
+            }
+            PoolError::Timeout => write!(f, "timed out waiting for the result"),
+            PoolError::Pool(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PoolError::Pool(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for PoolError {
+    fn from(e: Error) -> Self {
+        PoolError::Pool(e)
+    }
+}
+
+/// How to build a [`Pool`]: `Pool::builder().processes(4).initializer(f, args).build()`.
+#[derive(Default)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    initializer: Option<Initializer>,
+    maxtasksperchild: Option<usize>,
+    task_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("maxtasksperchild", &self.maxtasksperchild)
+            .field("task_timeout", &self.task_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PoolBuilder {
+    /// Worker processes (default [`crate::cpu_count`]).
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = Some(n);
+        self
+    }
+
+    /// A function each worker runs once when it starts, with `args` (Python's
+    /// `initializer`, `initargs`). A worker whose initializer panics exits, and the pool
+    /// fails to start.
+    pub fn initializer<A>(mut self, f: fn(A), args: A) -> Self
+    where
+        A: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let trampoline: Trampoline = run_init::<A>;
+        self.initializer = Some(Initializer {
+            trampoline: os::code_offset(trampoline),
+            func: os::code_offset(f),
+            args: InitArgs::Typed(Arc::new(args)),
+        });
+        self
+    }
+
+    /// Replace each worker after it has run `n` chunks (Python's `maxtasksperchild`).
+    pub fn maxtasksperchild(mut self, n: usize) -> Self {
+        self.maxtasksperchild = Some(n.max(1));
+        self
+    }
+
+    /// A chunk running longer than `timeout` has its worker killed and replaced, and its
+    /// tasks fail with [`TaskError::TimedOut`].
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Starts the pool's workers.
+    pub fn build(self) -> Result<Pool> {
+        let processes = self.processes.unwrap_or_else(crate::cpu_count);
+        if processes == 0 {
+            return Err(Error::invalid_argument("a pool needs at least 1 process"));
+        }
+        let config = Config {
+            processes,
+            initializer: self.initializer,
+            maxtasksperchild: self.maxtasksperchild,
+            task_timeout: self.task_timeout,
+        };
+        let (inner, wake) = Inner::new()?;
+        let inner = Arc::new(inner);
+        let engine_inner = Arc::clone(&inner);
+        let thread = std::thread::Builder::new()
+            .name("multiproc-pool".into())
+            .spawn(move || engine::run(&engine_inner, wake, config))
+            .map_err(|e| Error::io("cannot start the pool's thread", e))?;
+        let mut pool = Pool {
+            inner,
+            thread: Some(thread),
+            processes,
+        };
+        let started = {
+            let mut s = pool.inner.lock();
+            while s.started.is_none() {
+                s = pool
+                    .inner
+                    .changed
+                    .wait(s)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            s.started.clone().unwrap_or(Ok(()))
+        };
+        if let Err(why) = started {
+            pool.terminate();
+            return Err(Error::start_failed(format!(
+                "the pool could not start its workers: {why}"
+            )));
+        }
+        Ok(pool)
+    }
+}
+
+/// A pool of worker processes, like Python's `multiprocessing.Pool`. See the
+/// [module docs](self).
+///
+/// ```rust,standalone_crate
+/// use multiproc::pool::Pool;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     multiproc::init();
+///     let pool = Pool::new(2)?;
+///     assert_eq!(pool.map(square, 0..10u64)?, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+///     let r = pool.apply_async(square, 7);
+///     assert_eq!(r.get(None)?, 49);
+///     pool.close();
+///     pool.join()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// # Dropping
+/// Dropping a pool terminates it: its workers are killed and reaped, and results not yet in
+/// are cancelled. Call [`Pool::close`] and [`Pool::join`] to let the work finish first.
+#[derive(Debug)]
+pub struct Pool {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<()>>,
+    processes: usize,
+}
+
+/// Python's default chunk size: the inputs split in about four chunks per worker.
+fn default_chunksize(len: usize, processes: usize) -> usize {
+    let per = processes * 4;
+    len.div_ceil(per).max(1)
+}
+
+impl Pool {
+    /// A pool of `processes` workers.
+    pub fn new(processes: usize) -> Result<Pool> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder, for an initializer, `maxtasksperchild` or a task timeout.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The workers' pids now (they change as workers are replaced).
+    pub fn pids(&self) -> Vec<u32> {
+        self.inner.lock().pids.clone()
+    }
+
+    /// How many workers the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// Queues the chunks of `inputs` through `trampoline`; returns the job's id and size.
+    fn submit<T: Serialize>(
+        &self,
+        trampoline: Trampoline,
+        func: usize,
+        inputs: Vec<T>,
+        chunksize: Option<usize>,
+    ) -> Result<(u64, Vec<usize>)> {
+        let size = chunksize.unwrap_or_else(|| default_chunksize(inputs.len(), self.processes));
+        let size = size.max(1);
+        let mut chunks = Vec::new();
+        let mut lens = Vec::new();
+        for part in inputs.chunks(size) {
+            chunks.push(codec::encode_value(part)?);
+            lens.push(part.len());
+        }
+        let mut s = self.inner.lock();
+        if s.closed || s.finished {
+            return Err(Error::misuse(
+                "the pool is closed: no more work can be given to it",
+            ));
+        }
+        let job = s.next_job;
+        s.next_job += 1;
+        s.jobs.insert(
+            job,
+            Job {
+                results: vec![None; chunks.len()],
+                remaining: chunks.len(),
+                ..Job::default()
+            },
+        );
+        let trampoline = os::code_offset(trampoline);
+        for (slot, args) in chunks.into_iter().enumerate() {
+            s.queue.push_back(Chunk {
+                job,
+                slot,
+                trampoline,
+                func,
+                args,
+            });
+        }
+        drop(s);
+        self.inner.wake();
+        Ok((job, lens))
+    }
+
+    fn handle<R>(
+        &self,
+        job: u64,
+        lens: Vec<usize>,
+        finish: fn(&[usize], Job) -> std::result::Result<R, PoolError>,
+    ) -> AsyncResult<R> {
+        AsyncResult {
+            inner: Arc::clone(&self.inner),
+            job,
+            lens,
+            finish,
+        }
+    }
+
+    /// Runs `f` on every input and returns the results in input order, like Python's
+    /// `map`; [`PoolError::Tasks`] names the inputs whose task failed.
+    pub fn map<T, R>(
+        &self,
+        f: fn(T) -> R,
+        inputs: impl IntoIterator<Item = T>,
+    ) -> std::result::Result<Vec<R>, PoolError>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.map_async(f, inputs, None)?.get(None)
+    }
+
+    /// As [`Pool::map`] with a chunk size of your choosing.
+    pub fn map_chunked<T, R>(
+        &self,
+        f: fn(T) -> R,
+        inputs: impl IntoIterator<Item = T>,
+        chunksize: usize,
+    ) -> std::result::Result<Vec<R>, PoolError>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.map_async(f, inputs, Some(chunksize))?.get(None)
+    }
+
+    /// As [`Pool::map`] for a task that may fail: an `Err` is that input's [`TaskError`].
+    pub fn try_map<T, R, E>(
+        &self,
+        f: fn(T) -> std::result::Result<R, E>,
+        inputs: impl IntoIterator<Item = T>,
+    ) -> std::result::Result<Vec<R>, PoolError>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+        E: std::fmt::Display + 'static,
+    {
+        let trampoline: Trampoline = run_try_chunk::<T, R, E>;
+        let (job, lens) = self.submit(
+            trampoline,
+            os::code_offset(f),
+            inputs.into_iter().collect(),
+            None,
+        )?;
+        self.handle(job, lens, finish_many::<R>).get(None)
+    }
+
+    /// Like Python's `starmap`: `f(a, b)` for every pair.
+    pub fn starmap<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        inputs: impl IntoIterator<Item = (A, B)>,
+    ) -> std::result::Result<Vec<R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        B: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let trampoline: Trampoline = task::run_pair_chunk::<A, B, R>;
+        let (job, lens) = self.submit(
+            trampoline,
+            os::code_offset(f),
+            inputs.into_iter().collect(),
+            None,
+        )?;
+        self.handle(job, lens, finish_many::<R>).get(None)
+    }
+
+    /// Starts `map` and returns at once; the results come from [`AsyncResult::get`].
+    pub fn map_async<T, R>(
+        &self,
+        f: fn(T) -> R,
+        inputs: impl IntoIterator<Item = T>,
+        chunksize: Option<usize>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let trampoline: Trampoline = run_chunk::<T, R>;
+        let (job, lens) = self.submit(
+            trampoline,
+            os::code_offset(f),
+            inputs.into_iter().collect(),
+            chunksize,
+        )?;
+        Ok(self.handle(job, lens, finish_many::<R>))
+    }
+
+    /// Runs `f(input)` in a worker and waits for the result (Python's `apply`).
+    pub fn apply<T, R>(&self, f: fn(T) -> R, input: T) -> std::result::Result<R, PoolError>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.apply_async(f, input).get(None)
+    }
+
+    /// Starts `f(input)` in a worker and returns at once (Python's `apply_async`).
+    pub fn apply_async<T, R>(&self, f: fn(T) -> R, input: T) -> AsyncResult<R>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let trampoline: Trampoline = run_chunk::<T, R>;
+        match self.submit(trampoline, os::code_offset(f), vec![input], Some(1)) {
+            Ok((job, lens)) => self.handle(job, lens, finish_one::<R>),
+            Err(_) => AsyncResult::refused(Arc::clone(&self.inner), finish_one::<R>),
+        }
+    }
+
+    /// Results in input order as they become available (Python's `imap`).
+    pub fn imap<T, R>(
+        &self,
+        f: fn(T) -> R,
+        inputs: impl IntoIterator<Item = T>,
+        chunksize: usize,
+    ) -> Result<Results<R>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let trampoline: Trampoline = run_chunk::<T, R>;
+        let (job, lens) = self.submit(
+            trampoline,
+            os::code_offset(f),
+            inputs.into_iter().collect(),
+            Some(chunksize),
+        )?;
+        Ok(Results::new(Arc::clone(&self.inner), job, lens, true))
+    }
+
+    /// Results in the order tasks finish (Python's `imap_unordered`); each with its input's
+    /// position.
+    pub fn imap_unordered<T, R>(
+        &self,
+        f: fn(T) -> R,
+        inputs: impl IntoIterator<Item = T>,
+        chunksize: usize,
+    ) -> Result<Results<R>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let trampoline: Trampoline = run_chunk::<T, R>;
+        let (job, lens) = self.submit(
+            trampoline,
+            os::code_offset(f),
+            inputs.into_iter().collect(),
+            Some(chunksize),
+        )?;
+        Ok(Results::new(Arc::clone(&self.inner), job, lens, false))
+    }
+
+    /// No more work may be given; the workers exit once the work given is done.
+    pub fn close(&self) {
+        self.inner.lock().closed = true;
+        self.inner.wake();
+    }
+
+    /// Kills the workers now; results not yet in are cancelled ([`TaskError::Cancelled`]).
+    pub fn terminate(&mut self) {
+        self.inner.lock().terminate = true;
+        self.inner.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Waits for the workers to finish and exit; the pool must be closed (or terminated)
+    /// first, as in Python.
+    pub fn join(mut self) -> Result<()> {
+        {
+            let s = self.inner.lock();
+            if !s.closed && !s.terminate {
+                return Err(Error::misuse(
+                    "join() needs the pool closed (close()) or terminated first",
+                ));
+            }
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates the pool: workers killed and reaped, results not yet in cancelled.
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// A result still to come, like Python's `AsyncResult`.
+pub struct AsyncResult<R> {
+    inner: Arc<Inner>,
+    job: u64,
+    lens: Vec<usize>,
+    finish: fn(&[usize], Job) -> std::result::Result<R, PoolError>,
+}
+
+impl<R> std::fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> AsyncResult<R> {
+    /// A result for a job that could not be queued: ready at once, with nothing in it.
+    fn refused(
+        inner: Arc<Inner>,
+        finish: fn(&[usize], Job) -> std::result::Result<R, PoolError>,
+    ) -> Self {
+        let mut s = inner.lock();
+        let job = s.next_job;
+        s.next_job += 1;
+        s.jobs.insert(job, Job::default());
+        drop(s);
+        AsyncResult {
+            inner,
+            job,
+            lens: Vec::new(),
+            finish,
+        }
+    }
+
+    /// Whether every result is in.
+    pub fn ready(&self) -> bool {
+        let s = self.inner.lock();
+        s.finished || s.jobs.get(&self.job).is_none_or(|j| j.remaining == 0)
+    }
+
+    /// Waits at most `timeout` (`None`: as long as it takes) for every result; whether they
+    /// are in.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut s = self.inner.lock();
+        loop {
+            if s.finished || s.jobs.get(&self.job).is_none_or(|j| j.remaining == 0) {
+                return true;
+            }
+            let left = match deadline {
+                None => Duration::from_secs(3600),
+                Some(d) if Instant::now() >= d => return false,
+                Some(d) => d - Instant::now(),
+            };
+            s = self
+                .inner
+                .changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether every task succeeded (false while results are missing).
+    pub fn successful(&self) -> bool {
+        let s = self.inner.lock();
+        s.jobs
+            .get(&self.job)
+            .is_some_and(|j| j.remaining == 0 && j.results.iter().all(|r| matches!(r, Some(Ok(_)))))
+    }
+
+    /// Gives up: the chunks still running are killed with their workers, the others dropped.
+    fn give_up(&self) {
+        let mut s = self.inner.lock();
+        let job = self.job;
+        s.queue.retain(|c| c.job != job);
+        if let Some(j) = s.jobs.get_mut(&job) {
+            j.deadline = Some(Instant::now());
+            for r in j.results.iter_mut().filter(|r| r.is_none()) {
+                *r = Some(Err(TaskError::Cancelled));
+            }
+        }
+        drop(s);
+        self.inner.wake();
+    }
+}
+
+impl<R> AsyncResult<R> {
+    /// Waits for the result (at most `timeout`; then the tasks still running are killed with
+    /// their workers, which are replaced, and [`PoolError::Timeout`] is returned). For `map`,
+    /// the results in input order, or [`PoolError::Tasks`] naming the inputs that failed.
+    pub fn get(self, timeout: Option<Duration>) -> std::result::Result<R, PoolError> {
+        if !self.wait(timeout) {
+            self.give_up();
+            return Err(PoolError::Timeout);
+        }
+        let job = self.inner.lock().jobs.remove(&self.job).unwrap_or_default();
+        (self.finish)(&self.lens, job)
+    }
+}
+
+/// Every outcome of a job, decoded, in input order.
+fn outcomes<T: DeserializeOwned>(
+    lens: &[usize],
+    job: Job,
+) -> Vec<std::result::Result<T, TaskError>> {
+    let mut out = Vec::new();
+    for (slot, len) in lens.iter().enumerate() {
+        match job.results.get(slot).cloned().flatten() {
+            Some(Ok(bytes)) => {
+                match codec::decode_payload::<Vec<std::result::Result<T, TaskError>>>(&bytes) {
+                    Ok(items) => out.extend(items),
+                    Err(e) => out.extend((0..*len).map(|_| Err(TaskError::Codec(e.to_string())))),
+                }
+            }
+            Some(Err(e)) => out.extend((0..*len).map(|_| Err(e.clone()))),
+            None => out.extend((0..*len).map(|_| Err(TaskError::Cancelled))),
+        }
+    }
+    out
+}
+
+/// A `map`'s result: every value, or the failures.
+fn finish_many<T: DeserializeOwned>(
+    lens: &[usize],
+    job: Job,
+) -> std::result::Result<Vec<T>, PoolError> {
+    let mut values = Vec::new();
+    let mut failed = Vec::new();
+    for (i, outcome) in outcomes::<T>(lens, job).into_iter().enumerate() {
+        match outcome {
+            Ok(v) => values.push(v),
+            Err(e) => failed.push((i, e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(values)
+    } else {
+        Err(PoolError::Tasks(failed))
+    }
+}
+
+/// An `apply`'s result.
+fn finish_one<T: DeserializeOwned>(lens: &[usize], job: Job) -> std::result::Result<T, PoolError> {
+    match outcomes::<T>(lens, job).pop() {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(PoolError::Tasks(vec![(0, e)])),
+        None => Err(PoolError::Pool(Error::misuse(
+            "the pool refused the task (it is closed)",
+        ))),
+    }
+}
+
+/// The results of `imap` or `imap_unordered`, as they come.
+#[derive(Debug)]
+pub struct Results<R> {
+    inner: Arc<Inner>,
+    job: u64,
+    lens: Vec<usize>,
+    ordered: bool,
+    /// Chunks handed out so far (in order, or in finishing order).
+    next_chunk: usize,
+    pending: std::collections::VecDeque<(usize, std::result::Result<R, TaskError>)>,
+}
+
+impl<R> Results<R> {
+    fn new(inner: Arc<Inner>, job: u64, lens: Vec<usize>, ordered: bool) -> Self {
+        Results {
+            inner,
+            job,
+            lens,
+            ordered,
+            next_chunk: 0,
+            pending: Default::default(),
+        }
+    }
+}
+
+impl<R: DeserializeOwned> Iterator for Results<R> {
+    /// Each input's position and outcome.
+    type Item = (usize, std::result::Result<R, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            if self.next_chunk >= self.lens.len() {
+                self.inner.lock().jobs.remove(&self.job);
+                return None;
+            }
+            let mut s = self.inner.lock();
+            let (slot, result) = loop {
+                let job = s.jobs.get(&self.job)?;
+                let slot = if self.ordered {
+                    Some(self.next_chunk).filter(|&c| job.results[c].is_some())
+                } else {
+                    job.order.get(self.next_chunk).copied()
+                };
+                if let Some(slot) = slot {
+                    break (slot, job.results[slot].clone());
+                }
+                if s.finished {
+                    break (
+                        if self.ordered {
+                            self.next_chunk
+                        } else {
+                            usize::MAX
+                        },
+                        None,
+                    );
+                }
+                s = self
+                    .inner
+                    .changed
+                    .wait(s)
+                    .unwrap_or_else(|p| p.into_inner());
+            };
+            drop(s);
+            self.next_chunk += 1;
+            if slot == usize::MAX {
+                self.next_chunk = self.lens.len();
+                continue;
+            }
+            let first: usize = self.lens[..slot].iter().sum();
+            let len = self.lens[slot];
+            let outcomes: Vec<std::result::Result<R, TaskError>> = match result {
+                Some(Ok(bytes)) => codec::decode_payload(&bytes).unwrap_or_else(|e| {
+                    (0..len)
+                        .map(|_| Err(TaskError::Codec(e.to_string())))
+                        .collect()
+                }),
+                Some(Err(e)) => (0..len).map(|_| Err(e.clone())).collect(),
+                None => (0..len).map(|_| Err(TaskError::Cancelled)).collect(),
+            };
+            self.pending.extend(
+                outcomes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (first + i, r)),
+            );
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! What travels between a pool and its workers, and what runs in a worker: a chunk of inputs
+//! goes out with the offsets of a typed trampoline and of the task function; the chunk's
+//! results (each the value, or the task's error) come back.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::bootstrap::{Failure, call_catching};
+use crate::codec;
+use crate::connection::Connection;
+use crate::os;
+
+/// Why one task of a pool did not give a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked: the message and, when known, `file:line:column`.
+    Panicked {
+        /// The panic's message.
+        message: String,
+        /// Where it panicked.
+        location: Option<String>,
+    },
+    /// The task returned `Err` (the `try_` methods): the error's message.
+    Failed(String),
+    /// The worker running the task died (killed, crashed or exited) before finishing it.
+    WorkerDied {
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended: `was killed by signal 9 (SIGKILL)`, `exited with status 3`.
+        how: String,
+    },
+    /// The task ran past the pool's task timeout (or an `AsyncResult::get` timeout); its
+    /// worker was killed and replaced.
+    TimedOut {
+        /// The worker's pid.
+        pid: u32,
+        /// Milliseconds it had run.
+        after_ms: u64,
+    },
+    /// The pool was terminated (or the result given up on) before the task ran.
+    Cancelled,
+    /// The task's input or result could not be carried (encoding, decoding).
+    Codec(String),
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked {
+                message,
+                location: Some(at),
+            } => write!(f, "the task panicked at {at}: {message}"),
+            TaskError::Panicked { message, .. } => write!(f, "the task panicked: {message}"),
+            TaskError::Failed(msg) => write!(f, "the task returned an error: {msg}"),
+            TaskError::WorkerDied { pid, how } => {
+                write!(f, "its worker (pid {pid}) {how} in the middle of the task")
+            }
+            TaskError::TimedOut { pid, after_ms } => write!(
+                f,
+                "the task timed out after {after_ms} ms; its worker (pid {pid}) was killed and replaced"
+            ),
+            TaskError::Cancelled => write!(f, "the task was cancelled (the pool was terminated)"),
+            TaskError::Codec(msg) => write!(f, "the task's data could not be carried: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+impl From<Failure> for TaskError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Panic { message, location } => TaskError::Panicked { message, location },
+            Failure::Error(msg) => TaskError::Failed(msg),
+            Failure::BadArguments(msg) => TaskError::Codec(msg),
+        }
+    }
+}
+
+/// Encoded bytes, carried as one byte string (not byte by byte).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Bytes(pub(super) Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                Ok(Bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_byte_buf(Visit)
+    }
+}
+
+/// A trampoline: decodes a chunk of `T`s, runs the function at the offset on each, encodes
+/// the results. One per pair of types, chosen where the pool is called.
+pub(super) type Trampoline = fn(func: usize, chunk: Vec<u8>) -> Result<Vec<u8>, String>;
+
+/// The trampoline for `fn(T) -> R`: each result is the value, or the panic.
+pub(super) fn run_chunk<T: DeserializeOwned, R: Serialize>(
+    func: usize,
+    chunk: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
+    let f: fn(T) -> R = os::code_at(func);
+    let out: Vec<Result<R, TaskError>> = items
+        .into_iter()
+        .map(|x| call_catching(|| f(x)).map_err(TaskError::from))
+        .collect();
+    codec::encode_value(&out).map_err(|e| e.to_string())
+}
+
+/// The trampoline for `fn(A, B) -> R` over pairs (`starmap`).
+pub(super) fn run_pair_chunk<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+    func: usize,
+    chunk: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let items: Vec<(A, B)> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
+    let f: fn(A, B) -> R = os::code_at(func);
+    let out: Vec<Result<R, TaskError>> = items
+        .into_iter()
+        .map(|(a, b)| call_catching(|| f(a, b)).map_err(TaskError::from))
+        .collect();
+    codec::encode_value(&out).map_err(|e| e.to_string())
+}
+
+/// The trampoline for `fn(T) -> Result<R, E>`: an `Err` is the task's error too.
+pub(super) fn run_try_chunk<T: DeserializeOwned, R: Serialize, E: fmt::Display>(
+    func: usize,
+    chunk: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
+    let f: fn(T) -> Result<R, E> = os::code_at(func);
+    let out: Vec<Result<R, TaskError>> = items
+        .into_iter()
+        .map(|x| match call_catching(|| f(x)) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(TaskError::Failed(e.to_string())),
+            Err(panic) => Err(TaskError::from(panic)),
+        })
+        .collect();
+    codec::encode_value(&out).map_err(|e| e.to_string())
+}
+
+/// The trampoline for an initializer `fn(A)`: runs it once; a panic is an error.
+pub(super) fn run_init<A: DeserializeOwned>(func: usize, args: Vec<u8>) -> Result<Vec<u8>, String> {
+    let a: A = codec::decode_payload(&args).map_err(|e| e.to_string())?;
+    let f: fn(A) = os::code_at(func);
+    call_catching(|| f(a))
+        .map(|()| Vec::new())
+        .map_err(|p| TaskError::from(p).to_string())
+}
+
+/// Pool → worker.
+#[derive(Serialize, Deserialize, Debug)]
+pub(super) enum ToWorker {
+    /// Run the chunk `args` through `trampoline` with `func`; `id` names it in the answer.
+    Run {
+        id: u64,
+        trampoline: usize,
+        func: usize,
+        args: Bytes,
+    },
+    /// No more work: exit.
+    Stop,
+}
+
+/// Worker → pool: the chunk's encoded results, or why there are none.
+#[derive(Serialize, Deserialize, Debug)]
+pub(super) struct Done {
+    pub(super) id: u64,
+    pub(super) output: Result<Bytes, String>,
+}
+
+/// A function to run once in each worker when it starts.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(super) struct Initializer {
+    pub(super) trampoline: usize,
+    pub(super) func: usize,
+    pub(super) args: InitArgs,
+}
+
+/// Encodes a typed value when asked: an initializer's arguments are encoded afresh for each
+/// worker as it is started, so that handles among them (a `Value`, a `Queue`) go to it.
+pub(super) trait EncodeArgs: Send + Sync {
+    fn encode(&self) -> crate::Result<Vec<u8>>;
+}
+
+impl<A: Serialize + Send + Sync> EncodeArgs for A {
+    fn encode(&self) -> crate::Result<Vec<u8>> {
+        codec::encode_value(self)
+    }
+}
+
+/// An initializer's arguments: typed in the pool, bytes in the worker.
+#[derive(Clone)]
+pub(super) enum InitArgs {
+    Typed(std::sync::Arc<dyn EncodeArgs>),
+    Encoded(Vec<u8>),
+}
+
+impl fmt::Debug for InitArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InitArgs")
+    }
+}
+
+impl Serialize for InitArgs {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        match self {
+            InitArgs::Typed(args) => {
+                let bytes = args.encode().map_err(S::Error::custom)?;
+                s.serialize_bytes(&bytes)
+            }
+            InitArgs::Encoded(bytes) => s.serialize_bytes(bytes),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for InitArgs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Bytes::deserialize(d).map(|b| InitArgs::Encoded(b.0))
+    }
+}
+
+/// What a pool worker is started with.
+#[derive(Serialize, Deserialize)]
+pub(super) struct WorkerArgs {
+    pub(super) conn: Connection,
+    pub(super) initializer: Option<Initializer>,
+}
+
+/// A pool worker: runs the initializer, then chunks until told to stop (or its pool is gone).
+pub(super) fn worker(args: WorkerArgs) -> crate::Result<()> {
+    let WorkerArgs {
+        mut conn,
+        initializer,
+    } = args;
+    if let Some(init) = initializer {
+        let trampoline: Trampoline = os::code_at(init.trampoline);
+        let args = match init.args {
+            InitArgs::Encoded(bytes) => bytes,
+            InitArgs::Typed(args) => args.encode()?,
+        };
+        if let Err(e) = trampoline(init.func, args) {
+            return Err(crate::Error::start_failed(format!(
+                "the pool's initializer failed: {e}"
+            )));
+        }
+    }
+    loop {
+        match conn.recv::<ToWorker>() {
+            Ok(ToWorker::Run {
+                id,
+                trampoline,
+                func,
+                args,
+            }) => {
+                let trampoline: Trampoline = os::code_at(trampoline);
+                let output = trampoline(func, args.0).map(Bytes);
+                conn.send(&Done { id, output })?;
+            }
+            Ok(ToWorker::Stop) => return Ok(()),
+            Err(e) if e.is_closed() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}

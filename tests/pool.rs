@@ -1,0 +1,310 @@
+//! `Pool` across real worker processes: order, errors, faults, replacement, timeouts,
+//! termination, and nothing left behind.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{Test, check, run_trials, wait_gone};
+use libtest_mimic::Failed;
+use multiproc::pool::{Pool, PoolError, TaskError};
+use multiproc::{Process, Value};
+
+fn main() {
+    multiproc::init();
+    let tests: Vec<(&str, Test)> = vec![
+        (
+            "map_and_imap_keep_input_order",
+            map_and_imap_keep_input_order,
+        ),
+        (
+            "imap_unordered_yields_every_task_once",
+            imap_unordered_yields_every_task_once,
+        ),
+        (
+            "errors_and_panics_come_back_per_task",
+            errors_and_panics_come_back_per_task,
+        ),
+        (
+            "a_worker_killed_mid_task_fails_only_that_task",
+            a_worker_killed_mid_task_fails_only_that_task,
+        ),
+        (
+            "maxtasksperchild_replaces_workers",
+            maxtasksperchild_replaces_workers,
+        ),
+        (
+            "initializer_runs_once_per_worker",
+            initializer_runs_once_per_worker,
+        ),
+        (
+            "a_task_timeout_kills_and_replaces",
+            a_task_timeout_kills_and_replaces,
+        ),
+        (
+            "terminate_mid_map_leaves_nothing",
+            terminate_mid_map_leaves_nothing,
+        ),
+        (
+            "dropping_an_open_pool_reaps_its_workers",
+            dropping_an_open_pool_reaps_its_workers,
+        ),
+        ("a_pool_inside_a_worker_works", a_pool_inside_a_worker_works),
+        ("misuse_is_refused_clearly", misuse_is_refused_clearly),
+    ];
+    run_trials(tests, Duration::from_secs(60));
+}
+
+fn double(x: u64) -> u64 {
+    2 * x
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+fn map_and_imap_keep_input_order() -> Result<(), Failed> {
+    let pool = Pool::new(3)?;
+    for n in [0u64, 1, 2, 7, 100, 1001] {
+        let want: Vec<u64> = (0..n).map(double).collect();
+        check(pool.map(double, 0..n)? == want, format!("map of {n}"))?;
+        for chunk in [1, 3, 64] {
+            check(
+                pool.map_chunked(double, 0..n, chunk)? == want,
+                format!("map {n}/{chunk}"),
+            )?;
+            let got: Vec<u64> = pool
+                .imap(double, 0..n, chunk)?
+                .map(|(_, r)| r.expect("no failure"))
+                .collect();
+            check(got == want, format!("imap of {n} by {chunk}"))?;
+        }
+    }
+    let sums = pool.starmap(add, (0..10u64).map(|i| (i, 100)))?;
+    check(sums == (100..110).collect::<Vec<u64>>(), "starmap")?;
+    check(pool.apply(double, 21)? == 42, "apply")
+}
+
+fn imap_unordered_yields_every_task_once() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let mut seen: Vec<usize> = pool
+        .imap_unordered(double, 0..500u64, 1)?
+        .map(|(i, r)| {
+            assert_eq!(r.expect("no failure"), 2 * i as u64);
+            i
+        })
+        .collect();
+    seen.sort_unstable();
+    check(
+        seen == (0..500).collect::<Vec<_>>(),
+        "every position exactly once",
+    )
+}
+
+fn picky(x: u64) -> u64 {
+    if x == 3 {
+        panic!("three is not allowed");
+    }
+    x
+}
+
+fn fallible(x: u64) -> Result<u64, String> {
+    if x % 4 == 1 {
+        Err(format!("{x} is odd in a bad way"))
+    } else {
+        Ok(x)
+    }
+}
+
+fn errors_and_panics_come_back_per_task() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    match pool.map_chunked(picky, 0..6u64, 2) {
+        Err(PoolError::Tasks(failed)) => {
+            check(failed.len() == 1 && failed[0].0 == 3, format!("{failed:?}"))?;
+            let TaskError::Panicked { message, location } = &failed[0].1 else {
+                return Err(format!("{failed:?}").into());
+            };
+            check(message == "three is not allowed", message.clone())?;
+            check(
+                location.as_deref().is_some_and(|l| l.contains("pool.rs")),
+                format!("{location:?}"),
+            )?;
+        }
+        other => return Err(format!("expected one failure, got {other:?}").into()),
+    }
+    match pool.try_map(fallible, 0..8u64) {
+        Err(PoolError::Tasks(failed)) => check(
+            failed.iter().map(|f| f.0).collect::<Vec<_>>() == [1, 5]
+                && matches!(&failed[0].1, TaskError::Failed(m) if m.contains("odd")),
+            format!("{failed:?}"),
+        )?,
+        other => return Err(format!("expected two failures, got {other:?}").into()),
+    }
+    check(pool.apply(double, 5)? == 10, "the pool goes on")
+}
+
+fn sleepy(x: u64) -> u64 {
+    if x == 7 {
+        std::thread::sleep(Duration::from_secs(30));
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    x
+}
+
+fn a_worker_killed_mid_task_fails_only_that_task() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let result = pool.map_async(sleepy, 0..40u64, Some(1))?;
+    // Find the worker running task 7, the one asleep in nanosleep (35) or clock_nanosleep
+    // (230) once the others are done, and kill it.
+    let before = pool.pids();
+    let asleep = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| matches!(s.split(' ').next(), Some("35" | "230")))
+    };
+    let started = Instant::now();
+    let victim = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let sleeping: Vec<u32> = before.iter().copied().filter(asleep).collect();
+        if sleeping.len() == 1 && started.elapsed() > Duration::from_millis(300) {
+            break sleeping[0];
+        }
+        check(
+            started.elapsed() < Duration::from_secs(10),
+            "found the sleeping worker",
+        )?;
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    match result.get(Some(Duration::from_secs(20))) {
+        Err(PoolError::Tasks(failed)) => {
+            check(
+                failed.len() == 1 && failed[0].0 == 7,
+                format!("only task 7 fails: {failed:?}"),
+            )?;
+            check(
+                matches!(&failed[0].1, TaskError::WorkerDied { pid, how } if *pid == victim && how.contains("SIGKILL")),
+                format!("{:?}", failed[0].1),
+            )?;
+        }
+        other => return Err(format!("expected task 7 to fail, got {other:?}").into()),
+    }
+    let after = pool.pids();
+    check(
+        after.len() == 2 && !after.contains(&victim),
+        format!("replaced: {before:?} -> {after:?}"),
+    )?;
+    check(pool.apply(double, 1)? == 2, "the pool goes on")
+}
+
+fn my_pid(_: u64) -> u32 {
+    std::process::id()
+}
+
+fn maxtasksperchild_replaces_workers() -> Result<(), Failed> {
+    let pool = Pool::builder().processes(2).maxtasksperchild(2).build()?;
+    let pids: BTreeSet<u32> = pool.map_chunked(my_pid, 0..12u64, 1)?.into_iter().collect();
+    check(
+        pids.len() >= 6,
+        format!("12 chunks, 2 per worker: {pids:?}"),
+    )
+}
+
+fn count_start(counter: Value<u32>) {
+    *counter.get_lock().expect("lock") += 1;
+}
+
+fn initializer_runs_once_per_worker() -> Result<(), Failed> {
+    let counter = Value::new(0u32)?;
+    let pool = Pool::builder()
+        .processes(3)
+        .initializer(count_start, counter.try_clone()?)
+        .build()?;
+    let _ = pool.map(double, 0..100u64)?;
+    check(
+        counter.get()? == 3,
+        format!("{} initializations", counter.get()?),
+    )
+}
+
+fn a_task_timeout_kills_and_replaces() -> Result<(), Failed> {
+    let pool = Pool::builder()
+        .processes(2)
+        .task_timeout(Duration::from_millis(300))
+        .build()?;
+    let started = Instant::now();
+    match pool.map_chunked(sleepy, 5..10u64, 1) {
+        Err(PoolError::Tasks(failed)) => check(
+            failed.len() == 1
+                && failed[0].0 == 2
+                && matches!(failed[0].1, TaskError::TimedOut { .. }),
+            format!("{failed:?}"),
+        )?,
+        other => return Err(format!("expected a timeout, got {other:?}").into()),
+    }
+    check(
+        started.elapsed() < Duration::from_secs(10),
+        "did not wait for the sleeper",
+    )?;
+    check(pool.pids().len() == 2, "replaced")
+}
+
+fn terminate_mid_map_leaves_nothing() -> Result<(), Failed> {
+    let mut pool = Pool::new(2)?;
+    let pids = pool.pids();
+    let result = pool.map_async(sleepy, 0..50u64, Some(1))?;
+    std::thread::sleep(Duration::from_millis(100));
+    pool.terminate();
+    check(
+        matches!(
+            result.get(Some(Duration::from_secs(5))),
+            Err(PoolError::Tasks(_))
+        ),
+        "unfinished tasks are cancelled",
+    )?;
+    check(
+        wait_gone(&pids, Duration::from_secs(2)).is_empty(),
+        "workers reaped",
+    )
+}
+
+fn dropping_an_open_pool_reaps_its_workers() -> Result<(), Failed> {
+    let pool = Pool::new(3)?;
+    let pids = pool.pids();
+    let _ = pool.apply_async(sleepy, 7);
+    drop(pool);
+    check(
+        wait_gone(&pids, Duration::from_secs(2)).is_empty(),
+        "workers reaped",
+    )
+}
+
+fn nested(n: u64) -> Result<(), String> {
+    let pool = Pool::new(2).map_err(|e| e.to_string())?;
+    let got = pool.map(double, 0..n).map_err(|e| e.to_string())?;
+    if got != (0..n).map(double).collect::<Vec<_>>() {
+        return Err("wrong results".into());
+    }
+    Ok(())
+}
+
+fn a_pool_inside_a_worker_works() -> Result<(), Failed> {
+    let mut p = Process::new(nested, 50);
+    p.start()?;
+    check(p.join()? == 0, format!("{:?}", p.failure()))
+}
+
+fn misuse_is_refused_clearly() -> Result<(), Failed> {
+    check(Pool::new(0).is_err(), "no processes")?;
+    let pool = Pool::new(1)?;
+    pool.close();
+    check(
+        matches!(pool.map(double, 0..3u64), Err(PoolError::Pool(_))),
+        "closed",
+    )?;
+    pool.join()?;
+    let open = Pool::new(1)?;
+    check(open.join().is_err(), "join before close")
+}
