@@ -141,6 +141,8 @@ enum IpcArg {
     /// Shared memory: each worker writes its partial sum into its own slot of a shared Array
     /// and releases a Semaphore; no pipe carries a result
     Shm,
+    /// A Pool: the chunks mapped over its workers (replaced if they die)
+    Pool,
 }
 
 /// Steps from which progress is shown by default on a terminal: about a second of work.
@@ -157,9 +159,9 @@ fn main() -> ExitCode {
 }
 
 fn run_once(args: RunArgs) -> ExitCode {
-    if args.chunks.is_some() && args.ipc != IpcArg::Queue && !args.compare {
+    if args.chunks.is_some() && !matches!(args.ipc, IpcArg::Queue | IpcArg::Pool) && !args.compare {
         return usage_error(
-            "--chunks applies to --ipc queue only (pipe mode gives each worker one range)",
+            "--chunks applies to --ipc queue and pool only (pipe and shm give each worker one range)",
         );
     }
     let terminal = io::stderr().is_terminal();
@@ -175,6 +177,7 @@ fn run_once(args: RunArgs) -> ExitCode {
             IpcArg::Pipe => Ipc::Pipe,
             IpcArg::Queue => Ipc::Queue,
             IpcArg::Shm => Ipc::Shm,
+            IpcArg::Pool => Ipc::Pool,
         },
         chunks: args.chunks,
         progress,

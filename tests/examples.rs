@@ -258,12 +258,18 @@ fn pool_maps_applies_times_out_and_uses_several_workers() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]", "{text}");
     assert!(line_with(&text, "apply_async").ends_with("= 400"), "{text}");
-    assert!(line_with(&text, "get(timeout").contains("timeout"), "{text}");
+    assert!(
+        line_with(&text, "get(timeout").contains("timeout"),
+        "{text}"
+    );
     let workers: usize = line_with(&text, "imap_unordered")
         .split("from ")
         .nth(1)
         .and_then(|r| r.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(workers >= 2, "results from several worker processes: {text}");
+    assert!(
+        workers >= 2,
+        "results from several worker processes: {text}"
+    );
 }

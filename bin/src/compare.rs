@@ -50,7 +50,10 @@ pub fn run(config: &Config, observe: &mut dyn FnMut(&str, &Event)) -> Result<Vec
         rows.push(Row {
             ipc: ipc.to_string(),
             procs: full.config.procs,
-            chunks: full.config.chunks.filter(|_| ipc == Ipc::Queue),
+            chunks: full
+                .config
+                .chunks
+                .filter(|_| matches!(ipc, Ipc::Queue | Ipc::Pool)),
             pi: full.pi,
             abs_error: (full.pi - std::f64::consts::PI).abs(),
             wall_seconds: full.wall_seconds,
@@ -67,7 +70,7 @@ pub fn run(config: &Config, observe: &mut dyn FnMut(&str, &Event)) -> Result<Vec
 pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Result<()> {
     writeln!(
         out,
-        "pipe, queue and shared memory: {} steps, {} worker processes (speedup against the same mode with 1)",
+        "pipe, queue, shared memory and pool: {} steps, {} worker processes (speedup against the same mode with 1)",
         config.steps, config.procs
     )?;
     writeln!(out)?;

@@ -76,7 +76,10 @@ impl JsonReport {
             steps: run.config.steps,
             procs: run.config.procs,
             ipc: run.config.ipc.to_string(),
-            chunks: run.config.chunks.filter(|_| run.config.ipc == Ipc::Queue),
+            chunks: run
+                .config
+                .chunks
+                .filter(|_| matches!(run.config.ipc, Ipc::Queue | Ipc::Pool)),
             messages: run.traffic.messages,
             bytes: run.traffic.bytes,
             wall_seconds: run.wall_seconds,
@@ -113,6 +116,7 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
     let error = run.pi - std::f64::consts::PI;
     let ipc = match (c.ipc, c.chunks) {
         (Ipc::Queue, Some(chunks)) => format!("queue, {chunks} chunks"),
+        (Ipc::Pool, Some(chunks)) => format!("pool, {chunks} chunks"),
         (ipc, _) => ipc.to_string(),
     };
     writeln!(
@@ -149,11 +153,15 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         run.wall_seconds,
         kernel::simd_name()
     )?;
-    writeln!(
-        out,
-        "  messages    {} ({} bytes) between master and workers",
-        run.traffic.messages, run.traffic.bytes
-    )?;
+    if c.ipc == Ipc::Pool {
+        writeln!(out, "  messages    (not counted: the pool's own pipes)")?;
+    } else {
+        writeln!(
+            out,
+            "  messages    {} ({} bytes) between master and workers",
+            run.traffic.messages, run.traffic.bytes
+        )?;
+    }
     writeln!(out)?;
     let range_width = run
         .workers
@@ -235,6 +243,9 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
             "[master {me}] worker {index} was given its range [{}, {}) with its arguments",
             range.start, range.end
         ),
+        Event::Mapped { chunks } => {
+            format!("[master {me}] mapped {chunks} chunks over the pool's workers")
+        }
         Event::Queued { chunks } => {
             format!("[master {me}] put {chunks} chunks on the task queue")
         }

@@ -335,6 +335,11 @@ impl LiveRun {
             if line.contains("its range") || line.contains("from the task queue") {
                 sent += 1;
             }
+            if line.contains("over the pool's workers") {
+                // Pool mode: the pool hands the chunks out itself; give it a moment.
+                std::thread::sleep(Duration::from_millis(200));
+                sent = procs;
+            }
             self.seen.push(line);
         }
         pids
@@ -562,6 +567,33 @@ fn shm_mode_json_says_shm_and_covers_every_index() {
 }
 
 #[test]
+fn pool_mode_names_a_killed_worker_and_its_chunk() {
+    let mut run = LiveRun::start_with(2, &["--ipc", "pool", "--chunks", "4"]);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let named = format!("(pid {}, range [", pids[0]);
+    assert!(stderr.contains(&named), "missing {named:?}: {stderr}");
+    assert!(
+        stderr.contains("was killed by signal 9 (SIGKILL) before sending the result"),
+        "{stderr}"
+    );
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn pool_mode_json_lists_the_chunks_each_worker_computed() {
+    let json = json_of(&pi_master(&[
+        "--ipc", "pool", "--procs", "2", "--steps", "1000003", "--chunks", "6", "--json",
+    ]));
+    assert_eq!(json["ipc"], "pool");
+    assert_eq!(json["chunks"], 6);
+    assert_tiles(&json, 1000003);
+}
+
+#[test]
 fn sigint_in_queue_mode_stops_and_reaps_every_worker() {
     let mut run = LiveRun::start_with(2, &["--ipc", "queue"]);
     let pids = run.wait_until_running(2);
@@ -582,6 +614,7 @@ fn pi_is_the_same_for_any_number_of_processes_and_every_ipc() {
                 &["--ipc", "queue"],
                 &["--ipc", "queue", "--chunks", "5"],
                 &["--ipc", "shm"],
+                &["--ipc", "pool"],
             ] {
                 let mut args = vec!["--procs", procs, "--steps", steps, "--json"];
                 args.extend_from_slice(ipc);
@@ -643,7 +676,10 @@ fn chunks_must_be_a_positive_number_for_queue_mode() {
         (&["--ipc", "queue", "--chunks", "0"][..], "at least 1"),
         (&["--ipc", "queue", "--chunks", "some"][..], "not a number"),
         (&["--ipc", "queue", "--chunks", "-2"][..], "positive"),
-        (&["--ipc", "pipe", "--chunks", "4"][..], "--ipc queue only"),
+        (
+            &["--ipc", "pipe", "--chunks", "4"][..],
+            "--ipc queue and pool only",
+        ),
     ] {
         let out = pi_master(args);
         assert_eq!(out.status.code(), Some(2), "{out}");
@@ -657,7 +693,7 @@ fn compare_shows_every_mode_side_by_side() {
     let json = json_of(&out);
     let rows = json.as_array().expect("a list");
     let modes: Vec<&str> = rows.iter().map(|r| r["ipc"].as_str().unwrap()).collect();
-    assert_eq!(modes, vec!["pipe", "queue", "shm"], "{out}");
+    assert_eq!(modes, vec!["pipe", "queue", "shm", "pool"], "{out}");
     for r in rows {
         for key in [
             "pi",
@@ -669,13 +705,15 @@ fn compare_shows_every_mode_side_by_side() {
         ] {
             assert!(r[key].is_number(), "missing {key}:{out}");
         }
-        // Shared memory carries the results; nothing crosses a pipe after start-up.
+        // Shared memory carries the results (nothing crosses a pipe after start-up), and a
+        // pool's own pipes are not counted.
         let messages = r["messages"].as_u64().unwrap();
+        let counted = r["ipc"] != "shm" && r["ipc"] != "pool";
         assert!(
-            if r["ipc"] == "shm" {
-                messages == 0
-            } else {
+            if counted {
                 messages >= 4
+            } else {
+                messages == 0
             },
             "{out}"
         );
@@ -698,7 +736,7 @@ fn compare_shows_every_mode_side_by_side() {
 
 #[test]
 fn the_largest_number_of_workers_runs_in_every_mode() {
-    for ipc in ["pipe", "queue", "shm"] {
+    for ipc in ["pipe", "queue", "shm", "pool"] {
         let json = json_of(&pi_master(&[
             "--procs", "1024", "--steps", "4096", "--ipc", ipc, "--json",
         ]));

@@ -301,14 +301,29 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
         E: std::fmt::Display + 'static,
     {
+        self.try_map_async(f, inputs, None)?.get(None)
+    }
+
+    /// Starts [`Pool::try_map`] and returns at once.
+    pub fn try_map_async<T, R, E>(
+        &self,
+        f: fn(T) -> std::result::Result<R, E>,
+        inputs: impl IntoIterator<Item = T>,
+        chunksize: Option<usize>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+        E: std::fmt::Display + 'static,
+    {
         let trampoline: Trampoline = run_try_chunk::<T, R, E>;
         let (job, lens) = self.submit(
             trampoline,
             os::code_offset(f),
             inputs.into_iter().collect(),
-            None,
+            chunksize,
         )?;
-        self.handle(job, lens, finish_many::<R>).get(None)
+        Ok(self.handle(job, lens, finish_many::<R>))
     }
 
     /// Like Python's `starmap`: `f(a, b)` for every pair.

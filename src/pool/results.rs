@@ -122,6 +122,24 @@ impl<R> AsyncResult<R> {
         }
     }
 
+    /// The tasks that have failed so far (their positions in the input, and why), while the
+    /// others may still run: for a caller that gives up at the first failure.
+    pub fn failures(&self) -> Vec<(usize, TaskError)> {
+        let s = self.inner.lock();
+        let Some(job) = s.jobs.get(&self.job) else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        let mut first = 0;
+        for (slot, len) in self.lens.iter().enumerate() {
+            if let Some(Some(Err(e))) = job.results.get(slot) {
+                failed.extend((first..first + len).map(|i| (i, e.clone())));
+            }
+            first += len;
+        }
+        failed
+    }
+
     /// Whether every task succeeded (false while results are missing).
     pub fn successful(&self) -> bool {
         let s = self.inner.lock();

@@ -11,19 +11,23 @@ use multiproc_pi::reduction::FixedSum;
 use super::plan::Plan;
 use super::watch::Worker;
 use super::worker::{Channel, WorkerArgs, worker_main};
-use super::{Event, Ipc, Run, RunError, pipes, queued, shm, shutdown};
+use super::{Event, Ipc, Run, RunError, pipes, pooled, queued, shm, shutdown};
 
 /// Runs `plan`, reporting each step to `observe`. Every worker is reaped before this returns,
 /// whatever happened.
 pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError> {
     let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| RunError::Failed(format!("cannot watch for signals: {e}")))?;
+    if plan.config().ipc == Ipc::Pool {
+        return pooled::run(plan, &watch, observe);
+    }
     let clock = Instant::now();
     let mut workers: Vec<Worker> = Vec::with_capacity(plan.config().procs);
     let outcome = match plan.config().ipc {
         Ipc::Pipe => pipes::drive(plan, &watch, &mut workers, observe),
         Ipc::Queue => queued::drive(plan, &watch, &mut workers, observe),
         Ipc::Shm => shm::drive(plan, &watch, &mut workers, observe),
+        Ipc::Pool => unreachable!("pool mode runs on its own, above"),
     };
     let traffic = match outcome {
         Ok(traffic) => traffic,

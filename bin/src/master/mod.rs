@@ -8,6 +8,7 @@
 //! - [`Ipc::Shm`] (`shm.rs`): each worker is given its range with its arguments, writes its
 //!   partial sum into its own slot of a shared `Array`, and releases a `Semaphore`; nothing
 //!   travels through a pipe after start-up.
+//! - [`Ipc::Pool`] (`pooled.rs`): the chunks mapped over a `multiproc::pool::Pool`.
 //!
 //! The other files: `plan.rs` cuts the work once for every mode and validates it; `worker.rs`
 //! is what runs in a worker; `watch.rs` is the master's view of one worker; `driver.rs`
@@ -27,6 +28,7 @@
 mod driver;
 mod pipes;
 mod plan;
+mod pooled;
 mod queued;
 mod shm;
 mod shutdown;
@@ -52,11 +54,13 @@ pub enum Ipc {
     /// Shared memory: each worker writes its partial sum into its own slot of a shared
     /// `Array` and says so through a `Semaphore`; no pipe carries a result.
     Shm,
+    /// A `Pool`: the chunks mapped over its workers, which it replaces if they die.
+    Pool,
 }
 
 impl Ipc {
     /// Every mode, in the order `--compare` shows them.
-    pub const ALL: [Ipc; 3] = [Ipc::Pipe, Ipc::Queue, Ipc::Shm];
+    pub const ALL: [Ipc; 4] = [Ipc::Pipe, Ipc::Queue, Ipc::Shm, Ipc::Pool];
 }
 
 impl fmt::Display for Ipc {
@@ -65,6 +69,7 @@ impl fmt::Display for Ipc {
             Ipc::Pipe => "pipe",
             Ipc::Queue => "queue",
             Ipc::Shm => "shm",
+            Ipc::Pool => "pool",
         })
     }
 }
@@ -108,6 +113,11 @@ pub enum Event {
         index: usize,
         /// The range it must compute.
         range: Range<u64>,
+    },
+    /// The master gave the chunks to the pool (pool mode).
+    Mapped {
+        /// How many chunks.
+        chunks: usize,
     },
     /// The master put chunks on the task queue.
     Queued {

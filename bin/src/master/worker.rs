@@ -175,6 +175,18 @@ fn compute(
     .map_err(|e| e.to_string())
 }
 
+/// The partial sum of `range`, with no progress reports (for the pool mode's task).
+pub(super) fn compute_partial(steps: u64, range: Range<u64>) -> Result<Partial, String> {
+    let mut partial = None;
+    compute(0, steps, range, false, &mut |report| {
+        if let Report::Partial { partial: p, .. } = report {
+            partial = Some(p);
+        }
+        Ok(())
+    })?;
+    partial.ok_or_else(|| "no partial sum".to_string())
+}
+
 /// This process's peak resident set size in KiB.
 fn peak_rss_kib() -> u64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)

@@ -1,0 +1,148 @@
+//! Pool mode: the range cut into chunks (as in queue mode) and mapped over a
+//! `multiproc::pool::Pool`; the pool hands chunks to its workers, replaces one that dies, and
+//! reports which worker computed which chunk.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use multiproc::pool::{Pool, PoolError, TaskError};
+use multiproc::signals::SignalWatch;
+use multiproc_pi::reduction::FixedSum;
+
+use super::driver::interrupted;
+use super::plan::Plan;
+use super::worker::{Partial, compute_partial};
+use super::{Event, Run, RunError, Traffic, WorkerRun};
+
+/// How often the master looks at the signals while the pool works.
+const LOOK_EVERY: Duration = Duration::from_millis(20);
+
+/// The pool's task: one chunk's partial sum, and the pid of the worker that computed it.
+fn pool_chunk((steps, range): (u64, Range<u64>)) -> Result<(u32, Partial), String> {
+    Ok((std::process::id(), compute_partial(steps, range)?))
+}
+
+/// The index of worker `pid`, numbering workers in the order they appear.
+fn index_of(pids: &mut Vec<u32>, pid: u32) -> usize {
+    match pids.iter().position(|p| *p == pid) {
+        Some(i) => i,
+        None => {
+            pids.push(pid);
+            pids.len() - 1
+        }
+    }
+}
+
+pub(super) fn run(
+    plan: &Plan,
+    watch: &SignalWatch,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<Run, RunError> {
+    let clock = Instant::now();
+    let config = plan.config();
+    let steps = config.steps;
+    let mut pool = Pool::new(config.procs)?;
+    let mut pids = pool.pids();
+    for (index, pid) in pids.iter().enumerate() {
+        observe(&Event::Spawned { index, pid: *pid });
+    }
+    let chunks = plan.ranges().to_vec();
+    let tasks: Vec<(u64, Range<u64>)> = chunks.iter().map(|r| (steps, r.clone())).collect();
+    let result = pool.try_map_async(pool_chunk, tasks, Some(1))?;
+    observe(&Event::Mapped {
+        chunks: chunks.len(),
+    });
+    let stop = |pool: &mut Pool, observe: &mut dyn FnMut(&Event)| {
+        observe(&Event::Stopping {
+            reason: "terminating the pool: its workers are killed and reaped".into(),
+        });
+        pool.terminate();
+    };
+    let mut failed = Vec::new();
+    while !result.wait(Some(LOOK_EVERY)) {
+        if let Some(signal) = interrupted(watch) {
+            stop(&mut pool, observe);
+            return Err(RunError::Interrupted { signal });
+        }
+        // The first chunk lost fails the run at once, as in the other modes.
+        failed = result.failures();
+        if !failed.is_empty() {
+            stop(&mut pool, observe);
+            break;
+        }
+    }
+    let outcomes = match if failed.is_empty() {
+        result.get(None)
+    } else {
+        Err(PoolError::Tasks(failed))
+    } {
+        Ok(outcomes) => outcomes,
+        Err(PoolError::Tasks(failed)) => {
+            let (chunk, error) = failed.into_iter().next().expect("at least one failure");
+            let range = Some(chunks[chunk].clone());
+            let (pid, cause) = match error {
+                TaskError::WorkerDied { pid, how } => {
+                    (pid, format!("{how} before sending the result of its chunk"))
+                }
+                other => (0, format!("failed its chunk: {other}")),
+            };
+            let index = index_of(&mut pids, pid);
+            return Err(RunError::Worker {
+                index,
+                pid: Some(pid).filter(|p| *p > 0),
+                range,
+                cause,
+            });
+        }
+        Err(e) => return Err(RunError::Failed(e.to_string())),
+    };
+    pool.close();
+    pool.join()?;
+
+    let mut runs: Vec<(Vec<Range<u64>>, FixedSum, f64, u64)> = Vec::new();
+    let mut total = FixedSum::ZERO;
+    for (range, (pid, partial)) in chunks.iter().zip(outcomes) {
+        let index = index_of(&mut pids, pid);
+        if runs.len() <= index {
+            runs.resize(index + 1, (Vec::new(), FixedSum::ZERO, 0.0, 0));
+        }
+        observe(&Event::Received {
+            index,
+            pid,
+            range: range.clone(),
+            partial: multiproc_pi::finish(steps, partial.sum),
+            compute_seconds: partial.compute_seconds,
+        });
+        let run = &mut runs[index];
+        run.0.push(range.clone());
+        run.1.merge(partial.sum);
+        run.2 += partial.compute_seconds;
+        run.3 = run.3.max(partial.peak_rss_kib);
+        total.merge(partial.sum);
+    }
+    runs.resize(pids.len(), (Vec::new(), FixedSum::ZERO, 0.0, 0));
+    let workers = runs
+        .into_iter()
+        .enumerate()
+        .map(
+            |(index, (ranges, sum, compute_seconds, peak_rss_kib))| WorkerRun {
+                index,
+                pid: pids[index],
+                ranges,
+                partial_sum: multiproc_pi::finish(steps, sum),
+                compute_seconds,
+                exitcode: 0,
+                peak_rss_kib,
+            },
+        )
+        .collect();
+    Ok(Run {
+        config: config.clone(),
+        pi: multiproc_pi::finish(steps, total),
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        master_pid: std::process::id(),
+        workers,
+        // The pool's own pipes are not counted.
+        traffic: Traffic::default(),
+    })
+}
