@@ -67,6 +67,9 @@ enum Command {
     /// What the synchronisation primitives cost between processes: an uncontended Lock, two
     /// processes adding to a Value under its lock, a Barrier round, an Event round trip
     Sync(SyncArgs),
+    /// What a Pool costs: map of a million tiny tasks, imap_unordered with chunk size 1,
+    /// apply one task at a time, Pool(8) started, used and joined
+    Pool(SyncArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -168,6 +171,14 @@ fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
     multiproc::init();
     let cli = Cli::parse();
+    if let Some(Command::Pool(args)) = &cli.command {
+        return match ipc_bench::pool::measure(args.repeat, args.scale) {
+            Ok(records) => print_result("ipc-bench", args.json, &records, |out| {
+                ipc_bench::pool::write_table(out, &records)
+            }),
+            Err(e) => failed(&e),
+        };
+    }
     if let Some(Command::Sync(args)) = &cli.command {
         return match ipc_bench::sync::measure(args.repeat, args.scale) {
             Ok(records) => print_result("ipc-bench", args.json, &records, |out| {

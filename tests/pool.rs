@@ -52,6 +52,10 @@ fn main() {
         ),
         ("a_pool_inside_a_worker_works", a_pool_inside_a_worker_works),
         ("misuse_is_refused_clearly", misuse_is_refused_clearly),
+        (
+            "large_inputs_and_results_do_not_deadlock",
+            large_inputs_and_results_do_not_deadlock,
+        ),
     ];
     run_trials(tests, Duration::from_secs(60));
 }
@@ -307,4 +311,24 @@ fn misuse_is_refused_clearly() -> Result<(), Failed> {
     pool.join()?;
     let open = Pool::new(1)?;
     check(open.join().is_err(), "join before close")
+}
+
+fn inflate(seed: Vec<u8>) -> Vec<u8> {
+    seed.iter().cycle().take(300_000).copied().collect()
+}
+
+/// Chunks and results far larger than a pipe's buffer, several handed to each worker at once:
+/// the pool never blocks writing to a worker that is itself blocked writing back.
+fn large_inputs_and_results_do_not_deadlock() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let inputs: Vec<Vec<u8>> = (0..24u8).map(|i| vec![i; 200_000]).collect();
+    let out = pool.map_chunked(inflate, inputs, 1)?;
+    check(
+        out.len() == 24
+            && out
+                .iter()
+                .enumerate()
+                .all(|(i, v)| v.len() == 300_000 && v[0] == i as u8),
+        "every large result intact",
+    )
 }

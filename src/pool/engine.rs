@@ -16,8 +16,14 @@ use crate::process::Process;
 use crate::supervise::{Reaped, describe_exit, join_or_kill};
 use crate::wait::{Waitable, wait};
 
-/// Chunks handed to one worker at a time: the one it runs and the next.
-const PREFETCH: usize = 2;
+/// Chunks handed to one worker at a time: the one it runs and the next few, so that a worker
+/// never waits for its next chunk, even when chunks take microseconds.
+const PREFETCH: usize = 16;
+
+/// Bytes of chunks that may wait in a worker's pipe, unread: less than the kernel's pipe
+/// buffer, so that handing out a chunk never blocks the pool's thread while the worker is
+/// itself blocked sending a result back (the deadlock two processes can make with pipes).
+const PIPE_ROOM: usize = 48 * 1024;
 
 /// How the pool was set up.
 #[derive(Clone, Debug)]
@@ -162,9 +168,19 @@ pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
             }
             let w = &mut workers[i];
             if slot % 2 == 1 || w.conn.has_buffered() {
-                match w.conn.recv::<Done>() {
-                    Ok(done) => finish_chunk(inner, w, done, &config),
-                    Err(_) => gone.push(i),
+                // Everything already read from its pipe, then what more is there now.
+                loop {
+                    match w.conn.recv::<Done>() {
+                        Ok(done) => finish_chunk(inner, w, done, &config),
+                        Err(_) => {
+                            gone.push(i);
+                            break;
+                        }
+                    }
+                    if w.inflight.is_empty() || !w.conn.poll(Some(Duration::ZERO)).unwrap_or(false)
+                    {
+                        break;
+                    }
                 }
             } else if !w.process.is_alive() || w.process.exitcode().is_some() {
                 gone.push(i);
@@ -204,9 +220,16 @@ fn start(config: &Config) -> Result<Worker> {
 fn assign(s: &mut State, workers: &mut [Worker]) {
     for w in workers.iter_mut().filter(|w| !w.stopping) {
         while w.inflight.len() < PREFETCH {
-            let Some(chunk) = s.queue.pop_front() else {
+            let Some(next) = s.queue.front() else {
                 return;
             };
+            // An idle worker reads whatever it is sent; a busy one only later, so what waits
+            // for it must fit in its pipe.
+            let waiting: usize = w.inflight.iter().map(|(c, _)| c.args.len() + 64).sum();
+            if !w.inflight.is_empty() && waiting + next.args.len() + 64 > PIPE_ROOM {
+                break;
+            }
+            let chunk = s.queue.pop_front().expect("just seen");
             let msg = ToWorker::Run {
                 id: 0,
                 trampoline: chunk.trampoline,

@@ -240,6 +240,8 @@ pub struct Results<R> {
     job: u64,
     lens: Vec<usize>,
     ordered: bool,
+    /// Where each chunk starts in the input.
+    starts: Vec<usize>,
     /// Chunks handed out so far (in order, or in finishing order).
     next_chunk: usize,
     pending: std::collections::VecDeque<(usize, std::result::Result<R, TaskError>)>,
@@ -247,11 +249,20 @@ pub struct Results<R> {
 
 impl<R> Results<R> {
     pub(super) fn new(inner: Arc<Inner>, job: u64, lens: Vec<usize>, ordered: bool) -> Self {
+        let starts = lens
+            .iter()
+            .scan(0, |at, len| {
+                let start = *at;
+                *at += len;
+                Some(start)
+            })
+            .collect();
         Results {
             inner,
             job,
             lens,
             ordered,
+            starts,
             next_chunk: 0,
             pending: Default::default(),
         }
@@ -304,7 +315,7 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
                 self.next_chunk = self.lens.len();
                 continue;
             }
-            let first: usize = self.lens[..slot].iter().sum();
+            let first = self.starts[slot];
             let len = self.lens[slot];
             let outcomes: Vec<std::result::Result<R, TaskError>> = match result {
                 Some(Ok(bytes)) => codec::decode_payload(&bytes).unwrap_or_else(|e| {

@@ -14,6 +14,7 @@
 //! the payload as a typed message over a [`multiproc::Connection`]; `queue` puts it on a
 //! [`multiproc::Queue`].
 
+pub mod pool;
 mod runs;
 pub mod sync;
 
