@@ -215,3 +215,23 @@ fn sync_json_records_have_the_documented_fields() {
         assert!(text.contains(needle), "missing {needle}: {text}");
     }
 }
+
+#[test]
+fn pool_json_records_have_the_documented_fields() {
+    let args = ["pool", "--json", "--repeat", "1", "--scale", "0.01"];
+    let out = ipc_bench(&args);
+    assert!(out.status.success(), "{}", show(&args, &out));
+    let records: Value = serde_json::from_slice(&out.stdout).expect("one JSON list");
+    let records = records.as_array().expect("a list");
+    let find = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["what"] == name)
+            .unwrap_or_else(|| panic!("no {name} record:{}", show(&args, &out)))
+    };
+    assert!(find("map")["tasks_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(find("imap_unordered")["chunksize"], 1);
+    assert!(find("apply")["us_per_task"].as_f64().unwrap() > 0.0);
+    assert_eq!(find("start")["procs"], 8);
+    assert!(find("start")["ms"].as_f64().unwrap() > 0.0);
+}
