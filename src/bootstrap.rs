@@ -246,6 +246,9 @@ pub fn current_process() -> CurrentProcess {
 /// ```
 pub fn init() {
     INIT_CALLED.store(true, std::sync::atomic::Ordering::SeqCst);
+    // A shell's `trap '' CHLD` is inherited across exec: undo it, or children's statuses
+    // are reaped by the kernel and lost.
+    os::restore_sigchld();
     let mut args = std::env::args_os();
     let program = args.next().unwrap_or_default();
     if args.next().as_deref() != Some(OsStr::new(WORKER_FLAG)) {

@@ -860,3 +860,23 @@ fn default_procs_follow_the_cpu_affinity() {
     let json: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["procs"], 1, "{json}");
 }
+
+#[test]
+fn a_master_started_with_sigchld_ignored_still_sees_its_workers_exit() {
+    // `trap '' CHLD` is inherited across exec; with it, the kernel would reap the workers and
+    // their exit statuses would be lost (every worker looked killed).
+    for ipc in ["pipe", "queue"] {
+        let script = format!("trap '' CHLD; exec '{BIN}' --procs 2 --steps 1e6 --ipc {ipc} --json");
+        let out =
+            common::output_within(Command::new("sh").args(["-c", &script]), DEADLINE, &script);
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for w in json["workers"].as_array().unwrap() {
+            assert_eq!(w["exit_code"], 0, "{json}");
+        }
+    }
+}

@@ -260,6 +260,25 @@ pub(crate) fn die_with_parent(expected: i32) -> Result<(), String> {
     Ok(())
 }
 
+/// Gives `SIGCHLD` its default action if this process inherited it ignored (`trap '' CHLD`
+/// in a shell): with `SIGCHLD` ignored the kernel reaps children by itself and their exit
+/// statuses are lost, so every child would look as if it had vanished.
+pub(crate) fn restore_sigchld() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing the default disposition runs no code of ours in a signal handler;
+    // it is only done when the inherited disposition is "ignore", which no one in this
+    // process chose (init() runs first in main).
+    unsafe {
+        if let Ok(old) = sigaction(Signal::SIGCHLD, &default)
+            && !matches!(old.handler(), SigHandler::SigIgn)
+        {
+            // It was not ignored: put back whatever it was.
+            let _ = sigaction(Signal::SIGCHLD, &old);
+        }
+    }
+}
+
 /// Raises the soft limit on open descriptors to the hard limit, once, so that a master with
 /// hundreds of workers (three descriptors each) is not stopped by the default of 1024.
 pub(crate) fn raise_fd_limit() {
