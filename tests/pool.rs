@@ -227,6 +227,9 @@ fn initializer_runs_once_per_worker() -> Result<(), Failed> {
         .initializer(count_start, counter.try_clone()?)
         .build()?;
     let _ = pool.map(double, 0..100u64)?;
+    // A worker that got no task may still be starting: once joined, all three have run it.
+    pool.close();
+    pool.join()?;
     check(
         counter.get()? == 3,
         format!("{} initializations", counter.get()?),

@@ -528,32 +528,47 @@ fn queue_mode_names_a_killed_worker_and_its_chunk() {
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }
 
-#[test]
-fn shm_mode_names_a_killed_worker_and_its_range() {
-    let mut run = LiveRun::start_with(2, &["--ipc", "shm"]);
+/// Kills worker `which` of a long run in the mode `extra` selects with SIGKILL: the run
+/// fails naming it (with `named_as` and its pid, then its range) and `expect`, and leaves
+/// nothing behind.
+fn a_killed_worker_in(extra: &[&str], which: usize, named_as: &str, expect: &str) {
+    let mut run = LiveRun::start_with(2, extra);
     let pids = run.wait_until_running(2);
-    kill(Pid::from_raw(pids[1] as i32), Signal::SIGKILL).unwrap();
+    kill(Pid::from_raw(pids[which] as i32), Signal::SIGKILL).unwrap();
     let (status, stderr) = run.finish();
     assert_eq!(status.code(), Some(1), "{stderr}");
-    let named = format!("worker 1 (pid {}, range [", pids[1]);
+    let named = format!("{named_as}(pid {}, range [", pids[which]);
     assert!(stderr.contains(&named), "missing {named:?}: {stderr}");
-    assert!(
-        stderr.contains("was killed by signal 9 (SIGKILL) before writing its result"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(expect), "missing {expect:?}: {stderr}");
     let left = wait_gone(&pids, Duration::from_secs(2));
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }
 
-#[test]
-fn sigint_in_shm_mode_stops_and_reaps_every_worker() {
-    let mut run = LiveRun::start_with(2, &["--ipc", "shm"]);
+/// SIGINT to the master of a long run in the mode `extra` selects: exit 130, every worker
+/// reaped.
+fn sigint_stops_and_reaps_in(extra: &[&str]) {
+    let mut run = LiveRun::start_with(2, extra);
     let pids = run.wait_until_running(2);
     kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
     let (status, stderr) = run.finish();
     assert_eq!(status.code(), Some(130), "{stderr}");
     let left = wait_gone(&pids, Duration::from_millis(200));
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn shm_mode_names_a_killed_worker_and_its_range() {
+    a_killed_worker_in(
+        &["--ipc", "shm"],
+        1,
+        "worker 1 ",
+        "was killed by signal 9 (SIGKILL) before writing its result",
+    );
+}
+
+#[test]
+fn sigint_in_shm_mode_stops_and_reaps_every_worker() {
+    sigint_stops_and_reaps_in(&["--ipc", "shm"]);
 }
 
 #[test]
@@ -568,19 +583,12 @@ fn shm_mode_json_says_shm_and_covers_every_index() {
 
 #[test]
 fn pool_mode_names_a_killed_worker_and_its_chunk() {
-    let mut run = LiveRun::start_with(2, &["--ipc", "pool", "--chunks", "4"]);
-    let pids = run.wait_until_running(2);
-    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).unwrap();
-    let (status, stderr) = run.finish();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    let named = format!("(pid {}, range [", pids[0]);
-    assert!(stderr.contains(&named), "missing {named:?}: {stderr}");
-    assert!(
-        stderr.contains("was killed by signal 9 (SIGKILL) before sending the result"),
-        "{stderr}"
+    a_killed_worker_in(
+        &["--ipc", "pool", "--chunks", "4"],
+        0,
+        "",
+        "was killed by signal 9 (SIGKILL) before sending the result",
     );
-    let left = wait_gone(&pids, Duration::from_secs(2));
-    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }
 
 #[test]
@@ -595,13 +603,7 @@ fn pool_mode_json_lists_the_chunks_each_worker_computed() {
 
 #[test]
 fn sigint_in_queue_mode_stops_and_reaps_every_worker() {
-    let mut run = LiveRun::start_with(2, &["--ipc", "queue"]);
-    let pids = run.wait_until_running(2);
-    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
-    let (status, stderr) = run.finish();
-    assert_eq!(status.code(), Some(130), "{stderr}");
-    let left = wait_gone(&pids, Duration::from_millis(200));
-    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+    sigint_stops_and_reaps_in(&["--ipc", "queue"]);
 }
 
 #[test]

@@ -401,14 +401,7 @@ impl Pool {
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        let trampoline: Trampoline = run_chunk::<T, R>;
-        let (job, lens) = self.submit(
-            trampoline,
-            os::code_offset(f),
-            inputs.into_iter().collect(),
-            Some(chunksize),
-        )?;
-        Ok(Results::new(Arc::clone(&self.inner), job, lens, true))
+        self.stream(f, inputs.into_iter().collect(), chunksize, true)
     }
 
     /// Results in the order tasks finish (Python's `imap_unordered`); each with its input's
@@ -423,14 +416,23 @@ impl Pool {
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
+        self.stream(f, inputs.into_iter().collect(), chunksize, false)
+    }
+
+    fn stream<T, R>(
+        &self,
+        f: fn(T) -> R,
+        inputs: Vec<T>,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<Results<R>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
         let trampoline: Trampoline = run_chunk::<T, R>;
-        let (job, lens) = self.submit(
-            trampoline,
-            os::code_offset(f),
-            inputs.into_iter().collect(),
-            Some(chunksize),
-        )?;
-        Ok(Results::new(Arc::clone(&self.inner), job, lens, false))
+        let (job, lens) = self.submit(trampoline, os::code_offset(f), inputs, Some(chunksize))?;
+        Ok(Results::new(Arc::clone(&self.inner), job, lens, ordered))
     }
 
     /// No more work may be given; the workers exit once the work given is done.
