@@ -9,12 +9,15 @@ prints the medians and the ratios.
     python3 benches/pool_compare.py [--rounds 5] [--ipc-bench target/release/ipc-bench]
 """
 import argparse
-import json
 import multiprocessing as mp
-import statistics
-import subprocess
 import sys
 import time
+
+from side_by_side import ours, print_table
+
+# Our figure for each case: the field of its `ipc-bench pool --json` record.
+FIELDS = {"map": "tasks_per_second", "imap_unordered": "tasks_per_second",
+          "apply": "us_per_task", "start": "ms"}
 
 
 def square(x):
@@ -45,18 +48,6 @@ def py_round():
     return out
 
 
-def ours(binary):
-    text = subprocess.run([binary, "pool", "--json", "--repeat", "1"], check=True,
-                          capture_output=True, text=True).stdout
-    r = {rec["what"]: rec for rec in json.loads(text)}
-    return {
-        "map": r["map"]["tasks_per_second"],
-        "imap_unordered": r["imap_unordered"]["tasks_per_second"],
-        "apply": r["apply"]["us_per_task"],
-        "start": r["start"]["ms"],
-    }
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -69,7 +60,7 @@ def main():
     for _ in range(args.rounds):
         for k, v in py_round().items():
             py[k].append(v)
-        for k, v in ours(args.ipc_bench).items():
+        for k, v in ours(args.ipc_bench, "pool", "what", FIELDS).items():
             rs[k].append(v)
     rows = [
         ("map", "tasks/s, 1e6 tiny, 2 procs", "larger", 3, "at least 3x the rate"),
@@ -77,15 +68,8 @@ def main():
         ("apply", "us per task", "smaller", 10, "at most a tenth of the time"),
         ("start", "ms, Pool(8) to join", "smaller", 2, "at most half the time"),
     ]
-    print(f"Python {sys.version.split()[0]} multiprocessing.Pool against multiproc, "
-          f"medians of {args.rounds} interleaved rounds\n")
-    print(f"  {'what':<15} {'unit':<27} {'python':>11} {'multiproc':>11} {'ratio':>7}  target")
-    for key, unit, better, need, text in rows:
-        p, r = statistics.median(py[key]), statistics.median(rs[key])
-        ratio = p / r if better == "smaller" else r / p
-        ok = "met" if ratio >= need else "MISSED"
-        spread = f"[{min(rs[key]):.4g}..{max(rs[key]):.4g}]"
-        print(f"  {key:<15} {unit:<27} {p:>11.4g} {r:>11.4g} {ratio:>6.1f}x  {text}: {ok}  ours {spread}")
+    print_table(f"Python {sys.version.split()[0]} multiprocessing.Pool against multiproc, "
+                f"medians of {args.rounds} interleaved rounds", rows, py, rs)
 
 
 if __name__ == "__main__":

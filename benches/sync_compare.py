@@ -8,12 +8,15 @@ processes adding to a Value under its lock, a Barrier(2) round, an Event ping-po
     python3 benches/sync_compare.py [--rounds 5] [--ipc-bench target/release/ipc-bench]
 """
 import argparse
-import json
 import multiprocessing as mp
-import statistics
-import subprocess
 import sys
 import time
+
+from side_by_side import ours, print_table
+
+# Our figure for each primitive: the field of its `ipc-bench sync --json` record.
+FIELDS = {"lock": "ns_per_op", "counter": "increments_per_second",
+          "barrier": "us_per_round", "event": "us_per_round_trip"}
 
 
 def py_lock(n=1_000_000):
@@ -95,18 +98,6 @@ def py_event(rounds=20_000):
     return seconds * 1e6 / rounds
 
 
-def ours(binary):
-    out = subprocess.run([binary, "sync", "--json", "--repeat", "1"], check=True,
-                         capture_output=True, text=True).stdout
-    records = {r["primitive"]: r for r in json.loads(out)}
-    return {
-        "lock": records["lock"]["ns_per_op"],
-        "counter": records["counter"]["increments_per_second"],
-        "barrier": records["barrier"]["us_per_round"],
-        "event": records["event"]["us_per_round_trip"],
-    }
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -120,7 +111,7 @@ def main():
         py["counter"].append(py_counter())
         py["barrier"].append(py_barrier())
         py["event"].append(py_event())
-        for k, v in ours(args.ipc_bench).items():
+        for k, v in ours(args.ipc_bench, "sync", "primitive", FIELDS).items():
             rs[k].append(v)
     rows = [
         ("lock", "ns per acquire+release", "smaller", 4, "at least 4x as fast"),
@@ -128,15 +119,8 @@ def main():
         ("barrier", "us per round, 2 procs", "smaller", 3, "at most a third of the time"),
         ("event", "us per round trip", "smaller", 3, "at most a third of the time"),
     ]
-    print(f"Python {sys.version.split()[0]} multiprocessing against multiproc, "
-          f"medians of {args.rounds} interleaved rounds\n")
-    print(f"  {'what':<9} {'unit':<24} {'python':>12} {'multiproc':>12} {'ratio':>7}  target")
-    for key, unit, better, need, text in rows:
-        p, r = statistics.median(py[key]), statistics.median(rs[key])
-        ratio = p / r if better == "smaller" else r / p
-        spread = f"[{min(rs[key]):.3g}..{max(rs[key]):.3g}]"
-        ok = "met" if ratio >= need else "MISSED"
-        print(f"  {key:<9} {unit:<24} {p:>12.4g} {r:>12.4g} {ratio:>6.1f}x  {text}: {ok}  ours {spread}")
+    print_table(f"Python {sys.version.split()[0]} multiprocessing against multiproc, "
+                f"medians of {args.rounds} interleaved rounds", rows, py, rs)
 
 
 if __name__ == "__main__":

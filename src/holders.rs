@@ -22,11 +22,6 @@ use crate::shared::SharedMem;
 /// workers with their master's handles, and to spare.
 pub(crate) const MAX_HOLDERS: usize = 4096;
 
-/// Whether process `pid` is still running (not gone, not a zombie).
-pub(crate) fn running(pid: i32) -> bool {
-    os::process_running(pid)
-}
-
 /// This process's id as the tables store it. Asked of the kernel once: it is on every
 /// lock's fast path, and a process started by this runtime is always a fresh exec (never a
 /// bare fork that would inherit the cached value).
@@ -75,14 +70,6 @@ impl Holders {
         self.pids[slot].store(pid, Ordering::SeqCst);
     }
 
-    /// Who holds `slot` and what it has taken: `(pid, count)`; pid 0 for a free slot.
-    pub(crate) fn holder(&self, slot: usize) -> (i32, i32) {
-        (
-            self.pids[slot].load(Ordering::SeqCst),
-            self.counts[slot].load(Ordering::SeqCst),
-        )
-    }
-
     /// The count of `slot` (what its holder has taken).
     pub(crate) fn count(&self, slot: usize) -> &AtomicI32 {
         &self.counts[slot]
@@ -104,6 +91,32 @@ impl Holders {
             }
         }
         false
+    }
+
+    /// A holder that died still holding something (a count above 0): its pid.
+    pub(crate) fn dead_holding(&self) -> Option<i32> {
+        self.pids
+            .iter()
+            .zip(&self.counts)
+            .find_map(|(holder, count)| {
+                let pid = holder.load(Ordering::SeqCst);
+                (pid != 0 && count.load(Ordering::SeqCst) > 0 && !os::process_running(pid))
+                    .then_some(pid)
+            })
+    }
+
+    /// Frees the slots of every holder that died without dropping its handle; returns what
+    /// they held in all (their counts above 0).
+    pub(crate) fn forget_dead(&self) -> u32 {
+        let mut held = 0;
+        for (holder, count) in self.pids.iter().zip(&self.counts) {
+            let pid = holder.load(Ordering::SeqCst);
+            if pid != 0 && !os::process_running(pid) {
+                held += count.swap(0, Ordering::SeqCst).max(0) as u32;
+                holder.store(0, Ordering::SeqCst);
+            }
+        }
+        held
     }
 
     /// A holder that died without dropping its handle: `(slot, pid)`, the first found.

@@ -188,18 +188,30 @@ fn an_interrupted_run_leaves_an_existing_plot_file_intact() {
     assert_eq!(dir.names(), ["throughput.svg"], "no temporary file left");
 }
 
+/// Runs `ipc-bench` with `args` (which ask for JSON) and returns its records, keyed by the
+/// value of `key` in each; fails showing the whole run if it fails or prints no list.
+fn records_by(args: &[&str], key: &str) -> std::collections::BTreeMap<String, Value> {
+    let out = ipc_bench(args);
+    assert!(out.status.success(), "{}", show(args, &out));
+    let records: Value = serde_json::from_slice(&out.stdout).expect("one JSON list");
+    records
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list:{}", show(args, &out)))
+        .iter()
+        .map(|r| (r[key].as_str().unwrap_or_default().to_string(), r.clone()))
+        .collect()
+}
+
 #[test]
 fn sync_json_records_have_the_documented_fields() {
-    let args = ["sync", "--json", "--repeat", "1", "--scale", "0.01"];
-    let out = ipc_bench(&args);
-    assert!(out.status.success(), "{}", show(&args, &out));
-    let records: Value = serde_json::from_slice(&out.stdout).expect("one JSON list");
-    let records = records.as_array().expect("a list");
+    let records = records_by(
+        &["sync", "--json", "--repeat", "1", "--scale", "0.01"],
+        "primitive",
+    );
     let find = |name: &str| {
         records
-            .iter()
-            .find(|r| r["primitive"] == name)
-            .unwrap_or_else(|| panic!("no {name} record:{}", show(&args, &out)))
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} record: {records:?}"))
     };
     assert!(find("lock")["ns_per_op"].as_f64().unwrap() > 0.0);
     let counter = find("counter");
@@ -218,16 +230,14 @@ fn sync_json_records_have_the_documented_fields() {
 
 #[test]
 fn pool_json_records_have_the_documented_fields() {
-    let args = ["pool", "--json", "--repeat", "1", "--scale", "0.01"];
-    let out = ipc_bench(&args);
-    assert!(out.status.success(), "{}", show(&args, &out));
-    let records: Value = serde_json::from_slice(&out.stdout).expect("one JSON list");
-    let records = records.as_array().expect("a list");
+    let records = records_by(
+        &["pool", "--json", "--repeat", "1", "--scale", "0.01"],
+        "what",
+    );
     let find = |name: &str| {
         records
-            .iter()
-            .find(|r| r["what"] == name)
-            .unwrap_or_else(|| panic!("no {name} record:{}", show(&args, &out)))
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} record: {records:?}"))
     };
     assert!(find("map")["tasks_per_second"].as_f64().unwrap() > 0.0);
     assert_eq!(find("imap_unordered")["chunksize"], 1);

@@ -52,6 +52,14 @@ fn pi_master(args: &[&str]) -> Output {
     }
 }
 
+/// Runs pi-master with `args`, expecting a usage error (exit 2) whose message has `needle`.
+fn assert_usage_error(args: &[&str], needle: &str) -> Output {
+    let out = pi_master(args);
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+    out
+}
+
 fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "run failed:{out}");
     serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}):{out}"))
@@ -248,9 +256,7 @@ fn bad_input_is_a_usage_error() {
         (&["--procs"], "a value is required"),
     ];
     for (args, needle) in cases {
-        let out = pi_master(args);
-        assert_eq!(out.status.code(), Some(2), "{out}");
-        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+        let out = assert_usage_error(args, needle);
         assert!(!out.stderr.contains("panicked"), "{out}");
         assert!(out.stdout.is_empty(), "{out}");
     }
@@ -494,9 +500,7 @@ fn sweep_refuses_a_malformed_list_or_plot_path() {
             "cannot write the plot",
         ),
     ] {
-        let out = pi_master(args);
-        assert_eq!(out.status.code(), Some(2), "{out}");
-        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+        assert_usage_error(args, needle);
     }
 }
 
@@ -683,9 +687,7 @@ fn chunks_must_be_a_positive_number_for_queue_mode() {
             "--ipc queue and pool only",
         ),
     ] {
-        let out = pi_master(args);
-        assert_eq!(out.status.code(), Some(2), "{out}");
-        assert!(out.stderr.contains(needle), "missing {needle:?}:{out}");
+        assert_usage_error(args, needle);
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::task::{Bytes, Done, Initializer, TaskError, ToWorker, WorkerArgs, worker};
+use super::task::{Bytes, BytesRef, Done, Initializer, TaskError, ToWorker, WorkerArgs, worker};
 use crate::connection::{Connection, pipe};
 use crate::error::Result;
 use crate::os;
@@ -231,10 +231,9 @@ fn assign(s: &mut State, workers: &mut [Worker]) {
             }
             let chunk = s.queue.pop_front().expect("just seen");
             let msg = ToWorker::Run {
-                id: 0,
                 trampoline: chunk.trampoline,
                 func: chunk.func,
-                args: Bytes(chunk.args.clone()),
+                args: BytesRef(&chunk.args),
             };
             if w.conn.send(&msg).is_err() {
                 // Its death is seen on its pipe; the chunk goes back for another.
@@ -266,7 +265,7 @@ fn finish_chunk(inner: &Inner, w: &mut Worker, done: Done, config: &Config) {
         while let Some((c, _)) = w.inflight.pop_back() {
             s.queue.push_front(c);
         }
-        let _ = w.conn.send(&ToWorker::Stop);
+        let _ = w.conn.send(&ToWorker::<Bytes>::Stop);
     }
     inner.changed.notify_all();
 }
@@ -370,7 +369,7 @@ fn shut_down(inner: &Inner, mut workers: Vec<Worker>) {
         if terminate {
             let _ = w.process.kill();
         } else {
-            let _ = w.conn.send(&ToWorker::Stop);
+            let _ = w.conn.send(&ToWorker::<Bytes>::Stop);
         }
     }
     for w in &mut workers {

@@ -40,7 +40,7 @@ use task::{InitArgs, Initializer, Trampoline, run_chunk, run_init, run_try_chunk
 pub use results::{AsyncResult, PoolError, Results};
 pub use task::TaskError;
 
-use results::{finish_many, finish_one};
+use results::{Finish, finish_many, finish_one};
 
 /// How to build a [`Pool`]: `Pool::builder().processes(4).initializer(f, args).build()`.
 #[derive(Default)]
@@ -201,14 +201,17 @@ impl Pool {
         self.processes
     }
 
-    /// Queues the chunks of `inputs` through `trampoline`; returns the job's id and size.
-    fn submit<T: Serialize>(
+    /// Queues the chunks of `inputs`, to be run through `trampoline` with the function at
+    /// `func`; the result is assembled by `finish` once every chunk is in.
+    fn submit<T: Serialize, R>(
         &self,
         trampoline: Trampoline,
         func: usize,
-        inputs: Vec<T>,
+        inputs: impl IntoIterator<Item = T>,
         chunksize: Option<usize>,
-    ) -> Result<(u64, Vec<usize>)> {
+        finish: Finish<R>,
+    ) -> Result<AsyncResult<R>> {
+        let inputs: Vec<T> = inputs.into_iter().collect();
         let size = chunksize.unwrap_or_else(|| default_chunksize(inputs.len(), self.processes));
         let size = size.max(1);
         let mut chunks = Vec::new();
@@ -245,21 +248,12 @@ impl Pool {
         }
         drop(s);
         self.inner.wake();
-        Ok((job, lens))
-    }
-
-    fn handle<R>(
-        &self,
-        job: u64,
-        lens: Vec<usize>,
-        finish: fn(&[usize], Job) -> std::result::Result<R, PoolError>,
-    ) -> AsyncResult<R> {
-        AsyncResult {
+        Ok(AsyncResult {
             inner: Arc::clone(&self.inner),
             job,
             lens,
             finish,
-        }
+        })
     }
 
     /// Runs `f` on every input and returns the results in input order, like Python's
@@ -317,13 +311,13 @@ impl Pool {
         E: std::fmt::Display + 'static,
     {
         let trampoline: Trampoline = run_try_chunk::<T, R, E>;
-        let (job, lens) = self.submit(
+        self.submit(
             trampoline,
             os::code_offset(f),
-            inputs.into_iter().collect(),
+            inputs,
             chunksize,
-        )?;
-        Ok(self.handle(job, lens, finish_many::<R>))
+            finish_many::<R>,
+        )
     }
 
     /// Like Python's `starmap`: `f(a, b)` for every pair.
@@ -338,13 +332,14 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let trampoline: Trampoline = task::run_pair_chunk::<A, B, R>;
-        let (job, lens) = self.submit(
+        self.submit(
             trampoline,
             os::code_offset(f),
-            inputs.into_iter().collect(),
+            inputs,
             None,
-        )?;
-        self.handle(job, lens, finish_many::<R>).get(None)
+            finish_many::<R>,
+        )?
+        .get(None)
     }
 
     /// Starts `map` and returns at once; the results come from [`AsyncResult::get`].
@@ -359,13 +354,13 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let trampoline: Trampoline = run_chunk::<T, R>;
-        let (job, lens) = self.submit(
+        self.submit(
             trampoline,
             os::code_offset(f),
-            inputs.into_iter().collect(),
+            inputs,
             chunksize,
-        )?;
-        Ok(self.handle(job, lens, finish_many::<R>))
+            finish_many::<R>,
+        )
     }
 
     /// Runs `f(input)` in a worker and waits for the result (Python's `apply`).
@@ -384,10 +379,14 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let trampoline: Trampoline = run_chunk::<T, R>;
-        match self.submit(trampoline, os::code_offset(f), vec![input], Some(1)) {
-            Ok((job, lens)) => self.handle(job, lens, finish_one::<R>),
-            Err(_) => AsyncResult::refused(Arc::clone(&self.inner), finish_one::<R>),
-        }
+        self.submit(
+            trampoline,
+            os::code_offset(f),
+            [input],
+            Some(1),
+            finish_one::<R>,
+        )
+        .unwrap_or_else(|_| AsyncResult::refused(Arc::clone(&self.inner), finish_one::<R>))
     }
 
     /// Results in input order as they become available (Python's `imap`).
@@ -431,8 +430,14 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let trampoline: Trampoline = run_chunk::<T, R>;
-        let (job, lens) = self.submit(trampoline, os::code_offset(f), inputs, Some(chunksize))?;
-        Ok(Results::new(Arc::clone(&self.inner), job, lens, ordered))
+        let job = self.submit(
+            trampoline,
+            os::code_offset(f),
+            inputs,
+            Some(chunksize),
+            finish_many::<R>,
+        )?;
+        Ok(Results::new(job, ordered))
     }
 
     /// No more work may be given; the workers exit once the work given is done.

@@ -62,9 +62,13 @@ impl From<Error> for PoolError {
 pub struct AsyncResult<R> {
     pub(super) inner: Arc<Inner>,
     pub(super) job: u64,
+    /// Inputs per chunk.
     pub(super) lens: Vec<usize>,
-    pub(super) finish: fn(&[usize], Job) -> std::result::Result<R, PoolError>,
+    pub(super) finish: Finish<R>,
 }
+
+/// Assembles a finished job's result from its chunks.
+pub(super) type Finish<R> = fn(&[usize], Job) -> std::result::Result<R, PoolError>;
 
 impl<R> std::fmt::Debug for AsyncResult<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,10 +80,7 @@ impl<R> std::fmt::Debug for AsyncResult<R> {
 
 impl<R> AsyncResult<R> {
     /// A result for a job that could not be queued: ready at once, with nothing in it.
-    pub(super) fn refused(
-        inner: Arc<Inner>,
-        finish: fn(&[usize], Job) -> std::result::Result<R, PoolError>,
-    ) -> Self {
+    pub(super) fn refused(inner: Arc<Inner>, finish: Finish<R>) -> Self {
         let mut s = inner.lock();
         let job = s.next_job;
         s.next_job += 1;
@@ -183,20 +184,27 @@ fn outcomes<T: DeserializeOwned>(
     lens: &[usize],
     job: Job,
 ) -> Vec<std::result::Result<T, TaskError>> {
-    let mut out = Vec::new();
-    for (slot, len) in lens.iter().enumerate() {
-        match job.results.get(slot).cloned().flatten() {
-            Some(Ok(bytes)) => {
-                match codec::decode_payload::<Vec<std::result::Result<T, TaskError>>>(&bytes) {
-                    Ok(items) => out.extend(items),
-                    Err(e) => out.extend((0..*len).map(|_| Err(TaskError::Codec(e.to_string())))),
-                }
-            }
-            Some(Err(e)) => out.extend((0..*len).map(|_| Err(e.clone()))),
-            None => out.extend((0..*len).map(|_| Err(TaskError::Cancelled))),
-        }
-    }
-    out
+    let mut results = job.results.into_iter();
+    lens.iter()
+        .flat_map(|len| chunk_outcomes(results.next().flatten(), *len))
+        .collect()
+}
+
+/// The outcomes of one chunk of `len` inputs: its results decoded, or its error (or, when it
+/// never ran, `Cancelled`) for each input.
+fn chunk_outcomes<T: DeserializeOwned>(
+    result: Option<std::result::Result<Vec<u8>, TaskError>>,
+    len: usize,
+) -> Vec<std::result::Result<T, TaskError>> {
+    let error = match result {
+        Some(Ok(bytes)) => match codec::decode_payload(&bytes) {
+            Ok(items) => return items,
+            Err(e) => TaskError::Codec(e.to_string()),
+        },
+        Some(Err(e)) => e,
+        None => TaskError::Cancelled,
+    };
+    (0..len).map(|_| Err(error.clone())).collect()
 }
 
 /// A `map`'s result: every value, or the failures.
@@ -248,7 +256,11 @@ pub struct Results<R> {
 }
 
 impl<R> Results<R> {
-    pub(super) fn new(inner: Arc<Inner>, job: u64, lens: Vec<usize>, ordered: bool) -> Self {
+    /// The results of `job` (a `map`'s), one input at a time, in input or finishing order.
+    pub(super) fn new<T>(job: AsyncResult<T>, ordered: bool) -> Self {
+        let AsyncResult {
+            inner, job, lens, ..
+        } = job;
         let starts = lens
             .iter()
             .scan(0, |at, len| {
@@ -284,14 +296,16 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
             }
             let mut s = self.inner.lock();
             let (slot, result) = loop {
-                let job = s.jobs.get(&self.job)?;
+                let job = s.jobs.get_mut(&self.job)?;
                 let slot = if self.ordered {
                     Some(self.next_chunk).filter(|&c| job.results[c].is_some())
                 } else {
                     job.order.get(self.next_chunk).copied()
                 };
                 if let Some(slot) = slot {
-                    break (slot, job.results[slot].clone());
+                    // Each chunk is handed out once: its bytes move out of the job.
+                    let result = job.results[slot].take();
+                    break (slot, result);
                 }
                 if s.finished {
                     break (
@@ -317,17 +331,8 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
             }
             let first = self.starts[slot];
             let len = self.lens[slot];
-            let outcomes: Vec<std::result::Result<R, TaskError>> = match result {
-                Some(Ok(bytes)) => codec::decode_payload(&bytes).unwrap_or_else(|e| {
-                    (0..len)
-                        .map(|_| Err(TaskError::Codec(e.to_string())))
-                        .collect()
-                }),
-                Some(Err(e)) => (0..len).map(|_| Err(e.clone())).collect(),
-                None => (0..len).map(|_| Err(TaskError::Cancelled)).collect(),
-            };
             self.pending.extend(
-                outcomes
+                chunk_outcomes::<R>(result, len)
                     .into_iter()
                     .enumerate()
                     .map(|(i, r)| (first + i, r)),

@@ -168,24 +168,34 @@ pub(super) fn run_init<A: DeserializeOwned>(func: usize, args: Vec<u8>) -> Resul
         .map_err(|p| TaskError::from(p).to_string())
 }
 
-/// Pool → worker.
+/// Pool → worker. A worker answers chunks in the order it gets them, so a chunk needs no
+/// name. `B` is the chunk's bytes: borrowed when sent ([`BytesRef`]), owned when received.
 #[derive(Serialize, Deserialize, Debug)]
-pub(super) enum ToWorker {
-    /// Run the chunk `args` through `trampoline` with `func`; `id` names it in the answer.
+pub(super) enum ToWorker<B = Bytes> {
+    /// Run the chunk `args` through `trampoline` with `func`.
     Run {
-        id: u64,
         trampoline: usize,
         func: usize,
-        args: Bytes,
+        args: B,
     },
     /// No more work: exit.
     Stop,
 }
 
+/// Borrowed bytes, carried as one byte string: what [`Bytes`] is on the sending side, so a
+/// chunk kept for a possible retry is sent without a copy.
+#[derive(Debug)]
+pub(super) struct BytesRef<'a>(pub(super) &'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
 /// Worker → pool: the chunk's encoded results, or why there are none.
 #[derive(Serialize, Deserialize, Debug)]
 pub(super) struct Done {
-    pub(super) id: u64,
     pub(super) output: Result<Bytes, String>,
 }
 
@@ -269,14 +279,13 @@ pub(super) fn worker(args: WorkerArgs) -> crate::Result<()> {
     loop {
         match conn.recv::<ToWorker>() {
             Ok(ToWorker::Run {
-                id,
                 trampoline,
                 func,
                 args,
             }) => {
                 let trampoline: Trampoline = os::code_at(trampoline);
                 let output = trampoline(func, args.0).map(Bytes);
-                conn.send(&Done { id, output })?;
+                conn.send(&Done { output })?;
             }
             Ok(ToWorker::Stop) => return Ok(()),
             Err(e) if e.is_closed() => return Ok(()),

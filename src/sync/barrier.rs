@@ -228,9 +228,7 @@ impl Barrier {
         let s = &*self.handle;
         s.core.mark_consistent();
         let guard = s.core.lock(None, "barrier")?;
-        while let Some((slot, _)) = s.holders().dead() {
-            s.holders().set(slot, 0);
-        }
+        s.holders().forget_dead();
         if s.arrived.swap(0, Ordering::SeqCst) > 0 {
             // Those waiting fail, as in Python.
             s.breaks.fetch_add(1, Ordering::SeqCst);

@@ -167,14 +167,7 @@ impl Semaphore {
             }
             // None free for a while: is someone who died sitting on permits?
             let look = last_look.elapsed() >= LOOK_AROUND;
-            let dead = look
-                .then(|| {
-                    (0..crate::holders::MAX_HOLDERS).find_map(|i| {
-                        let (pid, count) = s.holders().holder(i);
-                        (count > 0 && pid != 0 && !crate::holders::running(pid)).then_some(pid)
-                    })
-                })
-                .flatten();
+            let dead = look.then(|| s.holders().dead_holding()).flatten();
             if look {
                 last_look = Instant::now();
             }
@@ -230,17 +223,7 @@ impl Semaphore {
         let s = &*self.handle;
         s.core.mark_consistent();
         let guard = s.core.lock(None, "semaphore")?;
-        let mut returned = 0;
-        for i in 0..crate::holders::MAX_HOLDERS {
-            let (pid, count) = s.holders().holder(i);
-            if pid != 0 && !crate::holders::running(pid) {
-                if count > 0 {
-                    returned += count as u32;
-                }
-                s.holders().count(i).store(0, Ordering::SeqCst);
-                s.holders().set(i, 0);
-            }
-        }
+        let returned = s.holders().forget_dead();
         let free = s.permits.word().load(Ordering::SeqCst);
         s.permits.word().store(free + returned, Ordering::SeqCst);
         s.dead_holder.store(0, Ordering::SeqCst);

@@ -132,18 +132,14 @@ unsafe impl<const N: usize> Sync for GuardedBytes<N> {}
 unsafe impl<const N: usize> Plain for GuardedBytes<N> {}
 
 impl<const N: usize> GuardedBytes<N> {
-    fn distance_to(&self, mutex: &RobustMutex) -> i64 {
-        self.distance_to_addr(mutex as *const RobustMutex as usize)
-    }
-
-    fn distance_to_addr(&self, mutex: usize) -> i64 {
+    fn distance_to(&self, mutex: usize) -> i64 {
         (mutex as isize as i64) - (self as *const Self as isize as i64)
     }
 
     /// Binds the buffer to `mutex` (in the same region): from now on only its holder reaches
     /// the bytes. Binding again to the same mutex does nothing; to another one, panics.
     pub(crate) fn bind(&self, mutex: &RobustMutex) {
-        let distance = self.distance_to(mutex);
+        let distance = self.distance_to(mutex as *const RobustMutex as usize);
         if let Err(bound) =
             self.mutex_at
                 .compare_exchange(0, distance, Ordering::SeqCst, Ordering::SeqCst)
@@ -155,7 +151,7 @@ impl<const N: usize> GuardedBytes<N> {
     fn check(&self, guard: &Locked<'_>) {
         let bound = self.mutex_at.load(Ordering::SeqCst);
         assert!(
-            bound != 0 && bound == self.distance_to_addr(guard.mutex_addr()),
+            bound != 0 && bound == self.distance_to(guard.mutex_addr()),
             "shared buffer used without holding the mutex it is bound to"
         );
     }
