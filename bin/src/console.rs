@@ -21,7 +21,7 @@ enum Display {
     Off,
     Bars {
         multi: MultiProgress,
-        /// One per worker, or a single one for all.
+        /// One per worker (sized by `Console::worker_totals`), or a single one for all.
         bars: Vec<ProgressBar>,
     },
     Lines {
@@ -34,8 +34,10 @@ pub struct Console {
     verbose: bool,
     display: Display,
     started: Instant,
-    /// Indices each worker was given (pipe mode), for the per-worker bars.
-    totals: Vec<u64>,
+    /// Indices in all.
+    total: u64,
+    /// Indices each worker was given, when known in advance (pipe and shm modes).
+    worker_totals: Option<Vec<u64>>,
     /// Indices of finished ranges, per worker.
     finished: Vec<u64>,
     /// Indices done, per worker: finished ranges plus the current one's progress.
@@ -45,17 +47,11 @@ pub struct Console {
 impl Console {
     /// A console for a run of `plan`; `bars` chooses terminal bars over plain lines when
     /// progress is shown. There is one bar per worker when the plan says in advance what each
-    /// computes (pipe mode), else one bar for all (queue mode).
+    /// computes (pipe and shm modes), else one bar for all (queue and pool modes).
     pub fn new(verbose: bool, progress: bool, bars: bool, plan: &Plan) -> Console {
         let procs = plan.config().procs;
-        let per_worker = plan.per_worker();
-        // Queue mode: nobody knows in advance who computes what; the bar shows the whole.
-        let ranges: Vec<u64> = per_worker.clone().unwrap_or_else(|| {
-            let mut shares = vec![0; procs];
-            shares[0] = plan.config().steps;
-            shares
-        });
-        let per_worker = per_worker.is_some();
+        let total = plan.config().steps;
+        let worker_totals = plan.per_worker();
         let display = match (progress, bars) {
             (false, _) => Display::Off,
             (true, true) => {
@@ -71,14 +67,13 @@ impl Console {
                     bar.set_prefix(prefix);
                     bar
                 };
-                let bars = if per_worker && ranges.len() <= MAX_BARS {
-                    ranges
+                let bars = match &worker_totals {
+                    Some(lens) if lens.len() <= MAX_BARS => lens
                         .iter()
                         .enumerate()
                         .map(|(i, len)| make(*len, format!("worker {i}")))
-                        .collect()
-                } else {
-                    vec![make(ranges.iter().sum(), format!("{procs} workers"))]
+                        .collect(),
+                    _ => vec![make(total, format!("{procs} workers"))],
                 };
                 Display::Bars { multi, bars }
             }
@@ -90,9 +85,10 @@ impl Console {
             verbose,
             display,
             started: Instant::now(),
-            totals: ranges.clone(),
-            finished: vec![0; ranges.len()],
-            done: vec![0; ranges.len()],
+            total,
+            worker_totals,
+            finished: vec![0; procs],
+            done: vec![0; procs],
         }
     }
 
@@ -129,17 +125,16 @@ impl Console {
         self.done[index] = total_done
             .unwrap_or(self.finished[index])
             .max(self.finished[index]);
-        let total: u64 = self.totals.iter().sum();
+        let total = self.total;
         let sum = self.done.iter().sum::<u64>().min(total);
         match &mut self.display {
             Display::Off => {}
-            Display::Bars { bars, .. } => {
-                if bars.len() == self.totals.len() {
-                    bars[index].set_position(self.done[index].min(self.totals[index]));
-                } else {
-                    bars[0].set_position(sum);
+            Display::Bars { bars, .. } => match &self.worker_totals {
+                Some(lens) if bars.len() == lens.len() => {
+                    bars[index].set_position(self.done[index].min(lens[index]));
                 }
-            }
+                _ => bars[0].set_position(sum),
+            },
             Display::Lines { last } => {
                 if sum >= total || last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
