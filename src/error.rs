@@ -98,6 +98,17 @@ impl Error {
             repr: Repr::Message(kind, msg.into()),
         }
     }
+    /// What an encoding or decoding error says, without the "cannot encode message" before
+    /// it (for a caller that words the context itself); other errors whole.
+    pub(crate) fn codec_detail(&self) -> String {
+        match &self.repr {
+            Repr::Encode(msg) | Repr::Decode(msg) => msg.clone(),
+            _ => self.to_string(),
+        }
+    }
+    pub(crate) fn codec(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::Codec, msg)
+    }
     pub(crate) fn misuse(msg: impl Into<String>) -> Self {
         Self::message(ErrorKind::Misuse, msg)
     }

@@ -31,6 +31,22 @@ fn main() {
             a_worker_killed_mid_task_fails_only_that_task,
         ),
         (
+            "apply_survives_its_worker_dying",
+            apply_survives_its_worker_dying,
+        ),
+        (
+            "apply_honours_the_task_timeout",
+            apply_honours_the_task_timeout,
+        ),
+        (
+            "apply_honours_maxtasksperchild",
+            apply_honours_maxtasksperchild,
+        ),
+        (
+            "apply_from_many_threads_beside_a_map",
+            apply_from_many_threads_beside_a_map,
+        ),
+        (
             "maxtasksperchild_replaces_workers",
             maxtasksperchild_replaces_workers,
         ),
@@ -41,6 +57,14 @@ fn main() {
         (
             "a_task_timeout_kills_and_replaces",
             a_task_timeout_kills_and_replaces,
+        ),
+        (
+            "a_get_timeout_kills_the_task_and_the_pool_goes_on",
+            a_get_timeout_kills_the_task_and_the_pool_goes_on,
+        ),
+        (
+            "a_dropped_async_result_still_runs",
+            a_dropped_async_result_still_runs,
         ),
         (
             "terminate_mid_map_leaves_nothing",
@@ -203,6 +227,106 @@ fn a_worker_killed_mid_task_fails_only_that_task() -> Result<(), Failed> {
     check(pool.apply(double, 1)? == 2, "the pool goes on")
 }
 
+fn die(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+/// `apply` on an idle pool runs on a borrowed worker: its death is named all the same.
+fn apply_survives_its_worker_dying() -> Result<(), Failed> {
+    let pool = Pool::new(1)?;
+    let first = pool.apply(my_pid, 0)?;
+    check(pool.apply(my_pid, 0)? == first, "the same worker again")?;
+    match pool.apply(die, 3) {
+        Err(PoolError::Tasks(failed)) => check(
+            matches!(&failed[..], [(0, TaskError::WorkerDied { pid, how })]
+                if *pid == first && how.contains("status 3")),
+            format!("{failed:?}"),
+        )?,
+        other => return Err(format!("expected the worker's death, got {other:?}").into()),
+    }
+    let second = pool.apply(my_pid, 0)?;
+    check(second != first, "replaced")?;
+    check(
+        wait_gone(&[first], Duration::from_secs(2)).is_empty(),
+        "the dead worker is reaped",
+    )?;
+    check(pool.pids() == vec![second], format!("{:?}", pool.pids()))
+}
+
+/// Direct and queued tasks mixed, from several threads at once: every result right.
+fn apply_from_many_threads_beside_a_map() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let mapped = pool.map_async(double, 0..20_000u64, Some(10))?;
+    let wrong = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let pool = &pool;
+                scope.spawn(move || {
+                    (0..300u64)
+                        .filter(|i| {
+                            pool.apply(double, t * 1000 + i).ok() != Some(2 * (t * 1000 + i))
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|h| h.join().unwrap_or(usize::MAX))
+            .sum::<usize>()
+    });
+    check(wrong == 0, format!("{wrong} wrong apply results"))?;
+    let out = mapped.get(Some(Duration::from_secs(30)))?;
+    check(
+        out.iter().enumerate().all(|(i, &v)| v == 2 * i as u64),
+        "map results",
+    )?;
+    // Now idle: applies run directly, and all workers are still there.
+    check(pool.apply(double, 8)? == 16, "direct")?;
+    check(pool.pids().len() == 2, "no worker lost")
+}
+
+fn apply_honours_the_task_timeout() -> Result<(), Failed> {
+    let pool = Pool::builder()
+        .processes(1)
+        .task_timeout(Duration::from_millis(200))
+        .build()?;
+    let before = pool.pids();
+    let started = Instant::now();
+    match pool.apply(sleepy, 7) {
+        Err(PoolError::Tasks(failed)) => check(
+            matches!(&failed[..], [(0, TaskError::TimedOut { pid, .. })] if before == [*pid]),
+            format!("{failed:?}"),
+        )?,
+        other => return Err(format!("expected a timeout, got {other:?}").into()),
+    }
+    check(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the sleeper",
+    )?;
+    check(pool.apply(double, 4)? == 8, "the pool goes on")?;
+    check(
+        wait_gone(&before, Duration::from_secs(2)).is_empty(),
+        "the slow worker is killed and reaped",
+    )
+}
+
+fn apply_honours_maxtasksperchild() -> Result<(), Failed> {
+    let pool = Pool::builder().processes(1).maxtasksperchild(2).build()?;
+    let pids: Vec<u32> = (0..6)
+        .map(|i| pool.apply(my_pid, i))
+        .collect::<Result<_, _>>()?;
+    let distinct: BTreeSet<u32> = pids.iter().copied().collect();
+    check(
+        distinct.len() == 3 && pids[0] == pids[1] && pids[2] == pids[3],
+        format!("two tasks per worker: {pids:?}"),
+    )?;
+    check(
+        wait_gone(&pids[..4], Duration::from_secs(2)).is_empty(),
+        "retired workers are reaped",
+    )
+}
+
 fn my_pid(_: u64) -> u32 {
     std::process::id()
 }
@@ -256,6 +380,55 @@ fn a_task_timeout_kills_and_replaces() -> Result<(), Failed> {
         "did not wait for the sleeper",
     )?;
     check(pool.pids().len() == 2, "replaced")
+}
+
+fn a_get_timeout_kills_the_task_and_the_pool_goes_on() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let before = pool.pids();
+    let started = Instant::now();
+    let result = pool
+        .apply_async(sleepy, 7)
+        .get(Some(Duration::from_millis(200)));
+    check(
+        matches!(result, Err(PoolError::Timeout)),
+        format!("{result:?}"),
+    )?;
+    check(
+        started.elapsed() < Duration::from_secs(5),
+        "get returned at its timeout",
+    )?;
+    // The sleeper's worker is killed (nobody wants its result) and replaced.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.pids() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = pool.pids();
+    check(
+        after.len() == 2 && before.iter().filter(|p| after.contains(p)).count() == 1,
+        format!("one worker replaced: {before:?} -> {after:?}"),
+    )?;
+    check(
+        wait_gone(&before, Duration::from_secs(2)).len() == 1,
+        "the killed worker is reaped",
+    )?;
+    check(pool.apply(double, 21)? == 42, "the pool goes on")
+}
+
+fn touch(path: String) {
+    std::fs::write(path, b"ran").expect("write");
+}
+
+fn a_dropped_async_result_still_runs() -> Result<(), Failed> {
+    let pool = Pool::new(1)?;
+    let path = std::env::temp_dir().join(format!("multiproc-dropped-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    // As in Python, a task whose result nobody reads still runs.
+    drop(pool.apply_async(touch, path.display().to_string()));
+    pool.close();
+    pool.join()?;
+    let ran = std::fs::read(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    check(ran == b"ran", "the task ran")
 }
 
 fn terminate_mid_map_leaves_nothing() -> Result<(), Failed> {
@@ -313,7 +486,20 @@ fn misuse_is_refused_clearly() -> Result<(), Failed> {
     )?;
     pool.join()?;
     let open = Pool::new(1)?;
+    // A shared object travels to workers only at their start, through the initializer.
+    let shared = Value::new(0u64)?;
+    match open.apply_async(read_value, shared).get(None) {
+        Err(PoolError::Pool(e)) => check(
+            e.to_string().contains("initializer"),
+            format!("the message points to the initializer: {e}"),
+        )?,
+        other => return Err(format!("a Value as a task's input: {other:?}").into()),
+    }
     check(open.join().is_err(), "join before close")
+}
+
+fn read_value(v: Value<u64>) -> u64 {
+    v.get().expect("get")
 }
 
 fn inflate(seed: Vec<u8>) -> Vec<u8> {

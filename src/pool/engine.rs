@@ -2,6 +2,12 @@
 //! so a worker never waits for its next chunk), collects their results, and replaces a worker
 //! that died, timed out or did its `maxtasksperchild`. Callers talk to it through [`Inner`]:
 //! they queue chunks and wait on the condition variable for results.
+//!
+//! An idle worker's connection is parked in the shared state, so that a synchronous `apply`
+//! can borrow it and run its task directly: the caller sends the task and reads the result
+//! itself, two wake-ups (worker, caller) instead of four (pool thread, worker, pool thread,
+//! caller). While a worker is parked the pool thread watches only its process; while it is
+//! borrowed, not at all: the caller hands it back, healthy or not, through [`Returned`].
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
@@ -44,15 +50,55 @@ pub(super) struct Chunk {
     pub(super) args: Vec<u8>,
 }
 
+/// Where one chunk's result is.
+#[derive(Debug, Default)]
+pub(super) enum ChunkResult {
+    /// Not in yet.
+    #[default]
+    Pending,
+    /// In: the encoded results, or why there are none.
+    Ready(std::result::Result<Vec<u8>, TaskError>),
+    /// Moved out to be decoded by the caller (its bytes are no longer here).
+    Taken,
+}
+
+impl ChunkResult {
+    /// Moves a ready result out, leaving `Taken`.
+    pub(super) fn take(&mut self) -> Option<std::result::Result<Vec<u8>, TaskError>> {
+        match std::mem::replace(self, ChunkResult::Taken) {
+            ChunkResult::Ready(r) => Some(r),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
+
 /// The results of one call (`map`, `apply_async`, ...): one per chunk, as they arrive.
 #[derive(Debug, Default)]
 pub(super) struct Job {
-    pub(super) results: Vec<Option<std::result::Result<Vec<u8>, TaskError>>>,
+    pub(super) results: Vec<ChunkResult>,
     /// Chunk slots in the order they finished.
     pub(super) order: Vec<usize>,
     pub(super) remaining: usize,
-    /// When the caller stops waiting: its running chunks are killed.
-    pub(super) deadline: Option<Instant>,
+    /// Nobody will read the results (the caller dropped its handle): the job is forgotten
+    /// once its last chunk is in.
+    pub(super) abandoned: bool,
+}
+
+impl Job {
+    /// A job of `chunks` chunks, none in yet.
+    pub(super) fn new(chunks: usize) -> Job {
+        Job {
+            results: std::iter::repeat_with(ChunkResult::default)
+                .take(chunks)
+                .collect(),
+            order: Vec::with_capacity(chunks),
+            remaining: chunks,
+            abandoned: false,
+        }
+    }
 }
 
 /// What the callers and the pool thread share.
@@ -61,6 +107,8 @@ pub(super) struct State {
     pub(super) queue: VecDeque<Chunk>,
     pub(super) jobs: HashMap<u64, Job>,
     pub(super) next_job: u64,
+    /// Calls still queueing their chunks: the pool does not wind down under them.
+    pub(super) submitting: usize,
     pub(super) closed: bool,
     pub(super) terminate: bool,
     /// The pool thread has stopped: no result will come any more.
@@ -69,6 +117,45 @@ pub(super) struct State {
     pub(super) pids: Vec<u32>,
     /// Set once the first workers are started (or could not be).
     pub(super) started: Option<std::result::Result<(), String>>,
+    /// Idle workers' connections, for `apply` to borrow.
+    pub(super) idle: Vec<Parked>,
+    /// Workers a caller is using now.
+    pub(super) borrowed: Vec<u64>,
+    /// Workers handed back by callers, for the pool thread to take in.
+    pub(super) returned: Vec<Returned>,
+    /// How workers that died in a caller's hands ended (their pid, and how), until the caller
+    /// reads it.
+    pub(super) deaths: HashMap<u64, (u32, String)>,
+}
+
+/// An idle worker's connection, parked where a caller can borrow it.
+#[derive(Debug)]
+pub(super) struct Parked {
+    pub(super) id: u64,
+    pub(super) pid: u32,
+    pub(super) conn: Connection,
+    /// Tasks it has run (for `maxtasksperchild`).
+    pub(super) done: usize,
+}
+
+/// A borrowed worker coming back.
+#[derive(Debug)]
+pub(super) struct Returned {
+    pub(super) worker: Parked,
+    pub(super) state: ReturnedState,
+}
+
+/// How a borrowed worker came back.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ReturnedState {
+    /// It ran its task and may run more.
+    Healthy,
+    /// It did its `maxtasksperchild`: to be stopped and replaced.
+    Retire,
+    /// Its connection broke: it died, to be reaped (the caller waits for how).
+    Dead,
+    /// It ran past the task timeout: to be killed and replaced.
+    TooSlow,
 }
 
 /// The shared half of a pool.
@@ -97,6 +184,18 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Forgets `job` once its results are all in: its caller will not read them.
+    pub(super) fn abandon(&self, job: u64) {
+        let mut s = self.lock();
+        if let Some(j) = s.jobs.get_mut(&job) {
+            if j.remaining == 0 {
+                s.jobs.remove(&job);
+            } else {
+                j.abandoned = true;
+            }
+        }
+    }
+
     /// Tells the pool thread to look at the state again.
     pub(super) fn wake(&self) {
         let _ = os::write_nonblocking(self.wake.as_fd(), &[1]);
@@ -104,8 +203,10 @@ impl Inner {
 }
 
 struct Worker {
+    id: u64,
     process: Process,
-    conn: Connection,
+    /// `None` while parked in the shared state or borrowed by a caller.
+    conn: Option<Connection>,
     /// Chunks sent, oldest (running) first, with when it started running.
     inflight: VecDeque<(Chunk, Option<Instant>)>,
     done: usize,
@@ -115,9 +216,10 @@ struct Worker {
 /// The pool thread's body.
 pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
     let mut workers: Vec<Worker> = Vec::new();
+    let mut next_id = 0;
     let mut start_error = None;
     for _ in 0..config.processes {
-        match start(&config) {
+        match start(&config, &mut next_id) {
             Ok(w) => workers.push(w),
             Err(e) => {
                 start_error = Some(e.to_string());
@@ -135,26 +237,50 @@ pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
         inner.changed.notify_all();
     }
     loop {
-        let timeout = {
+        let (timeout, watch) = {
             let mut s = inner.lock();
             if s.terminate {
                 break;
             }
+            take_back(&mut s, &mut workers, &config, &mut next_id);
             // Expiry first: the chunks a killed worker had go back to the queue, and assign
             // hands them out before the thread sleeps.
-            expire(&mut s, &mut workers, &config, inner);
+            expire(&mut s, &mut workers, &config, &mut next_id);
             assign(&mut s, &mut workers);
-            if s.closed && s.queue.is_empty() && workers.iter().all(|w| w.inflight.is_empty()) {
+            park(&mut s, &mut workers);
+            inner.changed.notify_all();
+            if s.closed
+                && s.submitting == 0
+                && s.queue.is_empty()
+                && s.borrowed.is_empty()
+                && s.returned.is_empty()
+                && workers.iter().all(|w| w.inflight.is_empty())
+            {
                 break;
             }
-            next_deadline(&s, &workers, &config)
-                .map(|d| d.saturating_duration_since(Instant::now()))
+            // What to watch of each worker: its pipe while it has chunks from this thread,
+            // its process unless a caller has it.
+            let watch: Vec<(bool, bool)> = workers
+                .iter()
+                .map(|w| (w.conn.is_some(), !s.borrowed.contains(&w.id)))
+                .collect();
+            let timeout = next_deadline(&s, &workers, &config)
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            (timeout, watch)
         };
         let wake_fd = WakeFd(&wake);
         let mut objects: Vec<&dyn Waitable> = vec![&wake_fd];
-        for w in &workers {
-            objects.push(&w.conn);
-            objects.push(&w.process);
+        // Which worker, and whether its pipe (or its process), each object is.
+        let mut what = vec![(usize::MAX, false)];
+        for (i, (w, &(pipe, process))) in workers.iter().zip(&watch).enumerate() {
+            if let (true, Some(conn)) = (pipe, &w.conn) {
+                objects.push(conn);
+                what.push((i, true));
+            }
+            if process {
+                objects.push(&w.process);
+                what.push((i, false));
+            }
         }
         let ready = wait(&objects, timeout).unwrap_or_default();
         drop(objects);
@@ -162,23 +288,33 @@ pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
         while matches!(os::read_nonblocking(wake.as_fd(), &mut sink), Ok(Some(n)) if n > 0) {}
         let mut gone = Vec::new();
         for slot in ready.into_iter().filter(|&s| s > 0) {
-            let i = (slot - 1) / 2;
+            let (i, pipe) = what[slot];
             if gone.contains(&i) {
                 continue;
             }
             let w = &mut workers[i];
-            if slot % 2 == 1 || w.conn.has_buffered() {
+            let Some(conn) = w.conn.as_mut() else {
+                // Parked (its pipe is in the shared state) or borrowed: only its death is
+                // news, and only when it is parked (a borrower finds out itself).
+                if !w.process.is_alive() && unpark(&mut inner.lock(), w) {
+                    gone.push(i);
+                }
+                continue;
+            };
+            if pipe || conn.has_buffered() {
                 // Everything already read from its pipe, then what more is there now.
-                loop {
-                    match w.conn.recv::<Done>() {
+                while let Some(conn) = w.conn.as_mut() {
+                    match conn.recv::<Done>() {
                         Ok(done) => finish_chunk(inner, w, done, &config),
                         Err(_) => {
                             gone.push(i);
                             break;
                         }
                     }
-                    if w.inflight.is_empty() || !w.conn.poll(Some(Duration::ZERO)).unwrap_or(false)
-                    {
+                    let more = w.conn.as_ref().is_some_and(|c| {
+                        !w.inflight.is_empty() && c.poll(Some(Duration::ZERO)).unwrap_or(false)
+                    });
+                    if !more {
                         break;
                     }
                 }
@@ -189,14 +325,14 @@ pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
         gone.sort_unstable();
         for &i in gone.iter().rev() {
             let w = workers.remove(i);
-            lost(inner, w, &config, &mut workers);
+            lost(inner, w, &config, &mut workers, &mut next_id);
         }
     }
     shut_down(inner, workers);
 }
 
 /// Starts one worker.
-fn start(config: &Config) -> Result<Worker> {
+fn start(config: &Config, next_id: &mut u64) -> Result<Worker> {
     let (mine, theirs) = pipe()?;
     let mut process = Process::new(
         worker,
@@ -207,16 +343,96 @@ fn start(config: &Config) -> Result<Worker> {
     )
     .with_name("pool-worker");
     process.start()?;
+    *next_id += 1;
     Ok(Worker {
+        id: *next_id,
         process,
-        conn: mine,
+        conn: Some(mine),
         inflight: VecDeque::new(),
         done: 0,
         stopping: false,
     })
 }
 
-/// Hands queued chunks to workers with room.
+/// Takes a parked worker's connection back from the shared state; false when a caller has
+/// it.
+fn unpark(s: &mut State, w: &mut Worker) -> bool {
+    if w.conn.is_some() {
+        return true;
+    }
+    let Some(at) = s.idle.iter().position(|p| p.id == w.id) else {
+        return false;
+    };
+    let parked = s.idle.swap_remove(at);
+    w.conn = Some(parked.conn);
+    w.done = parked.done;
+    true
+}
+
+/// Parks the connections of idle workers where callers can borrow them.
+fn park(s: &mut State, workers: &mut [Worker]) {
+    for w in workers
+        .iter_mut()
+        .filter(|w| w.inflight.is_empty() && !w.stopping)
+    {
+        if let (Some(conn), Some(pid)) = (w.conn.take(), w.process.pid()) {
+            s.idle.push(Parked {
+                id: w.id,
+                pid,
+                conn,
+                done: w.done,
+            });
+        }
+    }
+}
+
+/// Takes in the workers callers handed back: healthy ones are parked again by the caller
+/// itself and never come here; the others are stopped or reaped and replaced.
+fn take_back(s: &mut State, workers: &mut Vec<Worker>, config: &Config, next_id: &mut u64) {
+    for back in std::mem::take(&mut s.returned) {
+        s.borrowed.retain(|&id| id != back.worker.id);
+        let Some(at) = workers.iter().position(|w| w.id == back.worker.id) else {
+            continue;
+        };
+        let w = &mut workers[at];
+        w.done = back.worker.done;
+        w.conn = Some(back.worker.conn);
+        match back.state {
+            ReturnedState::Healthy => {}
+            ReturnedState::Retire => {
+                w.stopping = true;
+                if let Some(conn) = w.conn.as_mut() {
+                    let _ = conn.send(&ToWorker::<Bytes>::Stop);
+                }
+            }
+            ReturnedState::Dead | ReturnedState::TooSlow => {
+                let mut w = workers.remove(at);
+                let pid = w.process.pid().unwrap_or(0);
+                if back.state == ReturnedState::TooSlow {
+                    let _ = w.process.kill();
+                }
+                let how = reap(&mut w);
+                // The borrower of a worker that broke waits to say how it ended.
+                if back.state == ReturnedState::Dead {
+                    s.deaths.insert(w.id, (pid, how));
+                }
+                replace(s, workers, config, next_id);
+            }
+        }
+    }
+}
+
+/// Waits for a worker that is gone (or killed), and says how it ended.
+fn reap(w: &mut Worker) -> String {
+    match join_or_kill(&mut w.process, Duration::from_secs(1)) {
+        Ok(Reaped::Exited(code)) | Ok(Reaped::Killed(code)) => {
+            describe_exit(code, w.process.failure())
+        }
+        Err(e) => format!("could not be waited for ({e})"),
+    }
+}
+
+/// Hands queued chunks to workers with room (taking parked ones back to do so).
 fn assign(s: &mut State, workers: &mut [Worker]) {
     for w in workers.iter_mut().filter(|w| !w.stopping) {
         while w.inflight.len() < PREFETCH {
@@ -229,13 +445,17 @@ fn assign(s: &mut State, workers: &mut [Worker]) {
             if !w.inflight.is_empty() && waiting + next.args.len() + 64 > PIPE_ROOM {
                 break;
             }
+            if !unpark(s, w) {
+                break;
+            }
             let chunk = s.queue.pop_front().expect("just seen");
             let msg = ToWorker::Run {
                 trampoline: chunk.trampoline,
                 func: chunk.func,
                 args: BytesRef(&chunk.args),
             };
-            if w.conn.send(&msg).is_err() {
+            let sent = w.conn.as_mut().is_some_and(|c| c.send(&msg).is_ok());
+            if !sent {
                 // Its death is seen on its pipe; the chunk goes back for another.
                 s.queue.push_front(chunk);
                 w.stopping = true;
@@ -265,31 +485,37 @@ fn finish_chunk(inner: &Inner, w: &mut Worker, done: Done, config: &Config) {
         while let Some((c, _)) = w.inflight.pop_back() {
             s.queue.push_front(c);
         }
-        let _ = w.conn.send(&ToWorker::<Bytes>::Stop);
+        if let Some(conn) = w.conn.as_mut() {
+            let _ = conn.send(&ToWorker::<Bytes>::Stop);
+        }
     }
     inner.changed.notify_all();
 }
 
 fn record(s: &mut State, chunk: &Chunk, output: std::result::Result<Vec<u8>, TaskError>) {
     if let Some(job) = s.jobs.get_mut(&chunk.job)
-        && job.results[chunk.slot].is_none()
+        && matches!(job.results[chunk.slot], ChunkResult::Pending)
     {
-        job.results[chunk.slot] = Some(output);
+        job.results[chunk.slot] = ChunkResult::Ready(output);
         job.order.push(chunk.slot);
         job.remaining -= 1;
+        if job.abandoned && job.remaining == 0 {
+            s.jobs.remove(&chunk.job);
+        }
     }
 }
 
 /// A worker is gone: its running chunk fails (unless it was told to stop), the others go back
 /// to the queue, and a new worker takes its place while there is work or the pool is open.
-fn lost(inner: &Inner, mut w: Worker, config: &Config, workers: &mut Vec<Worker>) {
+fn lost(
+    inner: &Inner,
+    mut w: Worker,
+    config: &Config,
+    workers: &mut Vec<Worker>,
+    next_id: &mut u64,
+) {
     let pid = w.process.pid().unwrap_or(0);
-    let how = match join_or_kill(&mut w.process, Duration::from_secs(1)) {
-        Ok(Reaped::Exited(code)) | Ok(Reaped::Killed(code)) => {
-            describe_exit(code, w.process.failure())
-        }
-        Err(e) => format!("could not be waited for ({e})"),
-    };
+    let how = reap(&mut w);
     let mut s = inner.lock();
     if let Some((chunk, _)) = w.inflight.pop_front() {
         record(&mut s, &chunk, Err(TaskError::WorkerDied { pid, how }));
@@ -297,35 +523,32 @@ fn lost(inner: &Inner, mut w: Worker, config: &Config, workers: &mut Vec<Worker>
     while let Some((c, _)) = w.inflight.pop_back() {
         s.queue.push_front(c);
     }
-    replace(&mut s, workers, config);
+    replace(&mut s, workers, config, next_id);
     inner.changed.notify_all();
 }
 
 /// Starts a worker in place of one that left, unless the pool is winding down.
-fn replace(s: &mut State, workers: &mut Vec<Worker>, config: &Config) {
-    if s.terminate || (s.closed && s.queue.is_empty()) {
+fn replace(s: &mut State, workers: &mut Vec<Worker>, config: &Config, next_id: &mut u64) {
+    if s.terminate || (s.closed && s.submitting == 0 && s.queue.is_empty()) {
         s.pids = workers.iter().filter_map(|w| w.process.pid()).collect();
         return;
     }
-    if let Ok(w) = start(config) {
+    if let Ok(w) = start(config, next_id) {
         workers.push(w);
     }
     s.pids = workers.iter().filter_map(|w| w.process.pid()).collect();
 }
 
-/// Kills workers whose running chunk is past the task timeout or its caller's deadline.
-fn expire(s: &mut State, workers: &mut Vec<Worker>, config: &Config, inner: &Inner) {
+/// Kills workers whose running chunk is past the task timeout or whose caller gave up.
+fn expire(s: &mut State, workers: &mut Vec<Worker>, config: &Config, next_id: &mut u64) {
     let now = Instant::now();
     let mut i = 0;
     while i < workers.len() {
         let late = workers[i].inflight.front().and_then(|(chunk, started)| {
             let started = (*started)?;
             let by_task = config.task_timeout.is_some_and(|t| now >= started + t);
-            let by_caller = s
-                .jobs
-                .get(&chunk.job)
-                .and_then(|j| j.deadline)
-                .is_some_and(|d| now >= d);
+            // A chunk whose caller gave up (its job is gone) is not worth finishing.
+            let by_caller = !s.jobs.contains_key(&chunk.job);
             (by_task || by_caller).then_some(started)
         });
         let Some(started) = late else {
@@ -343,8 +566,7 @@ fn expire(s: &mut State, workers: &mut Vec<Worker>, config: &Config, inner: &Inn
         while let Some((c, _)) = w.inflight.pop_back() {
             s.queue.push_front(c);
         }
-        replace(s, workers, config);
-        inner.changed.notify_all();
+        replace(s, workers, config, next_id);
     }
 }
 
@@ -355,21 +577,31 @@ fn next_deadline(s: &State, workers: &[Worker], config: &Config) -> Option<Insta
         .filter_map(|w| {
             let (chunk, started) = w.inflight.front()?;
             let by_task = config.task_timeout.zip(*started).map(|(t, s)| s + t);
-            let by_caller = s.jobs.get(&chunk.job).and_then(|j| j.deadline);
+            let by_caller = (!s.jobs.contains_key(&chunk.job)).then(Instant::now);
             by_task.into_iter().chain(by_caller).min()
         })
         .min()
 }
 
 /// Stops every worker: politely when the work is done, at once when terminated; every chunk
-/// still queued or running then fails as cancelled.
+/// still queued or running then fails as cancelled. Workers a caller has borrowed are killed
+/// too (the caller sees its pipe close, and the pool finished).
 fn shut_down(inner: &Inner, mut workers: Vec<Worker>) {
-    let terminate = inner.lock().terminate;
+    let terminate = {
+        let mut s = inner.lock();
+        for w in &mut workers {
+            unpark(&mut s, w);
+        }
+        s.terminate
+    };
     for w in &mut workers {
-        if terminate {
-            let _ = w.process.kill();
-        } else {
-            let _ = w.conn.send(&ToWorker::<Bytes>::Stop);
+        match w.conn.as_mut() {
+            Some(conn) if !terminate => {
+                let _ = conn.send(&ToWorker::<Bytes>::Stop);
+            }
+            _ => {
+                let _ = w.process.kill();
+            }
         }
     }
     for w in &mut workers {
@@ -385,6 +617,7 @@ fn shut_down(inner: &Inner, mut workers: Vec<Worker>) {
         record(&mut s, chunk, Err(TaskError::Cancelled));
     }
     s.pids.clear();
+    s.idle.clear();
     s.finished = true;
     inner.changed.notify_all();
 }

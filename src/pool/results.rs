@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::engine::{Inner, Job};
-use super::task::TaskError;
+use super::engine::{ChunkResult, Inner, Job};
+use super::task::{ChunkOutput, TaskError};
 use crate::codec;
 use crate::error::Error;
 
@@ -65,10 +65,18 @@ pub struct AsyncResult<R> {
     /// Inputs per chunk.
     pub(super) lens: Vec<usize>,
     pub(super) finish: Finish<R>,
+    /// Why the call could not even be queued (`apply_async` returns no `Result` of its own).
+    pub(super) refused: Option<Error>,
 }
 
-/// Assembles a finished job's result from its chunks.
-pub(super) type Finish<R> = fn(&[usize], Job) -> std::result::Result<R, PoolError>;
+/// Gives the next chunk's result (its slot, and its bytes or error) as soon as one is in, in
+/// whatever order they finish; `None` once there are no more.
+pub(super) type NextChunk<'a> =
+    &'a mut dyn FnMut() -> Option<(usize, std::result::Result<Vec<u8>, TaskError>)>;
+
+/// Assembles a call's result from its chunks, decoding each as it comes in (while the
+/// workers still run the others), given the inputs per chunk.
+pub(super) type Finish<R> = fn(&[usize], NextChunk<'_>) -> std::result::Result<R, PoolError>;
 
 impl<R> std::fmt::Debug for AsyncResult<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,8 +87,8 @@ impl<R> std::fmt::Debug for AsyncResult<R> {
 }
 
 impl<R> AsyncResult<R> {
-    /// A result for a job that could not be queued: ready at once, with nothing in it.
-    pub(super) fn refused(inner: Arc<Inner>, finish: Finish<R>) -> Self {
+    /// A result for a call that could not be queued: ready at once, `get` gives `why`.
+    pub(super) fn refused(inner: Arc<Inner>, why: Error, finish: Finish<R>) -> Self {
         let mut s = inner.lock();
         let job = s.next_job;
         s.next_job += 1;
@@ -91,6 +99,7 @@ impl<R> AsyncResult<R> {
             job,
             lens: Vec::new(),
             finish,
+            refused: Some(why),
         }
     }
 
@@ -133,7 +142,7 @@ impl<R> AsyncResult<R> {
         let mut failed = Vec::new();
         let mut first = 0;
         for (slot, len) in self.lens.iter().enumerate() {
-            if let Some(Some(Err(e))) = job.results.get(slot) {
+            if let Some(ChunkResult::Ready(Err(e))) = job.results.get(slot) {
                 failed.extend((first..first + len).map(|i| (i, e.clone())));
             }
             first += len;
@@ -144,22 +153,21 @@ impl<R> AsyncResult<R> {
     /// Whether every task succeeded (false while results are missing).
     pub fn successful(&self) -> bool {
         let s = self.inner.lock();
-        s.jobs
-            .get(&self.job)
-            .is_some_and(|j| j.remaining == 0 && j.results.iter().all(|r| matches!(r, Some(Ok(_)))))
+        s.jobs.get(&self.job).is_some_and(|j| {
+            j.remaining == 0
+                && j.results
+                    .iter()
+                    .all(|r| matches!(r, ChunkResult::Ready(Ok(_))))
+        })
     }
 
-    /// Gives up: the chunks still running are killed with their workers, the others dropped.
+    /// Gives up: the chunks still running are killed with their workers (the pool thread
+    /// kills a running chunk whose call is gone), the others dropped.
     fn give_up(&self) {
         let mut s = self.inner.lock();
         let job = self.job;
         s.queue.retain(|c| c.job != job);
-        if let Some(j) = s.jobs.get_mut(&job) {
-            j.deadline = Some(Instant::now());
-            for r in j.results.iter_mut().filter(|r| r.is_none()) {
-                *r = Some(Err(TaskError::Cancelled));
-            }
-        }
+        s.jobs.remove(&job);
         drop(s);
         self.inner.wake();
     }
@@ -169,56 +177,153 @@ impl<R> AsyncResult<R> {
     /// Waits for the result (at most `timeout`; then the tasks still running are killed with
     /// their workers, which are replaced, and [`PoolError::Timeout`] is returned). For `map`,
     /// the results in input order, or [`PoolError::Tasks`] naming the inputs that failed.
-    pub fn get(self, timeout: Option<Duration>) -> std::result::Result<R, PoolError> {
-        if !self.wait(timeout) {
+    pub fn get(mut self, timeout: Option<Duration>) -> std::result::Result<R, PoolError> {
+        if let Some(why) = self.refused.take() {
+            return Err(PoolError::Pool(why));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut timed_out = false;
+        // How many of the job's finished chunks were taken so far.
+        let mut taken = 0;
+        let mut next = || {
+            let mut s = self.inner.lock();
+            loop {
+                let finished = s.finished;
+                let job = s.jobs.get_mut(&self.job)?;
+                if let Some(&slot) = job.order.get(taken) {
+                    taken += 1;
+                    if let Some(result) = job.results[slot].take() {
+                        return Some((slot, result));
+                    }
+                    continue;
+                }
+                if finished || job.remaining == 0 {
+                    return None;
+                }
+                let left = match deadline {
+                    None => Duration::from_secs(3600),
+                    Some(d) if Instant::now() >= d => {
+                        timed_out = true;
+                        return None;
+                    }
+                    Some(d) => d - Instant::now(),
+                };
+                s = self
+                    .inner
+                    .changed
+                    .wait_timeout(s, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        };
+        let result = (self.finish)(&self.lens, &mut next);
+        if timed_out {
             self.give_up();
             return Err(PoolError::Timeout);
         }
-        let job = self.inner.lock().jobs.remove(&self.job).unwrap_or_default();
-        (self.finish)(&self.lens, job)
+        result
     }
 }
 
-/// Every outcome of a job, decoded, in input order.
-fn outcomes<T: DeserializeOwned>(
-    lens: &[usize],
-    job: Job,
-) -> Vec<std::result::Result<T, TaskError>> {
-    let mut results = job.results.into_iter();
-    lens.iter()
-        .flat_map(|len| chunk_outcomes(results.next().flatten(), *len))
-        .collect()
+impl<R> Drop for AsyncResult<R> {
+    /// Forgets the call: its tasks still run (as in Python), their results are dropped as
+    /// they come in.
+    fn drop(&mut self) {
+        self.inner.abandon(self.job);
+    }
 }
 
-/// The outcomes of one chunk of `len` inputs: its results decoded, or its error (or, when it
-/// never ran, `Cancelled`) for each input.
+/// One chunk's results, decoded.
+enum Decoded<T> {
+    /// Every task succeeded.
+    Values(Vec<T>),
+    /// Each task's value or error.
+    Outcomes(Vec<std::result::Result<T, TaskError>>),
+    /// No task gave a result: the same error for each.
+    Failed(TaskError),
+}
+
+/// Decodes the results of one chunk of `len` inputs (or takes its error; a chunk that never
+/// ran is `Cancelled`). A worker that answers with the wrong number of results is a codec
+/// error, not a shorter list.
+fn decode_chunk<T: DeserializeOwned>(
+    result: Option<std::result::Result<Vec<u8>, TaskError>>,
+    len: usize,
+) -> Decoded<T> {
+    let bytes = match result {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(e)) => return Decoded::Failed(e),
+        None => return Decoded::Failed(TaskError::Cancelled),
+    };
+    let count_error = |got: usize| {
+        Decoded::Failed(TaskError::Codec(format!(
+            "a worker returned {got} results for a chunk of {len} tasks"
+        )))
+    };
+    match codec::decode_payload::<ChunkOutput<T>>(&bytes) {
+        Ok(ChunkOutput::Values(v)) if v.len() == len => Decoded::Values(v),
+        Ok(ChunkOutput::Outcomes(o)) if o.len() == len => Decoded::Outcomes(o),
+        Ok(ChunkOutput::Values(v)) => count_error(v.len()),
+        Ok(ChunkOutput::Outcomes(o)) => count_error(o.len()),
+        Err(e) => Decoded::Failed(TaskError::Codec(e.to_string())),
+    }
+}
+
+/// The outcomes of one chunk of `len` inputs, one per input.
 fn chunk_outcomes<T: DeserializeOwned>(
     result: Option<std::result::Result<Vec<u8>, TaskError>>,
     len: usize,
 ) -> Vec<std::result::Result<T, TaskError>> {
-    let error = match result {
-        Some(Ok(bytes)) => match codec::decode_payload(&bytes) {
-            Ok(items) => return items,
-            Err(e) => TaskError::Codec(e.to_string()),
-        },
-        Some(Err(e)) => e,
-        None => TaskError::Cancelled,
-    };
-    (0..len).map(|_| Err(error.clone())).collect()
+    match decode_chunk(result, len) {
+        Decoded::Values(v) => v.into_iter().map(Ok).collect(),
+        Decoded::Outcomes(o) => o,
+        Decoded::Failed(e) => (0..len).map(|_| Err(e.clone())).collect(),
+    }
 }
 
-/// A `map`'s result: every value, or the failures.
+/// A `map`'s result: every value, or the failures. Chunks are decoded as they come in and
+/// appended in input order (those that finish early wait, decoded, for their turn); a chunk
+/// whose tasks all succeeded is appended whole.
 pub(super) fn finish_many<T: DeserializeOwned>(
     lens: &[usize],
-    job: Job,
+    next: NextChunk<'_>,
 ) -> std::result::Result<Vec<T>, PoolError> {
-    let mut values = Vec::new();
+    let mut values = Vec::with_capacity(lens.iter().sum());
     let mut failed = Vec::new();
-    for (i, outcome) in outcomes::<T>(lens, job).into_iter().enumerate() {
-        match outcome {
-            Ok(v) => values.push(v),
-            Err(e) => failed.push((i, e)),
+    let mut early: std::collections::BTreeMap<usize, Decoded<T>> = Default::default();
+    let mut append = |decoded: Decoded<T>, first: usize, len: usize| match decoded {
+        Decoded::Values(v) => values.extend(v),
+        Decoded::Outcomes(outcomes) => {
+            for (i, outcome) in outcomes.into_iter().enumerate() {
+                match outcome {
+                    Ok(v) => values.push(v),
+                    Err(e) => failed.push((first + i, e)),
+                }
+            }
         }
+        Decoded::Failed(e) => failed.extend((first..first + len).map(|i| (i, e.clone()))),
+    };
+    let mut slot = 0;
+    let mut first = 0;
+    while slot < lens.len() {
+        let Some((done, result)) = next() else { break };
+        if done < slot || done >= lens.len() {
+            continue;
+        }
+        early.insert(done, decode_chunk(Some(result), lens[done]));
+        while let Some(decoded) = early.remove(&slot) {
+            append(decoded, first, lens[slot]);
+            first += lens[slot];
+            slot += 1;
+        }
+    }
+    // Chunks that never came (the pool was terminated, the caller gave up).
+    for (at, &len) in lens.iter().enumerate().skip(slot) {
+        let decoded = early
+            .remove(&at)
+            .unwrap_or(Decoded::Failed(TaskError::Cancelled));
+        append(decoded, first, len);
+        first += len;
     }
     if failed.is_empty() {
         Ok(values)
@@ -230,15 +335,17 @@ pub(super) fn finish_many<T: DeserializeOwned>(
 /// An `apply`'s result.
 pub(super) fn finish_one<T: DeserializeOwned>(
     lens: &[usize],
-    job: Job,
+    next: NextChunk<'_>,
 ) -> std::result::Result<T, PoolError> {
-    match outcomes::<T>(lens, job).pop() {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(PoolError::Tasks(vec![(0, e)])),
-        None => Err(PoolError::Pool(Error::misuse(
+    if lens.is_empty() {
+        return Err(PoolError::Pool(Error::misuse(
             "the pool refused the task (it is closed)",
-        ))),
+        )));
     }
+    // One input, so one value (the chunk's count was checked) or its error.
+    finish_many(lens, next)?
+        .pop()
+        .ok_or_else(|| PoolError::Pool(Error::misuse("the pool refused the task (it is closed)")))
 }
 
 /// The results of `imap` or `imap_unordered`, as they come.
@@ -257,10 +364,7 @@ pub struct Results<R> {
 
 impl<R> Results<R> {
     /// The results of `job` (a `map`'s), one input at a time, in input or finishing order.
-    pub(super) fn new<T>(job: AsyncResult<T>, ordered: bool) -> Self {
-        let AsyncResult {
-            inner, job, lens, ..
-        } = job;
+    pub(super) fn new(inner: Arc<Inner>, job: u64, lens: Vec<usize>, ordered: bool) -> Self {
         let starts = lens
             .iter()
             .scan(0, |at, len| {
@@ -281,6 +385,13 @@ impl<R> Results<R> {
     }
 }
 
+impl<R> Drop for Results<R> {
+    /// Forgets the call: its tasks still run, their results are dropped as they come in.
+    fn drop(&mut self) {
+        self.inner.abandon(self.job);
+    }
+}
+
 impl<R: DeserializeOwned> Iterator for Results<R> {
     /// Each input's position and outcome.
     type Item = (usize, std::result::Result<R, TaskError>);
@@ -298,7 +409,8 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
             let (slot, result) = loop {
                 let job = s.jobs.get_mut(&self.job)?;
                 let slot = if self.ordered {
-                    Some(self.next_chunk).filter(|&c| job.results[c].is_some())
+                    Some(self.next_chunk)
+                        .filter(|&c| !matches!(job.results[c], ChunkResult::Pending))
                 } else {
                     job.order.get(self.next_chunk).copied()
                 };

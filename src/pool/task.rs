@@ -113,6 +113,48 @@ impl<'de> Deserialize<'de> for Bytes {
 /// the results. One per pair of types, chosen where the pool is called.
 pub(super) type Trampoline = fn(func: usize, chunk: Vec<u8>) -> Result<Vec<u8>, String>;
 
+/// A chunk's results as they travel back: the values alone while every task succeeded (the
+/// common case, half the bytes and no per-task tag to decode), each task's outcome otherwise.
+#[derive(Serialize, Deserialize, Debug)]
+pub(super) enum ChunkOutput<R> {
+    /// Every task succeeded: their values, in input order.
+    Values(Vec<R>),
+    /// Some task failed: each task's value or error, in input order.
+    Outcomes(Vec<Result<R, TaskError>>),
+}
+
+impl<R> ChunkOutput<R> {
+    /// Runs `run` on each item, keeping the compact form until a task fails. Panics are
+    /// caught once for the whole chunk (catching each task costs as much as a tiny task);
+    /// after the first failure each remaining task is caught on its own.
+    fn collect<T>(items: Vec<T>, run: impl Fn(T) -> Result<R, TaskError>) -> ChunkOutput<R> {
+        let total = items.len();
+        let mut values = Vec::with_capacity(total);
+        let mut items = items.into_iter();
+        let first_failure = match call_catching(|| {
+            for item in items.by_ref() {
+                match run(item) {
+                    Ok(v) => values.push(v),
+                    Err(e) => return Some(e),
+                }
+            }
+            None
+        }) {
+            Ok(None) => return ChunkOutput::Values(values),
+            Ok(Some(e)) => e,
+            // The task that panicked was taken from `items` and gave no value.
+            Err(panic) => TaskError::from(panic),
+        };
+        let mut outcomes: Vec<Result<R, TaskError>> = Vec::with_capacity(total);
+        outcomes.extend(values.into_iter().map(Ok));
+        outcomes.push(Err(first_failure));
+        outcomes.extend(
+            items.map(|x| call_catching(|| run(x)).unwrap_or_else(|p| Err(TaskError::from(p)))),
+        );
+        ChunkOutput::Outcomes(outcomes)
+    }
+}
+
 /// The trampoline for `fn(T) -> R`: each result is the value, or the panic.
 pub(super) fn run_chunk<T: DeserializeOwned, R: Serialize>(
     func: usize,
@@ -120,10 +162,7 @@ pub(super) fn run_chunk<T: DeserializeOwned, R: Serialize>(
 ) -> Result<Vec<u8>, String> {
     let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
     let f: fn(T) -> R = os::code_at(func);
-    let out: Vec<Result<R, TaskError>> = items
-        .into_iter()
-        .map(|x| call_catching(|| f(x)).map_err(TaskError::from))
-        .collect();
+    let out = ChunkOutput::collect(items, |x| Ok(f(x)));
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
 
@@ -134,10 +173,7 @@ pub(super) fn run_pair_chunk<A: DeserializeOwned, B: DeserializeOwned, R: Serial
 ) -> Result<Vec<u8>, String> {
     let items: Vec<(A, B)> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
     let f: fn(A, B) -> R = os::code_at(func);
-    let out: Vec<Result<R, TaskError>> = items
-        .into_iter()
-        .map(|(a, b)| call_catching(|| f(a, b)).map_err(TaskError::from))
-        .collect();
+    let out = ChunkOutput::collect(items, |(a, b)| Ok(f(a, b)));
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
 
@@ -148,14 +184,9 @@ pub(super) fn run_try_chunk<T: DeserializeOwned, R: Serialize, E: fmt::Display>(
 ) -> Result<Vec<u8>, String> {
     let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
     let f: fn(T) -> Result<R, E> = os::code_at(func);
-    let out: Vec<Result<R, TaskError>> = items
-        .into_iter()
-        .map(|x| match call_catching(|| f(x)) {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(TaskError::Failed(e.to_string())),
-            Err(panic) => Err(TaskError::from(panic)),
-        })
-        .collect();
+    let out = ChunkOutput::collect(items, |x| {
+        f(x).map_err(|e| TaskError::Failed(e.to_string()))
+    });
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
 
