@@ -284,8 +284,10 @@ pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
         }
         let ready = wait(&objects, timeout).unwrap_or_default();
         drop(objects);
-        let mut sink = [0u8; 64];
-        while matches!(os::read_nonblocking(wake.as_fd(), &mut sink), Ok(Some(n)) if n > 0) {}
+        if ready.contains(&0) {
+            let mut sink = [0u8; 64];
+            while matches!(os::read_nonblocking(wake.as_fd(), &mut sink), Ok(Some(n)) if n > 0) {}
+        }
         let mut gone = Vec::new();
         for slot in ready.into_iter().filter(|&s| s > 0) {
             let (i, pipe) = what[slot];
