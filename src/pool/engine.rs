@@ -491,7 +491,7 @@ fn finish_chunk(inner: &Inner, w: &mut Worker, done: Done, config: &Config) {
             let _ = conn.send(&ToWorker::<Bytes>::Stop);
         }
     }
-    inner.changed.notify_all();
+    // The callers are woken once for every result read in this round, at the top of the loop.
 }
 
 fn record(s: &mut State, chunk: &Chunk, output: std::result::Result<Vec<u8>, TaskError>) {
