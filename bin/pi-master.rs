@@ -26,8 +26,9 @@ use multiproc_pi::input::{parse_count, parse_procs, parse_procs_list, parse_step
     long_about,
     args_conflicts_with_subcommands = true,
     after_long_help = "Exit status: 0 on success; 1 when a worker fails (the message names its \
-        index, pid, range and signal or exit status); 2 for a usage error; 130, 143 or 129 after \
-        SIGINT, SIGTERM or SIGHUP, once every worker has been stopped and reaped."
+        index, pid, range and signal or exit status); 2 for a usage error. After SIGINT, SIGTERM \
+        or SIGHUP it stops and reaps every worker, then dies of that same signal (a shell \
+        reports 130, 143 or 129, and a shell loop stops at Ctrl-C)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -274,7 +275,8 @@ fn run_failed(e: RunError) -> ExitCode {
         RunError::Invalid(why) => usage_error(&why),
         RunError::Interrupted { signal } => {
             let _ = writeln!(io::stderr(), "pi-master: {e}");
-            ExitCode::from((128 + signal) as u8)
+            // Every worker is reaped: end as the signal would have, so a shell loop stops.
+            multiproc::signals::die_of(signal)
         }
         e => {
             let _ = writeln!(io::stderr(), "pi-master: error: {e}");

@@ -1,8 +1,9 @@
 //! Termination signals as events a master can wait for.
 //!
 //! A master that owns workers must not die on Ctrl-C and leave them to be killed blindly: it
-//! should stop them in order (terminate, a grace period, kill), reap them, and then exit with
-//! the conventional status (`128 + signal`). [`SignalWatch`] turns the chosen signals into a
+//! should stop them in order (terminate, a grace period, kill), reap them, and then die of
+//! that same signal ([`die_of`]), so that its shell sees what happened (a loop stops at
+//! Ctrl-C, as it does for Python, which re-raises `SIGINT`). [`SignalWatch`] turns the chosen signals into a
 //! flag per signal plus a readable descriptor (the self-pipe pattern, from `signal-hook`), so an
 //! event loop can `poll` on it beside its connections.
 
@@ -21,6 +22,17 @@ pub const SIGINT: i32 = signal_hook::consts::SIGINT;
 pub const SIGTERM: i32 = signal_hook::consts::SIGTERM;
 /// `SIGHUP`, the terminal went away.
 pub const SIGHUP: i32 = signal_hook::consts::SIGHUP;
+
+/// Ends this process by `signal` once its cleanup is done: the signal's default action is
+/// put back and the signal raised, so the parent sees a death by that signal, not an exit
+/// status. Standard output and error are flushed first. Falls back to exiting with
+/// `128 + signal` if the signal does not kill.
+pub fn die_of(signal: i32) -> ! {
+    use std::io::Write;
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    os::die_of_signal(signal)
+}
 
 /// While it lives, the watched signals no longer kill the process: each sets a flag and wakes
 /// [`SignalWatch::fd`]. Dropping it restores the previous handling.

@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
@@ -404,12 +405,16 @@ fn a_terminated_worker_fails_the_run_and_is_named() {
     kill_one_worker(Signal::SIGTERM, "was killed by signal 15 (SIGTERM)");
 }
 
-fn signal_master(signal: Signal, code: i32, name: &str) {
+fn signal_master(signal: Signal, name: &str) {
     let mut run = LiveRun::start(2);
     let pids = run.wait_until_running(2);
     kill(Pid::from_raw(run.child.id() as i32), signal).unwrap();
     let (status, stderr) = run.finish();
-    assert_eq!(status.code(), Some(code), "{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(signal as i32),
+        "dies of {name}: {status:?} {stderr}"
+    );
     assert!(
         stderr.contains(&format!("interrupted by {name}")),
         "{stderr}"
@@ -422,12 +427,52 @@ fn signal_master(signal: Signal, code: i32, name: &str) {
 
 #[test]
 fn sigint_to_the_master_stops_and_reaps_every_worker() {
-    signal_master(Signal::SIGINT, 130, "SIGINT");
+    signal_master(Signal::SIGINT, "SIGINT");
+}
+
+/// Ctrl-C at a terminal signals the whole foreground group: the shell and pi-master. A master
+/// that dies of SIGINT (rather than exiting 130) makes the shell stop its loop, as Python does.
+#[test]
+fn one_ctrl_c_stops_a_shell_loop() {
+    let script = format!(
+        "for i in 1 2 3; do '{BIN}' --procs 2 --steps 1e15 --no-progress; echo after $i; done"
+    );
+    let mut shell = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bash");
+    let group = Pid::from_raw(-(shell.id() as i32));
+    // Whenever it lands (before pi-master watches for it, or after), one SIGINT must end all.
+    thread::sleep(Duration::from_millis(800));
+    kill(group, Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = shell.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    // Nothing of the loop may outlive the test, whatever happened.
+    let _ = kill(group, Signal::SIGKILL);
+    let _ = shell.wait();
+    let mut out = String::new();
+    let _ = shell.stdout.take().unwrap().read_to_string(&mut out);
+    let status = status.expect("the loop went on after Ctrl-C");
+    assert!(!out.contains("after"), "the loop went on: {out:?}");
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{status:?}");
 }
 
 #[test]
 fn sigterm_to_the_master_stops_and_reaps_every_worker() {
-    signal_master(Signal::SIGTERM, 143, "SIGTERM");
+    signal_master(Signal::SIGTERM, "SIGTERM");
 }
 
 #[test]
@@ -548,14 +593,18 @@ fn a_killed_worker_in(extra: &[&str], which: usize, named_as: &str, expect: &str
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }
 
-/// SIGINT to the master of a long run in the mode `extra` selects: exit 130, every worker
-/// reaped.
+/// SIGINT to the master of a long run in the mode `extra` selects: it dies of SIGINT once
+/// every worker is reaped.
 fn sigint_stops_and_reaps_in(extra: &[&str]) {
     let mut run = LiveRun::start_with(2, extra);
     let pids = run.wait_until_running(2);
     kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).unwrap();
     let (status, stderr) = run.finish();
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(Signal::SIGINT as i32),
+        "{status:?} {stderr}"
+    );
     let left = wait_gone(&pids, Duration::from_millis(200));
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }
@@ -789,7 +838,7 @@ fn interrupt_a_sweep(plot: &std::path::Path, signal: Signal) -> (ExitStatus, u32
 fn an_interrupted_sweep_stops_its_workers_and_leaves_no_plot_file() {
     let dir = ScratchDir::new("interrupted");
     let (status, _) = interrupt_a_sweep(&dir.join("speedup.svg"), Signal::SIGINT);
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{status:?}");
     assert!(dir.names().is_empty(), "files left: {:?}", dir.names());
 }
 
@@ -799,7 +848,7 @@ fn an_interrupted_sweep_leaves_an_existing_plot_file_intact() {
     let svg = dir.join("speedup.svg");
     std::fs::write(&svg, "the plot of last week").unwrap();
     let (status, _) = interrupt_a_sweep(&svg, Signal::SIGTERM);
-    assert_eq!(status.code(), Some(143));
+    assert_eq!(status.signal(), Some(Signal::SIGTERM as i32), "{status:?}");
     assert_eq!(
         std::fs::read_to_string(&svg).unwrap(),
         "the plot of last week",
@@ -816,7 +865,7 @@ fn a_plot_target_that_is_not_a_regular_file_is_never_removed() {
     let fifo = dir.join("plot.fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let (status, _) = interrupt_a_sweep(&fifo, Signal::SIGINT);
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{status:?}");
     use std::os::unix::fs::FileTypeExt;
     let kind = std::fs::symlink_metadata(&fifo)
         .expect("the FIFO is still there")

@@ -279,6 +279,26 @@ pub(crate) fn restore_sigchld() {
     }
 }
 
+/// Ends this process by `signal`, as if it had not been caught: its default action is put
+/// back, it is unblocked and raised. A shell then sees the death by that signal (a loop of
+/// commands stops at Ctrl-C) rather than an exit status. Should the signal not kill (its
+/// default action is to ignore, or it is not a signal), exits with `128 + signal`.
+pub(crate) fn die_of_signal(signal: i32) -> ! {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, raise, sigaction};
+    if let Ok(sig) = Signal::try_from(signal) {
+        let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        // SAFETY: the default disposition runs no code of ours in a signal handler; handlers
+        // installed earlier (signal-hook's) are replaced, which is the point: the process is
+        // about to end by this signal.
+        let _ = unsafe { sigaction(sig, &default) };
+        let mut only = SigSet::empty();
+        only.add(sig);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&only), None);
+        let _ = raise(sig);
+    }
+    std::process::exit(128 + signal)
+}
+
 /// Raises the soft limit on open descriptors to the hard limit, once, so that a master with
 /// hundreds of workers (three descriptors each) is not stopped by the default of 1024.
 pub(crate) fn raise_fd_limit() {
