@@ -11,7 +11,7 @@ use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
 use multiproc_apps::output::print_result;
 use multiproc_apps::plot::PlotFile;
 use multiproc_apps::{compare, report, sweep};
-use multiproc_pi::input::{parse_count, parse_procs, parse_procs_list, parse_steps};
+use multiproc_pi::input::{parse_count, parse_procs, parse_procs_list, parse_seconds, parse_steps};
 
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
@@ -68,6 +68,12 @@ struct RunArgs {
     /// [default: 4 per worker; more chunks than blocks of work are clamped]
     #[arg(long, value_name = "N", value_parser = parse_count, allow_negative_numbers = true)]
     chunks: Option<u64>,
+
+    /// Seconds a worker may take to deliver the result of its work (its range or chunk);
+    /// past that it is stopped (SIGTERM, a 1 s grace, SIGKILL) and the run fails naming it
+    /// [default: no limit]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    timeout: Option<std::time::Duration>,
 
     /// Run every IPC mode at the same steps and processes and show them side by side
     #[arg(long, conflicts_with = "ipc")]
@@ -182,6 +188,7 @@ fn run_once(args: RunArgs) -> ExitCode {
         },
         chunks: args.chunks,
         progress,
+        timeout: args.timeout,
     };
     if args.compare {
         return run_compare(config, args.json, args.verbose);

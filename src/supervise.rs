@@ -111,6 +111,19 @@ impl Shutdown {
     }
 }
 
+impl Shutdown {
+    /// Stops one process the same way: `SIGTERM`, up to the grace period for it to exit,
+    /// then `SIGKILL` (which also ends a process stopped with `SIGSTOP`, where `SIGTERM`
+    /// waits for a `SIGCONT` that may never come). Returns how it ended; the process is
+    /// reaped either way. What a master does with a worker past its timeout.
+    pub fn stop_one(&self, process: &mut Process) -> Result<Reaped> {
+        if process.is_alive() {
+            let _ = process.terminate();
+        }
+        join_or_kill(process, self.grace)
+    }
+}
+
 /// How waiting for a process to exit ended, in [`join_or_kill`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reaped {

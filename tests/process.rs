@@ -18,7 +18,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
     multiproc::init();
-    let tests: Vec<(&str, Test)> = vec![
+    let mut tests: Vec<(&str, Test)> = vec![
         (
             "exitcode_zero_when_target_returns",
             exitcode_zero_when_target_returns,
@@ -79,6 +79,10 @@ fn main() {
         ),
         ("cpu_count_is_positive", cpu_count_is_positive),
     ];
+    tests.push((
+        "stop_one_terminates_or_kills_a_stopped_process",
+        stop_one_terminates_or_kills_a_stopped_process,
+    ));
     run_trials(tests, LIMIT);
 }
 
@@ -508,4 +512,43 @@ fn cpu_count_is_positive() -> Result<(), Failed> {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     check(n >= 1 && n <= online.max(1), format!("cpu_count {n}"))?;
     check(process_gone(u32::MAX), "a pid that cannot exist is gone")
+}
+
+/// Catches SIGTERM (and does nothing about it), says so, and sleeps.
+fn shrugs_off_sigterm(mut conn: Connection) -> Result<(), String> {
+    let _watch = multiproc::signals::SignalWatch::new(&[multiproc::signals::SIGTERM])
+        .map_err(|e| e.to_string())?;
+    conn.send(&"watching").map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(60));
+    Ok(())
+}
+
+/// `Shutdown::stop_one`: SIGTERM ends a sleeping child within the grace; a child that does
+/// not end on SIGTERM (it catches it, or is stopped) is killed once the grace is over. Both
+/// are reaped.
+fn stop_one_terminates_or_kills_a_stopped_process() -> Result<(), Failed> {
+    use multiproc::supervise::{Reaped, Shutdown};
+    let shutdown = Shutdown::new(Duration::from_millis(300));
+    let mut sleeping = Process::new(sleeps, 60);
+    sleeping.start()?;
+    let outcome = shutdown.stop_one(&mut sleeping)?;
+    check(outcome == Reaped::Exited(-15), format!("{outcome:?}"))?;
+
+    let (mut mine, theirs) = pipe()?;
+    let mut stubborn = Process::new(shrugs_off_sigterm, theirs);
+    stubborn.start()?;
+    let _: String = mine.recv()?;
+    let pid = stubborn.pid().ok_or("no pid")?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    )?;
+    let started = std::time::Instant::now();
+    let outcome = shutdown.stop_one(&mut stubborn)?;
+    check(outcome == Reaped::Killed(-9), format!("{outcome:?}"))?;
+    check(
+        started.elapsed() >= Duration::from_millis(300),
+        "the grace period was given",
+    )?;
+    check(process_gone(pid), "reaped")
 }

@@ -79,6 +79,7 @@ pub fn run(
             ipc: Ipc::Pipe,
             chunks: None,
             progress: false,
+            timeout: None,
         };
         let plan = Plan::new(&config)?;
         let mut walls = Vec::with_capacity(repeat);

@@ -33,6 +33,7 @@ fn config(ipc: Ipc, procs: usize, steps: u64, chunks: Option<u64>) -> Config {
         ipc,
         chunks,
         progress: false,
+        timeout: None,
     }
 }
 

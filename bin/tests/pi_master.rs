@@ -933,3 +933,100 @@ fn a_master_started_with_sigchld_ignored_still_sees_its_workers_exit() {
         }
     }
 }
+
+/// `--timeout` in the mode `extra` selects: a worker that cannot finish in time is stopped,
+/// named with its range and "timed out", and nobody is left behind.
+fn times_out_in(extra: &[&str]) {
+    let mut args = vec!["--timeout", "1"];
+    args.extend_from_slice(extra);
+    let mut run = LiveRun::start_with(2, &args);
+    let pids = run.wait_until_running(2);
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("timed out: no result within 1 s (--timeout)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", range ["), "names the range: {stderr}");
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn a_worker_past_the_timeout_fails_the_run_in_pipe_mode() {
+    times_out_in(&[]);
+}
+
+#[test]
+fn a_worker_past_the_timeout_fails_the_run_in_queue_mode() {
+    times_out_in(&["--ipc", "queue"]);
+}
+
+#[test]
+fn a_worker_past_the_timeout_fails_the_run_in_shm_mode() {
+    times_out_in(&["--ipc", "shm"]);
+}
+
+#[test]
+fn a_worker_past_the_timeout_fails_the_run_in_pool_mode() {
+    times_out_in(&["--ipc", "pool"]);
+}
+
+/// A stopped worker never sees SIGTERM: after the grace period it is killed, and said so.
+#[test]
+fn a_stopped_worker_is_killed_after_the_grace_period() {
+    let mut run = LiveRun::start_with(2, &["--timeout", "1.5"]);
+    let pids = run.wait_until_running(2);
+    kill(Pid::from_raw(pids[1] as i32), Signal::SIGSTOP).unwrap();
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGSTOP).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("did not stop within 1 s of SIGTERM (stopped or ignoring it) and was killed"),
+        "{stderr}"
+    );
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn a_timeout_that_is_not_a_positive_number_is_a_usage_error() {
+    for bad in ["0", "-1", "abc", "inf", "1e12"] {
+        let out = Command::new(BIN)
+            .args(["--timeout", bad, "--steps", "10"])
+            .output()
+            .expect("run pi-master");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--timeout {bad}: {stderr}");
+        assert!(stderr.contains("--timeout"), "--timeout {bad}: {stderr}");
+    }
+}
+
+#[test]
+fn a_run_within_its_timeout_is_unchanged() {
+    let out = Command::new(BIN)
+        .args([
+            "--procs",
+            "2",
+            "--steps",
+            "1e6",
+            "--timeout",
+            "30",
+            "--json",
+        ])
+        .output()
+        .expect("run pi-master");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        v["pi"]
+            .as_f64()
+            .is_some_and(|pi| (pi - std::f64::consts::PI).abs() < 1e-9)
+    );
+}

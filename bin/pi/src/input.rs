@@ -33,6 +33,28 @@ pub fn parse_procs(text: &str) -> Result<usize, String> {
     Ok(n as usize)
 }
 
+/// The longest `--timeout` accepted: a year, in seconds. Past that a limit means nothing,
+/// and a `Duration` built from a huge float would overflow.
+pub const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Parses a time limit in seconds: a number greater than 0 (`2`, `0.5`, `1e3`), at most a
+/// year.
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let seconds: f64 = t
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds (examples: 30, 2.5, 1e3)"))?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("must be more than 0 seconds, not `{text}`"));
+    }
+    if seconds > MAX_TIMEOUT_SECONDS {
+        return Err(format!(
+            "{seconds} s is more than a year ({MAX_TIMEOUT_SECONDS} s); leave the option out for no limit"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 /// Parses a whole number ≥ 1, allowing `_` between digits and a decimal exponent.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let t = text.trim();

@@ -88,6 +88,9 @@ pub struct Config {
     pub chunks: Option<u64>,
     /// Whether workers report their progress as they go (a few messages per second each).
     pub progress: bool,
+    /// How long a worker may take to deliver the result of the work it was given (its range,
+    /// or its chunk) before it is stopped and the run fails naming it; `None`: no limit.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A step of the run, reported as it happens (for `--verbose` and progress).

@@ -7,7 +7,7 @@ use multiproc::{Connection, Waitable, pipe, wait};
 
 use super::driver::{interrupted, start_worker};
 use super::plan::Plan;
-use super::watch::Worker;
+use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Report, Task};
 use super::{Event, RunError, Traffic};
 use multiproc::signals::SignalWatch;
@@ -22,12 +22,14 @@ pub(super) fn drive(
     for (index, range) in plan.ranges().iter().enumerate() {
         let (conn, theirs) = pipe()?;
         start_worker(plan, index, Channel::Pipe(theirs), watch, workers, observe)?;
-        workers[index].current = Some(range.clone());
+        workers[index].assign(range.clone());
         conns.push(conn);
     }
 
     for (w, conn) in workers.iter_mut().zip(conns.iter_mut()) {
-        let range = w.current.clone().expect("set at start");
+        let Some(range) = w.current().cloned() else {
+            continue;
+        };
         let task: Task = Some(range.clone());
         if conn
             .send(&task)
@@ -44,14 +46,16 @@ pub(super) fn drive(
     }
 
     let steps = plan.config().steps;
+    let timeout = plan.config().timeout;
     let mut pending = workers.len();
     while pending > 0 {
         let waiting: Vec<usize> = (0..workers.len())
-            .filter(|&i| workers[i].current.is_some())
+            .filter(|&i| workers[i].current().is_some())
             .collect();
         let mut objects: Vec<&dyn Waitable> = vec![watch];
         objects.extend(waiting.iter().map(|&i| &conns[i] as &dyn Waitable));
-        for slot in wait(&objects, None)? {
+        let ready = wait(&objects, wait_for(workers, timeout, None))?;
+        for slot in ready {
             if slot == 0 {
                 if let Some(signal) = interrupted(watch) {
                     return Err(RunError::Interrupted { signal });
@@ -68,6 +72,10 @@ pub(super) fn drive(
                 }
                 Err(_) => return Err(w.lost(observe, "before sending its result")),
             }
+        }
+        // What arrived is taken first: a result in time is never judged late.
+        if let Some(late) = overdue(workers, timeout, observe) {
+            return Err(late);
         }
     }
 

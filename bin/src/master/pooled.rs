@@ -41,7 +41,11 @@ pub(super) fn run(
     let clock = Instant::now();
     let config = plan.config();
     let steps = config.steps;
-    let mut pool = Pool::new(config.procs)?;
+    let mut builder = Pool::builder().processes(config.procs);
+    if let Some(limit) = config.timeout {
+        builder = builder.task_timeout(limit);
+    }
+    let mut pool = builder.build()?;
     let mut pids = pool.pids();
     for (index, pid) in pids.iter().enumerate() {
         observe(&Event::Spawned { index, pid: *pid });
@@ -84,6 +88,13 @@ pub(super) fn run(
                 TaskError::WorkerDied { pid, how } => {
                     (pid, format!("{how} before sending the result of its chunk"))
                 }
+                TaskError::TimedOut { pid, after_ms } => (
+                    pid,
+                    format!(
+                        "timed out: no result within {} s (--timeout); it was killed after {after_ms} ms",
+                        config.timeout.map_or(0.0, |t| t.as_secs_f64())
+                    ),
+                ),
                 other => (0, format!("failed its chunk: {other}")),
             };
             let index = index_of(&mut pids, pid);

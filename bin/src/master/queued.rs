@@ -15,7 +15,7 @@ use multiproc::{Queue, Waitable, wait};
 
 use super::driver::{interrupted, start_worker};
 use super::plan::Plan;
-use super::watch::Worker;
+use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Report, Task};
 use super::{Event, RunError, Traffic};
 
@@ -68,8 +68,8 @@ pub(super) fn drive(
         let mut objects: Vec<&dyn Waitable> = vec![watch, &results];
         let live: Vec<usize> = (0..workers.len()).filter(|&i| running[i]).collect();
         objects.extend(live.iter().map(|&i| &workers[i].process as &dyn Waitable));
-        let timeout = (!to_send.is_empty()).then_some(FEED_RETRY);
-        let ready = wait(&objects, timeout)?;
+        let feed = (!to_send.is_empty()).then_some(FEED_RETRY);
+        let ready = wait(&objects, wait_for(workers, plan.config().timeout, feed))?;
         if ready.contains(&0)
             && let Some(signal) = interrupted(watch)
         {
@@ -107,8 +107,8 @@ pub(super) fn drive(
             running[i] = false;
             let w = &mut workers[i];
             let code = w.process.join_timeout(Duration::ZERO)?;
-            if w.current.is_some() || code != Some(0) {
-                let when = if w.current.is_some() {
+            if w.current().is_some() || code != Some(0) {
+                let when = if w.current().is_some() {
                     "before sending the result of the chunk it had taken"
                 } else {
                     "while the run went on"
@@ -122,6 +122,9 @@ pub(super) fn drive(
                     exitcode,
                 });
             }
+        }
+        if let Some(late) = overdue(workers, plan.config().timeout, observe) {
+            return Err(late);
         }
         if outstanding > 0 && !running.iter().any(|r| *r) {
             return Err(RunError::Failed(

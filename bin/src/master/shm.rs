@@ -15,7 +15,7 @@ use multiproc_pi::reduction::FixedSum;
 
 use super::driver::{interrupted, start_worker};
 use super::plan::Plan;
-use super::watch::Worker;
+use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Partial, Report, SHM_SLOT};
 use super::{Event, RunError, Traffic};
 
@@ -40,7 +40,7 @@ pub(super) fn drive(
             done: done.try_clone()?,
         };
         start_worker(plan, index, channel, watch, workers, observe)?;
-        workers[index].current = Some(range.clone());
+        workers[index].assign(range.clone());
         observe(&Event::Assigned {
             index,
             range: range.clone(),
@@ -50,14 +50,15 @@ pub(super) fn drive(
     let steps = plan.config().steps;
     let poll = plan.config().progress.then_some(PROGRESS_EVERY);
     let mut reported = vec![0u64; procs];
+    let timeout = plan.config().timeout;
     let mut pending = procs;
     while pending > 0 {
         let live: Vec<usize> = (0..procs)
-            .filter(|&i| workers[i].current.is_some())
+            .filter(|&i| workers[i].current().is_some())
             .collect();
         let mut objects: Vec<&dyn Waitable> = vec![watch];
         objects.extend(live.iter().map(|&i| &workers[i].process as &dyn Waitable));
-        let ready = wait(&objects, poll)?;
+        let ready = wait(&objects, wait_for(workers, timeout, poll))?;
         if ready.contains(&0)
             && let Some(signal) = interrupted(watch)
         {
@@ -93,7 +94,9 @@ pub(super) fn drive(
                 compute_seconds: f64::from_bits(seconds),
                 peak_rss_kib: rss,
             };
-            let range = w.current.clone().expect("a live worker has its range");
+            let Some(range) = w.current().cloned() else {
+                continue;
+            };
             w.report(
                 steps,
                 Report::Partial {
@@ -105,6 +108,9 @@ pub(super) fn drive(
             )?;
             w.reap(observe)?;
             pending -= 1;
+        }
+        if let Some(late) = overdue(workers, timeout, observe) {
+            return Err(late);
         }
     }
     // Nothing crossed a pipe after start-up.

@@ -2,10 +2,10 @@
 //! say when it goes away.
 
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use multiproc::Process;
-use multiproc::supervise::{Reaped, describe_exit, join_or_kill};
+use multiproc::supervise::{Reaped, Shutdown, describe_exit, join_or_kill};
 use multiproc_pi::reduction::FixedSum;
 
 use super::worker::{Partial, Report};
@@ -19,7 +19,9 @@ pub(super) struct Worker {
     pub(super) index: usize,
     pub(super) process: Process,
     /// The range it is computing now (pipe mode: its whole range, until the result arrives).
-    pub(super) current: Option<Range<u64>>,
+    current: Option<Range<u64>>,
+    /// When it was given `current` (for `--timeout`).
+    since: Option<Instant>,
     /// Ranges it has finished, in order.
     ranges: Vec<Range<u64>>,
     sum: FixedSum,
@@ -35,6 +37,7 @@ impl Worker {
             index,
             process,
             current: None,
+            since: None,
             ranges: Vec::new(),
             sum: FixedSum::ZERO,
             compute_seconds: 0.0,
@@ -47,6 +50,57 @@ impl Worker {
         self.process.pid().unwrap_or(0)
     }
 
+    /// The range it is computing now, if any.
+    pub(super) fn current(&self) -> Option<&Range<u64>> {
+        self.current.as_ref()
+    }
+
+    /// It is computing `range` from now on.
+    pub(super) fn assign(&mut self, range: Range<u64>) {
+        self.current = Some(range);
+        self.since = Some(Instant::now());
+    }
+
+    /// When its current work is overdue under `timeout`, if it has work and there is a limit.
+    pub(super) fn deadline(&self, timeout: Option<Duration>) -> Option<Instant> {
+        self.current.as_ref()?;
+        Some(self.since? + timeout?)
+    }
+
+    /// Stops a worker past its deadline (`SIGTERM`, a grace period, `SIGKILL`) and says so.
+    pub(super) fn timed_out(
+        &mut self,
+        timeout: Duration,
+        observe: &mut dyn FnMut(&Event),
+    ) -> RunError {
+        let pid = self.pid();
+        let grace = Shutdown::default();
+        let how = match grace.stop_one(&mut self.process) {
+            Ok(Reaped::Exited(code)) => {
+                observe(&Event::Exited {
+                    index: self.index,
+                    pid,
+                    exitcode: code,
+                });
+                "it was stopped with SIGTERM".to_string()
+            }
+            Ok(Reaped::Killed(_)) => format!(
+                "it did not stop within {} s of SIGTERM (stopped or ignoring it) and was killed",
+                grace.grace().as_secs()
+            ),
+            Err(e) => format!("it could not be stopped: {e}"),
+        };
+        RunError::Worker {
+            index: self.index,
+            pid: Some(pid),
+            range: self.current.clone(),
+            cause: format!(
+                "timed out: no result within {} (--timeout); {how}",
+                seconds(timeout)
+            ),
+        }
+    }
+
     /// Takes one report from this worker. Returns whether it finished a range.
     pub(super) fn report(
         &mut self,
@@ -56,7 +110,7 @@ impl Worker {
     ) -> Result<bool, RunError> {
         match report {
             Report::Took { range, .. } => {
-                self.current = Some(range.clone());
+                self.assign(range.clone());
                 observe(&Event::Took {
                     index: self.index,
                     range,
@@ -107,6 +161,7 @@ impl Worker {
         self.compute_seconds += partial.compute_seconds;
         self.peak_rss_kib = self.peak_rss_kib.max(partial.peak_rss_kib);
         self.current = None;
+        self.since = None;
     }
 
     /// The worker has gone away before its work was done: collect its exit status and say
@@ -180,4 +235,41 @@ impl Worker {
         };
         (run, self.sum)
     }
+}
+
+/// `2 s`, `0.5 s`: a timeout as the user wrote it.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+/// The earliest deadline among `workers` under `timeout`, as a wait: how long until it, or
+/// `poll` if that is sooner (`None` and no deadline: wait for ever).
+pub(super) fn wait_for(
+    workers: &[Worker],
+    timeout: Option<Duration>,
+    poll: Option<Duration>,
+) -> Option<Duration> {
+    let until = workers
+        .iter()
+        .filter_map(|w| w.deadline(timeout))
+        .min()
+        .map(|d| d.saturating_duration_since(Instant::now()));
+    match (until, poll) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The first worker past its deadline, stopped and described.
+pub(super) fn overdue(
+    workers: &mut [Worker],
+    timeout: Option<Duration>,
+    observe: &mut dyn FnMut(&Event),
+) -> Option<RunError> {
+    let now = Instant::now();
+    let timeout_value = timeout?;
+    let late = workers
+        .iter()
+        .position(|w| w.deadline(timeout).is_some_and(|d| d <= now))?;
+    Some(workers[late].timed_out(timeout_value, observe))
 }
