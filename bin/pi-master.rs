@@ -11,7 +11,9 @@ use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
 use multiproc_apps::output::print_result;
 use multiproc_apps::plot::PlotFile;
 use multiproc_apps::{compare, report, sweep};
-use multiproc_pi::input::{parse_count, parse_procs, parse_procs_list, parse_seconds, parse_steps};
+use multiproc_pi::input::{
+    parse_count, parse_procs, parse_procs_list, parse_retries, parse_seconds, parse_steps,
+};
 
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
@@ -74,6 +76,12 @@ struct RunArgs {
     /// [default: no limit]
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true)]
     timeout: Option<std::time::Duration>,
+
+    /// Replace a worker that dies or times out, at most N times in all: its unfinished range
+    /// (or chunk) is computed again by a new worker, so pi keeps the bits of a clean run; the
+    /// report says what was retried and why [default: 0, the first lost worker fails the run]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_retries)]
+    retries: u32,
 
     /// Run every IPC mode at the same steps and processes and show them side by side
     #[arg(long, conflicts_with = "ipc")]
@@ -189,6 +197,7 @@ fn run_once(args: RunArgs) -> ExitCode {
         chunks: args.chunks,
         progress,
         timeout: args.timeout,
+        retries: args.retries,
     };
     if args.compare {
         return run_compare(config, args.json, args.verbose);

@@ -47,6 +47,10 @@ fn main() {
             apply_from_many_threads_beside_a_map,
         ),
         (
+            "slow_chunks_spread_over_the_workers",
+            slow_chunks_spread_over_the_workers,
+        ),
+        (
             "maxtasksperchild_replaces_workers",
             maxtasksperchild_replaces_workers,
         ),
@@ -137,6 +141,10 @@ fn picky(x: u64) -> u64 {
     x
 }
 
+fn vec_of(x: u64) -> Vec<u64> {
+    vec![x; 3]
+}
+
 fn fallible(x: u64) -> Result<u64, String> {
     if x % 4 == 1 {
         Err(format!("{x} is odd in a bad way"))
@@ -147,6 +155,24 @@ fn fallible(x: u64) -> Result<u64, String> {
 
 fn errors_and_panics_come_back_per_task() -> Result<(), Failed> {
     let pool = Pool::new(2)?;
+    // get_each keeps the values of the tasks that succeeded beside the failures.
+    let each = pool.map_async(picky, 0..6u64, Some(2))?.get_each(None)?;
+    check(
+        each.len() == 6
+            && each.iter().enumerate().all(|(i, r)| match r {
+                Ok(v) => *v == i as u64 && i != 3,
+                Err(TaskError::Panicked { .. }) => i == 3,
+                Err(_) => false,
+            }),
+        format!("{each:?}"),
+    )?;
+    check(
+        matches!(
+            pool.apply_async(vec_of, 1).get_each(None),
+            Err(PoolError::Pool(_))
+        ),
+        "get_each is for a map, not an apply that returns a Vec",
+    )?;
     match pool.map_chunked(picky, 0..6u64, 2) {
         Err(PoolError::Tasks(failed)) => {
             check(failed.len() == 1 && failed[0].0 == 3, format!("{failed:?}"))?;
@@ -324,6 +350,26 @@ fn apply_honours_maxtasksperchild() -> Result<(), Failed> {
     check(
         wait_gone(&pids[..4], Duration::from_secs(2)).is_empty(),
         "retired workers are reaped",
+    )
+}
+
+fn slow_pid(_: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(40));
+    std::process::id()
+}
+
+/// Eight slow chunks over two workers: each does about half (a worker does not take every
+/// chunk ahead while the other idles).
+fn slow_chunks_spread_over_the_workers() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let pids = pool.map_chunked(slow_pid, 0..8u64, 1)?;
+    let mut count: std::collections::BTreeMap<u32, usize> = Default::default();
+    for pid in &pids {
+        *count.entry(*pid).or_default() += 1;
+    }
+    check(
+        count.len() == 2 && count.values().all(|&n| n >= 3),
+        format!("chunks per worker: {count:?}"),
     )
 }
 

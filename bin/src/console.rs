@@ -104,6 +104,29 @@ impl Console {
             }
             _ => {}
         }
+        // A lost worker replaced is news even without --verbose: the user should know.
+        if let (
+            false,
+            Event::Retrying {
+                retry,
+                attempt,
+                allowed,
+            },
+        ) = (self.verbose, event)
+        {
+            let line = format!(
+                "pi-master: {}",
+                crate::report::describe_retry(retry, *attempt, *allowed)
+            );
+            match &self.display {
+                Display::Bars { multi, .. } => {
+                    let _ = multi.println(line);
+                }
+                _ => {
+                    let _ = writeln!(io::stderr(), "{line}");
+                }
+            }
+        }
         if self.verbose && !matches!(event, Event::Progress { .. }) {
             let line = narrate(event, self.started.elapsed());
             match &self.display {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use multiproc::supervise::signal_name;
 use multiproc_pi::{exact_midpoint_sum, kernel, partition, ulps_between};
 
-use crate::master::{Event, Ipc, Run};
+use crate::master::{Event, Ipc, Retry, Run};
 
 /// From here on π + 1/(12·steps²) is the exact midpoint sum to well below one ulp.
 const FORMULA_FROM: u64 = 1000;
@@ -44,6 +44,22 @@ pub struct JsonReport {
     pub simd: &'static str,
     /// The workers.
     pub workers: Vec<JsonWorker>,
+    /// Workers lost and replaced under `--retries`, in order: which, why, and the range
+    /// computed again.
+    pub retries: Vec<JsonRetry>,
+}
+
+/// One retry in [`JsonReport`].
+#[derive(Serialize)]
+pub struct JsonRetry {
+    /// The worker's index.
+    pub index: usize,
+    /// The pid of the worker that was lost.
+    pub pid: Option<u32>,
+    /// `[start, end)` computed again, if it had one.
+    pub range: Option<[u64; 2]>,
+    /// What happened to it.
+    pub cause: String,
 }
 
 /// One worker in [`JsonReport`].
@@ -97,6 +113,16 @@ impl JsonReport {
                     compute_seconds: w.compute_seconds,
                     exit_code: w.exitcode,
                     peak_rss_kib: w.peak_rss_kib,
+                })
+                .collect(),
+            retries: run
+                .retries
+                .iter()
+                .map(|r| JsonRetry {
+                    index: r.index,
+                    pid: r.pid,
+                    range: r.range.as_ref().map(|r| [r.start, r.end]),
+                    cause: r.cause.clone(),
                 })
                 .collect(),
         }
@@ -191,6 +217,19 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
             }
         )?;
     }
+    if !run.retries.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "  retried     {} lost worker{} replaced; every range lost was computed again, so pi has the bits of a clean run:",
+            run.retries.len(),
+            if run.retries.len() == 1 { "" } else { "s" }
+        )?;
+        let allowed = run.config.retries;
+        for (i, retry) in run.retries.iter().enumerate() {
+            writeln!(out, "    {}", describe_retry(retry, i as u32 + 1, allowed))?;
+        }
+    }
     Ok(())
 }
 
@@ -269,5 +308,33 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
         Event::Progress { index, done } => {
             format!("[master {me}] worker {index} has computed {done} indices")
         }
+        Event::Retrying {
+            retry,
+            attempt,
+            allowed,
+        } => format!(
+            "[master {me}] {}",
+            describe_retry(retry, *attempt, *allowed)
+        ),
     }
+}
+
+/// `worker 1 (pid 4242, range [0, 500)) was killed by signal 9 (SIGKILL) before sending its
+/// result; its range goes to a new worker (retry 1 of 3)`.
+pub fn describe_retry(retry: &Retry, attempt: u32, allowed: u32) -> String {
+    let who = match (&retry.pid, &retry.range) {
+        (Some(pid), Some(r)) => format!("pid {pid}, range [{}, {})", r.start, r.end),
+        (Some(pid), None) => format!("pid {pid}"),
+        (None, Some(r)) => format!("range [{}, {})", r.start, r.end),
+        (None, None) => String::new(),
+    };
+    let then = if retry.range.is_some() {
+        "its range goes to a new worker"
+    } else {
+        "a new worker takes its place"
+    };
+    format!(
+        "worker {} ({who}) {}; {then} (retry {attempt} of {allowed})",
+        retry.index, retry.cause
+    )
 }

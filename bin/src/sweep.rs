@@ -80,6 +80,7 @@ pub fn run(
             chunks: None,
             progress: false,
             timeout: None,
+            retries: 0,
         };
         let plan = Plan::new(&config)?;
         let mut walls = Vec::with_capacity(repeat);

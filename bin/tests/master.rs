@@ -34,6 +34,7 @@ fn config(ipc: Ipc, procs: usize, steps: u64, chunks: Option<u64>) -> Config {
         chunks,
         progress: false,
         timeout: None,
+        retries: 0,
     }
 }
 

@@ -296,6 +296,8 @@ struct LiveRun {
     lines: Receiver<String>,
     seen: Vec<String>,
     command: String,
+    /// What it prints on stdout, read as it comes (so a full pipe never blocks it).
+    stdout: Option<thread::JoinHandle<String>>,
 }
 
 impl LiveRun {
@@ -305,22 +307,44 @@ impl LiveRun {
 
     fn start_with(procs: usize, extra: &[&str]) -> LiveRun {
         let procs_text = procs.to_string();
-        let mut args = vec!["--procs", &procs_text, "--steps", "1e15", "--verbose"];
+        let mut args = vec!["--procs", &procs_text, "--steps", "1e15"];
         args.extend_from_slice(extra);
+        Self::start_args(&args)
+    }
+
+    /// Starts `pi-master ARGS --verbose`.
+    fn start_args(args: &[&str]) -> LiveRun {
+        let mut args = args.to_vec();
+        args.push("--verbose");
         let mut child = Command::new(BIN)
             .args(&args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start pi-master");
         let lines = stderr_lines(child.stderr.take().unwrap());
+        let mut out = child.stdout.take().unwrap();
+        let stdout = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        });
         LiveRun {
             child,
             lines,
             seen: Vec::new(),
             command: command_line(&args),
+            stdout: Some(stdout),
         }
+    }
+
+    /// What it printed on stdout, once it has exited.
+    fn stdout(&mut self) -> String {
+        self.stdout
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
     }
 
     /// Waits until every worker has been sent (pipe) or has taken (queue) a range; returns
@@ -352,7 +376,7 @@ impl LiveRun {
         pids
     }
 
-    fn finish(mut self) -> (ExitStatus, String) {
+    fn finish(&mut self) -> (ExitStatus, String) {
         let status = wait_within(&mut self.child, DEADLINE, &self.command);
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(line);
@@ -1029,4 +1053,107 @@ fn a_run_within_its_timeout_is_unchanged() {
             .as_f64()
             .is_some_and(|pi| (pi - std::f64::consts::PI).abs() < 1e-9)
     );
+}
+
+/// Steps for a run that lasts long enough to kill a worker in the middle of it (about a
+/// second of work per worker on two cores), and short enough to finish it again.
+const RETRY_STEPS: &str = "3e9";
+
+/// The bits of pi for [`RETRY_STEPS`] from a clean run.
+fn clean_bits() -> u64 {
+    static BITS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BITS.get_or_init(|| {
+        let json = json_of(&pi_master(&[
+            "--procs",
+            "2",
+            "--steps",
+            RETRY_STEPS,
+            "--json",
+        ]));
+        json["pi"].as_f64().unwrap().to_bits()
+    })
+}
+
+/// `--retries` in the mode `extra` selects: worker 1 killed in the middle of its work is
+/// replaced, its range computed again, and pi has the clean run's bits; the report says what
+/// was retried, and nobody is left behind.
+fn retried_after_a_kill_in(extra: &[&str]) {
+    let mut args = vec![
+        "--procs",
+        "2",
+        "--steps",
+        RETRY_STEPS,
+        "--retries",
+        "2",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let mut run = LiveRun::start_args(&args);
+    let pids = run.wait_until_running(2);
+    let victim = *pids.iter().rev().find(|p| **p != 0).expect("a worker pid");
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    let (status, stderr) = run.finish();
+    let stdout = run.stdout();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("retry 1 of 2"),
+        "the retry is announced: {stderr}"
+    );
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(
+        json["pi"].as_f64().unwrap().to_bits(),
+        clean_bits(),
+        "pi after a retry differs from a clean run: {stdout}"
+    );
+    let retries = json["retries"].as_array().expect("retries listed");
+    assert_eq!(retries.len(), 1, "{stdout}");
+    assert_eq!(retries[0]["pid"].as_u64(), Some(victim as u64), "{stdout}");
+    assert!(
+        retries[0]["cause"].as_str().unwrap().contains("SIGKILL"),
+        "{stdout}"
+    );
+    assert!(
+        retries[0]["range"].is_array(),
+        "the range retried: {stdout}"
+    );
+    assert_tiles(&json, 3_000_000_000);
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+#[test]
+fn retries_replace_a_killed_worker_in_pipe_mode() {
+    retried_after_a_kill_in(&[]);
+}
+
+#[test]
+fn retries_replace_a_killed_worker_in_queue_mode() {
+    retried_after_a_kill_in(&["--ipc", "queue"]);
+}
+
+#[test]
+fn retries_replace_a_killed_worker_in_shm_mode() {
+    retried_after_a_kill_in(&["--ipc", "shm"]);
+}
+
+#[test]
+fn retries_replace_a_killed_worker_in_pool_mode() {
+    retried_after_a_kill_in(&["--ipc", "pool"]);
+}
+
+/// A worker past `--timeout` is retried too, and a run that keeps timing out stops once the
+/// retries are spent, naming the last one.
+#[test]
+fn retries_run_out_after_repeated_timeouts() {
+    let mut run = LiveRun::start_with(2, &["--timeout", "0.5", "--retries", "2"]);
+    let pids = run.wait_until_running(2);
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("retry 2 of 2"), "{stderr}");
+    assert!(
+        stderr.contains("timed out: no result within 0.5 s"),
+        "{stderr}"
+    );
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }

@@ -22,9 +22,18 @@ use crate::process::Process;
 use crate::supervise::{Reaped, describe_exit, join_or_kill};
 use crate::wait::{Waitable, wait};
 
-/// Chunks handed to one worker at a time: the one it runs and the next few, so that a worker
-/// never waits for its next chunk, even when chunks take microseconds.
+/// Chunks handed to one worker at a time when its chunks are quick: the one it runs and the
+/// next few, so that a worker never waits for its next chunk, even when chunks take
+/// microseconds.
 const PREFETCH: usize = 16;
+
+/// Chunks handed to a worker whose chunks are slow, or not yet timed: the one it runs and the
+/// next. Deeper would tie long chunks to one worker while another sits idle (with 8 chunks
+/// and 2 workers, the first would take all 8).
+const PREFETCH_SLOW: usize = 2;
+
+/// A chunk quicker than this makes its worker's prefetch deep.
+const QUICK_CHUNK: Duration = Duration::from_micros(200);
 
 /// Bytes of chunks that may wait in a worker's pipe, unread: less than the kernel's pipe
 /// buffer, so that handing out a chunk never blocks the pool's thread while the worker is
@@ -211,6 +220,18 @@ struct Worker {
     inflight: VecDeque<(Chunk, Option<Instant>)>,
     done: usize,
     stopping: bool,
+    /// How long its last chunk ran (for how many chunks to hand it ahead).
+    last_chunk: Option<Duration>,
+}
+
+impl Worker {
+    /// How many chunks it may hold: many when its chunks are quick, two otherwise.
+    fn depth(&self) -> usize {
+        match self.last_chunk {
+            Some(t) if t < QUICK_CHUNK => PREFETCH,
+            _ => PREFETCH_SLOW,
+        }
+    }
 }
 
 /// The pool thread's body.
@@ -353,6 +374,7 @@ fn start(config: &Config, next_id: &mut u64) -> Result<Worker> {
         inflight: VecDeque::new(),
         done: 0,
         stopping: false,
+        last_chunk: None,
     })
 }
 
@@ -434,48 +456,78 @@ fn reap(w: &mut Worker) -> String {
     }
 }
 
-/// Hands queued chunks to workers with room (taking parked ones back to do so).
+/// Hands queued chunks to workers with room (taking parked ones back to do so): first one
+/// at a time round the workers until each holds [`PREFETCH_SLOW`] (so that chunks spread
+/// over the workers instead of filling the first), then deeper to those whose chunks are
+/// quick.
 fn assign(s: &mut State, workers: &mut [Worker]) {
-    for w in workers.iter_mut().filter(|w| !w.stopping) {
-        while w.inflight.len() < PREFETCH {
-            let Some(next) = s.queue.front() else {
-                return;
-            };
-            // An idle worker reads whatever it is sent; a busy one only later, so what waits
-            // for it must fit in its pipe.
-            let waiting: usize = w.inflight.iter().map(|(c, _)| c.args.len() + 64).sum();
-            if !w.inflight.is_empty() && waiting + next.args.len() + 64 > PIPE_ROOM {
-                break;
+    loop {
+        let mut gave = false;
+        for w in workers.iter_mut() {
+            if w.inflight.len() < PREFETCH_SLOW {
+                match give(s, w) {
+                    Some(true) => gave = true,
+                    Some(false) => {}
+                    None => return,
+                }
             }
-            if !unpark(s, w) {
-                break;
+        }
+        if !gave {
+            break;
+        }
+    }
+    for w in workers.iter_mut() {
+        while w.inflight.len() < w.depth() {
+            match give(s, w) {
+                Some(true) => {}
+                Some(false) => break,
+                None => return,
             }
-            let chunk = s.queue.pop_front().expect("just seen");
-            let msg = ToWorker::Run {
-                trampoline: chunk.trampoline,
-                func: chunk.func,
-                args: BytesRef(&chunk.args),
-            };
-            let sent = w.conn.as_mut().is_some_and(|c| c.send(&msg).is_ok());
-            if !sent {
-                // Its death is seen on its pipe; the chunk goes back for another.
-                s.queue.push_front(chunk);
-                w.stopping = true;
-                break;
-            }
-            let started = w.inflight.is_empty().then(Instant::now);
-            w.inflight.push_back((chunk, started));
         }
     }
 }
 
+/// Sends the next queued chunk to `w`: whether it went (`None`: the queue is empty).
+fn give(s: &mut State, w: &mut Worker) -> Option<bool> {
+    let next = s.queue.front()?;
+    if w.stopping {
+        return Some(false);
+    }
+    // An idle worker reads whatever it is sent; a busy one only later, so what waits for it
+    // must fit in its pipe.
+    let waiting: usize = w.inflight.iter().map(|(c, _)| c.args.len() + 64).sum();
+    if !w.inflight.is_empty() && waiting + next.args.len() + 64 > PIPE_ROOM {
+        return Some(false);
+    }
+    if !unpark(s, w) {
+        return Some(false);
+    }
+    let chunk = s.queue.pop_front()?;
+    let msg = ToWorker::Run {
+        trampoline: chunk.trampoline,
+        func: chunk.func,
+        args: BytesRef(&chunk.args),
+    };
+    if w.conn.as_mut().is_none_or(|c| c.send(&msg).is_err()) {
+        // Its death is seen on its pipe; the chunk goes back for another.
+        s.queue.push_front(chunk);
+        w.stopping = true;
+        return Some(false);
+    }
+    let started = w.inflight.is_empty().then(Instant::now);
+    w.inflight.push_back((chunk, started));
+    Some(true)
+}
+
 /// Records a worker's result for its oldest chunk.
 fn finish_chunk(inner: &Inner, w: &mut Worker, done: Done, config: &Config) {
-    let Some((chunk, _)) = w.inflight.pop_front() else {
+    let Some((chunk, started)) = w.inflight.pop_front() else {
         return;
     };
+    let now = Instant::now();
+    w.last_chunk = started.map(|t| now.duration_since(t));
     if let Some((_, started)) = w.inflight.front_mut() {
-        *started = Some(Instant::now());
+        *started = Some(now);
     }
     let output = done.output.map(|b| b.0).map_err(TaskError::Codec);
     let mut s = inner.lock();

@@ -219,6 +219,7 @@ impl Pool {
         inputs: impl IntoIterator<Item = T>,
         chunksize: Option<usize>,
         finish: Finish<R>,
+        many: bool,
     ) -> Result<AsyncResult<R>> {
         let (job, lens) = self.queue_chunks(trampoline, func, inputs, chunksize)?;
         Ok(AsyncResult {
@@ -227,6 +228,7 @@ impl Pool {
             lens,
             finish,
             refused: None,
+            many,
         })
     }
 
@@ -368,6 +370,7 @@ impl Pool {
             inputs,
             chunksize,
             finish_many::<R>,
+            true,
         )
     }
 
@@ -389,6 +392,7 @@ impl Pool {
             inputs,
             None,
             finish_many::<R>,
+            true,
         )?
         .get(None)
     }
@@ -411,6 +415,7 @@ impl Pool {
             inputs,
             chunksize,
             finish_many::<R>,
+            true,
         )
     }
 
@@ -550,6 +555,7 @@ impl Pool {
             [input],
             Some(1),
             finish_one::<R>,
+            false,
         )
         .unwrap_or_else(|why| AsyncResult::refused(Arc::clone(&self.inner), why, finish_one::<R>))
     }

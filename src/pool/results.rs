@@ -67,6 +67,9 @@ pub struct AsyncResult<R> {
     pub(super) finish: Finish<R>,
     /// Why the call could not even be queued (`apply_async` returns no `Result` of its own).
     pub(super) refused: Option<Error>,
+    /// Whether this is a `map`'s result (a `Vec` of one value per input), for
+    /// [`AsyncResult::get_each`].
+    pub(super) many: bool,
 }
 
 /// Gives the next chunk's result (its slot, and its bytes or error) as soon as one is in, in
@@ -100,6 +103,7 @@ impl<R> AsyncResult<R> {
             lens: Vec::new(),
             finish,
             refused: Some(why),
+            many: false,
         }
     }
 
@@ -181,6 +185,18 @@ impl<R> AsyncResult<R> {
         if let Some(why) = self.refused.take() {
             return Err(PoolError::Pool(why));
         }
+        let finish = self.finish;
+        let lens = std::mem::take(&mut self.lens);
+        self.collect(timeout, |next| finish(&lens, next))?
+    }
+
+    /// Feeds `assemble` the chunks as they come in, waiting at most `timeout` for all of
+    /// them; on timeout gives up on the call (its running tasks are killed).
+    fn collect<T>(
+        &self,
+        timeout: Option<Duration>,
+        assemble: impl FnOnce(NextChunk<'_>) -> T,
+    ) -> std::result::Result<T, PoolError> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut timed_out = false;
         // How many of the job's finished chunks were taken so far.
@@ -216,12 +232,33 @@ impl<R> AsyncResult<R> {
                     .0;
             }
         };
-        let result = (self.finish)(&self.lens, &mut next);
+        let result = assemble(&mut next);
         if timed_out {
             self.give_up();
             return Err(PoolError::Timeout);
         }
-        result
+        Ok(result)
+    }
+}
+
+impl<T: DeserializeOwned> AsyncResult<Vec<T>> {
+    /// For a `map`: every task's outcome in input order, the values of the tasks that
+    /// succeeded beside the errors of those that did not (where [`AsyncResult::get`] gives
+    /// only the failures). What a caller that retries failed tasks needs.
+    pub fn get_each(
+        mut self,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Vec<std::result::Result<T, TaskError>>, PoolError> {
+        if let Some(why) = self.refused.take() {
+            return Err(PoolError::Pool(why));
+        }
+        if !self.many {
+            return Err(PoolError::Pool(Error::misuse(
+                "get_each is for the result of a map (one value per input)",
+            )));
+        }
+        let lens = std::mem::take(&mut self.lens);
+        self.collect(timeout, |next| finish_each::<T>(&lens, next))
     }
 }
 
@@ -281,28 +318,16 @@ fn chunk_outcomes<T: DeserializeOwned>(
     }
 }
 
-/// A `map`'s result: every value, or the failures. Chunks are decoded as they come in and
-/// appended in input order (those that finish early wait, decoded, for their turn); a chunk
-/// whose tasks all succeeded is appended whole.
-pub(super) fn finish_many<T: DeserializeOwned>(
+/// Decodes a call's chunks as they come in and hands them to `append` in input order (with
+/// the position of the chunk's first input and its length); chunks that finish early wait,
+/// decoded, for their turn, and chunks that never came (the pool was terminated, the caller
+/// gave up) are `Cancelled`.
+fn in_order<T: DeserializeOwned>(
     lens: &[usize],
     next: NextChunk<'_>,
-) -> std::result::Result<Vec<T>, PoolError> {
-    let mut values = Vec::with_capacity(lens.iter().sum());
-    let mut failed = Vec::new();
+    mut append: impl FnMut(Decoded<T>, usize, usize),
+) {
     let mut early: std::collections::BTreeMap<usize, Decoded<T>> = Default::default();
-    let mut append = |decoded: Decoded<T>, first: usize, len: usize| match decoded {
-        Decoded::Values(v) => values.extend(v),
-        Decoded::Outcomes(outcomes) => {
-            for (i, outcome) in outcomes.into_iter().enumerate() {
-                match outcome {
-                    Ok(v) => values.push(v),
-                    Err(e) => failed.push((first + i, e)),
-                }
-            }
-        }
-        Decoded::Failed(e) => failed.extend((first..first + len).map(|i| (i, e.clone()))),
-    };
     let mut slot = 0;
     let mut first = 0;
     while slot < lens.len() {
@@ -317,7 +342,6 @@ pub(super) fn finish_many<T: DeserializeOwned>(
             slot += 1;
         }
     }
-    // Chunks that never came (the pool was terminated, the caller gave up).
     for (at, &len) in lens.iter().enumerate().skip(slot) {
         let decoded = early
             .remove(&at)
@@ -325,11 +349,51 @@ pub(super) fn finish_many<T: DeserializeOwned>(
         append(decoded, first, len);
         first += len;
     }
+}
+
+/// A `map`'s result: every value, or the failures. A chunk whose tasks all succeeded is
+/// appended whole.
+pub(super) fn finish_many<T: DeserializeOwned>(
+    lens: &[usize],
+    next: NextChunk<'_>,
+) -> std::result::Result<Vec<T>, PoolError> {
+    let mut values = Vec::with_capacity(lens.iter().sum());
+    let mut failed = Vec::new();
+    in_order(
+        lens,
+        next,
+        |decoded: Decoded<T>, first, len| match decoded {
+            Decoded::Values(v) => values.extend(v),
+            Decoded::Outcomes(outcomes) => {
+                for (i, outcome) in outcomes.into_iter().enumerate() {
+                    match outcome {
+                        Ok(v) => values.push(v),
+                        Err(e) => failed.push((first + i, e)),
+                    }
+                }
+            }
+            Decoded::Failed(e) => failed.extend((first..first + len).map(|i| (i, e.clone()))),
+        },
+    );
     if failed.is_empty() {
         Ok(values)
     } else {
         Err(PoolError::Tasks(failed))
     }
+}
+
+/// Every task's outcome, in input order.
+fn finish_each<T: DeserializeOwned>(
+    lens: &[usize],
+    next: NextChunk<'_>,
+) -> Vec<std::result::Result<T, TaskError>> {
+    let mut outcomes = Vec::with_capacity(lens.iter().sum());
+    in_order(lens, next, |decoded: Decoded<T>, _, len| match decoded {
+        Decoded::Values(v) => outcomes.extend(v.into_iter().map(Ok)),
+        Decoded::Outcomes(o) => outcomes.extend(o),
+        Decoded::Failed(e) => outcomes.extend((0..len).map(|_| Err(e.clone()))),
+    });
+    outcomes
 }
 
 /// An `apply`'s result.

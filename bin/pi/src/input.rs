@@ -55,6 +55,23 @@ pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+/// The most `--retries` accepted: more lost workers than this in one run is not bad luck.
+pub const MAX_RETRIES: u64 = 1000;
+
+/// Parses a retry budget: a whole number from 0 to [`MAX_RETRIES`].
+pub fn parse_retries(text: &str) -> Result<u32, String> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
+    let n = parse_count(text)?;
+    if n > MAX_RETRIES {
+        return Err(format!(
+            "{n} is more than the {MAX_RETRIES} retries allowed"
+        ));
+    }
+    Ok(n as u32)
+}
+
 /// Parses a whole number ≥ 1, allowing `_` between digits and a decimal exponent.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let t = text.trim();

@@ -2,6 +2,7 @@
 //! the work and collect the results, stop everyone if anything goes wrong, and assemble the
 //! finished run.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use multiproc::Process;
@@ -11,7 +12,7 @@ use multiproc_pi::reduction::FixedSum;
 use super::plan::Plan;
 use super::watch::Worker;
 use super::worker::{Channel, WorkerArgs, worker_main};
-use super::{Event, Ipc, Run, RunError, pipes, pooled, queued, shm, shutdown};
+use super::{Event, Ipc, Retry, Run, RunError, pipes, pooled, queued, shm, shutdown};
 
 /// Runs `plan`, reporting each step to `observe`. Every worker is reaped before this returns,
 /// whatever happened.
@@ -23,10 +24,11 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
     }
     let clock = Instant::now();
     let mut workers: Vec<Worker> = Vec::with_capacity(plan.config().procs);
+    let mut retries = Retries::new(plan.config().retries);
     let outcome = match plan.config().ipc {
-        Ipc::Pipe => pipes::drive(plan, &watch, &mut workers, observe),
-        Ipc::Queue => queued::drive(plan, &watch, &mut workers, observe),
-        Ipc::Shm => shm::drive(plan, &watch, &mut workers, observe),
+        Ipc::Pipe => pipes::drive(plan, &watch, &mut workers, &mut retries, observe),
+        Ipc::Queue => queued::drive(plan, &watch, &mut workers, &mut retries, observe),
+        Ipc::Shm => shm::drive(plan, &watch, &mut workers, &mut retries, observe),
         Ipc::Pool => unreachable!("pool mode runs on its own, above"),
     };
     let traffic = match outcome {
@@ -54,6 +56,7 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
         master_pid: std::process::id(),
         workers: runs,
         traffic,
+        retries: retries.log,
     })
 }
 
@@ -72,6 +75,33 @@ pub(super) fn start_worker(
     workers: &mut Vec<Worker>,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<(), RunError> {
+    let process = spawn(plan, index, channel, watch, observe)?;
+    workers.push(Worker::new(index, process));
+    Ok(())
+}
+
+/// Starts a new process for worker `index`, which was lost (and reaped): it keeps what the
+/// lost one finished, and has no work until it is given some.
+pub(super) fn restart_worker(
+    plan: &Plan,
+    index: usize,
+    channel: Channel,
+    watch: &SignalWatch,
+    workers: &mut [Worker],
+    observe: &mut dyn FnMut(&Event),
+) -> Result<(), RunError> {
+    let process = spawn(plan, index, channel, watch, observe)?;
+    workers[index].renew(process);
+    Ok(())
+}
+
+fn spawn(
+    plan: &Plan,
+    index: usize,
+    channel: Channel,
+    watch: &SignalWatch,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<Process, RunError> {
     if let Some(signal) = interrupted(watch) {
         return Err(RunError::Interrupted { signal });
     }
@@ -89,11 +119,67 @@ pub(super) fn start_worker(
         range: plan.per_worker().map(|_| plan.ranges()[index].clone()),
         cause: format!("could not be started: {e}"),
     })?;
-    let worker = Worker::new(index, process);
     observe(&Event::Spawned {
         index,
-        pid: worker.pid(),
+        pid: process.pid().unwrap_or(0),
     });
-    workers.push(worker);
-    Ok(())
+    Ok(process)
+}
+
+/// What is left of `--retries`, and what was retried.
+pub(super) struct Retries {
+    allowed: u32,
+    used: u32,
+    /// Every retry so far, in order.
+    pub(super) log: Vec<Retry>,
+}
+
+impl Retries {
+    pub(super) fn new(allowed: u32) -> Retries {
+        Retries {
+            allowed,
+            used: 0,
+            log: Vec::new(),
+        }
+    }
+
+    /// Retries not used yet.
+    pub(super) fn left(&self) -> u32 {
+        self.allowed - self.used
+    }
+
+    /// Takes a lost worker (the error that describes it, once it is reaped): when a retry is
+    /// left, records and announces it and gives back the worker's index and its unfinished
+    /// range, to be computed again by a new worker; otherwise the error stands. A worker that
+    /// never started is not retried (the next would fail the same way).
+    pub(super) fn take(
+        &mut self,
+        lost: RunError,
+        observe: &mut dyn FnMut(&Event),
+    ) -> Result<(usize, Option<Range<u64>>), RunError> {
+        match lost {
+            RunError::Worker {
+                index,
+                pid: Some(pid),
+                range,
+                cause,
+            } if self.used < self.allowed => {
+                self.used += 1;
+                let retry = Retry {
+                    index,
+                    pid: Some(pid),
+                    range: range.clone(),
+                    cause,
+                };
+                observe(&Event::Retrying {
+                    retry: retry.clone(),
+                    attempt: self.used,
+                    allowed: self.allowed,
+                });
+                self.log.push(retry);
+                Ok((index, range))
+            }
+            other => Err(other),
+        }
+    }
 }

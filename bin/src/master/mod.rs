@@ -91,6 +91,24 @@ pub struct Config {
     /// How long a worker may take to deliver the result of the work it was given (its range,
     /// or its chunk) before it is stopped and the run fails naming it; `None`: no limit.
     pub timeout: Option<std::time::Duration>,
+    /// Workers that died or timed out may be replaced this many times in all, their
+    /// unfinished work computed again by the new worker (to the same bits); 0: the first
+    /// lost worker fails the run.
+    pub retries: u32,
+}
+
+/// A worker lost and replaced under [`Config::retries`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Retry {
+    /// The worker's index (the new worker takes the same).
+    pub index: usize,
+    /// The pid of the worker that was lost.
+    pub pid: Option<u32>,
+    /// The range it had not finished, computed again by the new worker (`None`: it was lost
+    /// between chunks, with nothing unfinished).
+    pub range: Option<Range<u64>>,
+    /// What happened to it.
+    pub cause: String,
 }
 
 /// A step of the run, reported as it happens (for `--verbose` and progress).
@@ -168,6 +186,15 @@ pub enum Event {
         /// What happened.
         reason: String,
     },
+    /// A worker was lost; a new one takes its place and its unfinished range.
+    Retrying {
+        /// What was lost and why.
+        retry: Retry,
+        /// Which retry this is (1-based), and how many are allowed.
+        attempt: u32,
+        /// Retries allowed in all.
+        allowed: u32,
+    },
 }
 
 /// One worker's part of a finished run.
@@ -213,6 +240,8 @@ pub struct Run {
     pub workers: Vec<WorkerRun>,
     /// What crossed between master and workers.
     pub traffic: Traffic,
+    /// Workers lost and replaced on the way (with `--retries`), in order.
+    pub retries: Vec<Retry>,
 }
 
 /// Why a run did not finish.

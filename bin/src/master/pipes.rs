@@ -1,11 +1,14 @@
 //! Pipe mode: one duplex pipe per worker, a static split of the range.
 //!
 //! The master sends worker `i` the `i`-th range of the plan and a stop message, then waits on
-//! every pipe at once. A worker's pipe ending before its result is its death, seen at once.
+//! every pipe at once. A worker's pipe ending before its result is its death, seen at once;
+//! under `--retries` a new worker takes its place and its range.
+
+use std::ops::Range;
 
 use multiproc::{Connection, Waitable, pipe, wait};
 
-use super::driver::{interrupted, start_worker};
+use super::driver::{Retries, interrupted, restart_worker, start_worker};
 use super::plan::Plan;
 use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Report, Task};
@@ -16,6 +19,7 @@ pub(super) fn drive(
     plan: &Plan,
     watch: &SignalWatch,
     workers: &mut Vec<Worker>,
+    retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
     let mut conns: Vec<Connection> = Vec::with_capacity(plan.ranges().len());
@@ -25,24 +29,24 @@ pub(super) fn drive(
         workers[index].assign(range.clone());
         conns.push(conn);
     }
+    // Connections of lost workers, kept for their counts.
+    let mut retired: Vec<Connection> = Vec::new();
 
-    for (w, conn) in workers.iter_mut().zip(conns.iter_mut()) {
-        let Some(range) = w.current().cloned() else {
-            continue;
-        };
-        let task: Task = Some(range.clone());
-        if conn
-            .send(&task)
-            .and_then(|()| conn.send(&None::<Task>))
-            .is_err()
-        {
-            // It died before reading its range; say how.
-            return Err(w.lost(observe, "before reading its range"));
+    for index in 0..workers.len() {
+        if let Err(lost) = send_range(&mut workers[index], &mut conns[index], observe) {
+            let (index, range) = retries.take(lost, observe)?;
+            replace(
+                plan,
+                watch,
+                workers,
+                &mut conns,
+                &mut retired,
+                index,
+                range,
+                retries,
+                observe,
+            )?;
         }
-        observe(&Event::Sent {
-            index: w.index,
-            range,
-        });
     }
 
     let steps = plan.config().steps;
@@ -55,6 +59,7 @@ pub(super) fn drive(
         let mut objects: Vec<&dyn Waitable> = vec![watch];
         objects.extend(waiting.iter().map(|&i| &conns[i] as &dyn Waitable));
         let ready = wait(&objects, wait_for(workers, timeout, None))?;
+        let mut lost = Vec::new();
         for slot in ready {
             if slot == 0 {
                 if let Some(signal) = interrupted(watch) {
@@ -70,12 +75,26 @@ pub(super) fn drive(
                         pending -= 1;
                     }
                 }
-                Err(_) => return Err(w.lost(observe, "before sending its result")),
+                Err(_) => lost.push(w.lost(observe, "before sending its result")),
             }
         }
         // What arrived is taken first: a result in time is never judged late.
         if let Some(late) = overdue(workers, timeout, observe) {
-            return Err(late);
+            lost.push(late);
+        }
+        for gone in lost {
+            let (index, range) = retries.take(gone, observe)?;
+            replace(
+                plan,
+                watch,
+                workers,
+                &mut conns,
+                &mut retired,
+                index,
+                range,
+                retries,
+                observe,
+            )?;
         }
     }
 
@@ -83,10 +102,65 @@ pub(super) fn drive(
         w.reap(observe)?;
     }
     let mut traffic = Traffic::default();
-    for c in &conns {
+    for c in conns.iter().chain(&retired) {
         let s = c.stats();
         traffic.messages += s.messages_sent + s.messages_received;
         traffic.bytes += s.bytes_sent + s.bytes_received;
     }
     Ok(traffic)
+}
+
+/// Sends a worker its range and the stop message; a worker that is gone already is
+/// described (and reaped).
+fn send_range(
+    w: &mut Worker,
+    conn: &mut Connection,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<(), RunError> {
+    let Some(range) = w.current().cloned() else {
+        return Ok(());
+    };
+    let task: Task = Some(range.clone());
+    if conn
+        .send(&task)
+        .and_then(|()| conn.send(&None::<Task>))
+        .is_err()
+    {
+        // It died before reading its range; say how.
+        return Err(w.lost(observe, "before reading its range"));
+    }
+    observe(&Event::Sent {
+        index: w.index,
+        range,
+    });
+    Ok(())
+}
+
+/// A new worker in place of lost worker `index`, on a new pipe, given `range` again; a
+/// replacement that is lost at once uses the next retry, until none is left.
+#[allow(clippy::too_many_arguments)]
+fn replace(
+    plan: &Plan,
+    watch: &SignalWatch,
+    workers: &mut [Worker],
+    conns: &mut [Connection],
+    retired: &mut Vec<Connection>,
+    mut index: usize,
+    mut range: Option<Range<u64>>,
+    retries: &mut Retries,
+    observe: &mut dyn FnMut(&Event),
+) -> Result<(), RunError> {
+    loop {
+        let Some(again) = range.clone() else {
+            return Ok(());
+        };
+        let (conn, theirs) = pipe()?;
+        restart_worker(plan, index, Channel::Pipe(theirs), watch, workers, observe)?;
+        retired.push(std::mem::replace(&mut conns[index], conn));
+        workers[index].assign(again);
+        match send_range(&mut workers[index], &mut conns[index], observe) {
+            Ok(()) => return Ok(()),
+            Err(lost) => (index, range) = retries.take(lost, observe)?,
+        }
+    }
 }

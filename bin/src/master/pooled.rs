@@ -9,7 +9,7 @@ use multiproc::pool::{Pool, PoolError, TaskError};
 use multiproc::signals::SignalWatch;
 use multiproc_pi::reduction::FixedSum;
 
-use super::driver::interrupted;
+use super::driver::{Retries, interrupted};
 use super::plan::Plan;
 use super::worker::{Partial, compute_partial};
 use super::{Event, Run, RunError, Traffic, WorkerRun};
@@ -51,38 +51,57 @@ pub(super) fn run(
         observe(&Event::Spawned { index, pid: *pid });
     }
     let chunks = plan.ranges().to_vec();
-    let tasks: Vec<(u64, Range<u64>)> = chunks.iter().map(|r| (steps, r.clone())).collect();
-    let result = pool.try_map_async(pool_chunk, tasks, Some(1))?;
-    observe(&Event::Mapped {
-        chunks: chunks.len(),
-    });
+    let mut retries = Retries::new(config.retries);
+    let mut outcomes: Vec<Option<(u32, Partial)>> = vec![None; chunks.len()];
+    // Chunks to map in this round: all at first, then those lost and retried.
+    let mut todo: Vec<usize> = (0..chunks.len()).collect();
     let stop = |pool: &mut Pool, observe: &mut dyn FnMut(&Event)| {
         observe(&Event::Stopping {
             reason: "terminating the pool: its workers are killed and reaped".into(),
         });
         pool.terminate();
     };
-    let mut failed = Vec::new();
-    while !result.wait(Some(LOOK_EVERY)) {
-        if let Some(signal) = interrupted(watch) {
-            stop(&mut pool, observe);
-            return Err(RunError::Interrupted { signal });
+    while !todo.is_empty() {
+        let tasks: Vec<(u64, Range<u64>)> =
+            todo.iter().map(|&c| (steps, chunks[c].clone())).collect();
+        let result = pool.try_map_async(pool_chunk, tasks, Some(1))?;
+        observe(&Event::Mapped { chunks: todo.len() });
+        let mut failed = Vec::new();
+        while !result.wait(Some(LOOK_EVERY)) {
+            if let Some(signal) = interrupted(watch) {
+                stop(&mut pool, observe);
+                return Err(RunError::Interrupted { signal });
+            }
+            // More chunks lost than retries left fails the run at once, as in the other
+            // modes (with no retries, the first).
+            failed = result.failures();
+            if failed.len() > retries.left() as usize {
+                stop(&mut pool, observe);
+                break;
+            }
         }
-        // The first chunk lost fails the run at once, as in the other modes.
-        failed = result.failures();
-        if !failed.is_empty() {
-            stop(&mut pool, observe);
-            break;
+        let round = if failed.len() > retries.left() as usize {
+            Err(PoolError::Tasks(failed))
+        } else {
+            result.get_each(None)
+        };
+        // The chunks that came back are kept; those lost are retried or fail the run.
+        let mut lost = Vec::new();
+        match round {
+            Ok(each) => {
+                for (at, outcome) in each.into_iter().enumerate() {
+                    match outcome {
+                        Ok(value) => outcomes[todo[at]] = Some(value),
+                        Err(e) => lost.push((at, e)),
+                    }
+                }
+            }
+            Err(PoolError::Tasks(failed)) => lost = failed,
+            Err(e) => return Err(RunError::Failed(e.to_string())),
         }
-    }
-    let outcomes = match if failed.is_empty() {
-        result.get(None)
-    } else {
-        Err(PoolError::Tasks(failed))
-    } {
-        Ok(outcomes) => outcomes,
-        Err(PoolError::Tasks(failed)) => {
-            let (chunk, error) = failed.into_iter().next().expect("at least one failure");
+        let mut again = Vec::new();
+        for (at, error) in lost {
+            let chunk = todo[at];
             let range = Some(chunks[chunk].clone());
             let (pid, cause) = match error {
                 TaskError::WorkerDied { pid, how } => {
@@ -95,18 +114,41 @@ pub(super) fn run(
                         config.timeout.map_or(0.0, |t| t.as_secs_f64())
                     ),
                 ),
-                other => (0, format!("failed its chunk: {other}")),
+                other => {
+                    // The task itself failed: computing it again would fail the same way.
+                    let index = index_of(&mut pids, 0);
+                    stop(&mut pool, observe);
+                    return Err(RunError::Worker {
+                        index,
+                        pid: None,
+                        range,
+                        cause: format!("failed its chunk: {other}"),
+                    });
+                }
             };
             let index = index_of(&mut pids, pid);
-            return Err(RunError::Worker {
+            let lost = RunError::Worker {
                 index,
                 pid: Some(pid).filter(|p| *p > 0),
                 range,
                 cause,
-            });
+            };
+            match retries.take(lost, observe) {
+                Ok(_) => again.push(chunk),
+                Err(e) => {
+                    stop(&mut pool, observe);
+                    return Err(e);
+                }
+            }
         }
-        Err(e) => return Err(RunError::Failed(e.to_string())),
-    };
+        todo = again;
+    }
+    let outcomes: Vec<(u32, Partial)> = outcomes.into_iter().flatten().collect();
+    if outcomes.len() != chunks.len() {
+        return Err(RunError::Failed(
+            "the pool gave back fewer chunks than were mapped".into(),
+        ));
+    }
     pool.close();
     pool.join()?;
 
@@ -155,5 +197,6 @@ pub(super) fn run(
         workers,
         // The pool's own pipes are not counted.
         traffic: Traffic::default(),
+        retries: retries.log,
     })
 }

@@ -7,13 +7,14 @@
 //! descriptor and on the signals at once, so a worker that dies is seen at once and named with
 //! the chunk it had taken.
 
-use std::collections::VecDeque;
-use std::time::Duration;
+use std::collections::{HashSet, VecDeque};
+use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use multiproc::signals::SignalWatch;
 use multiproc::{Queue, Waitable, wait};
 
-use super::driver::{interrupted, start_worker};
+use super::driver::{Retries, interrupted, restart_worker, start_worker};
 use super::plan::Plan;
 use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Report, Task};
@@ -22,35 +23,49 @@ use super::{Event, RunError, Traffic};
 /// How long the master waits before trying again to feed a full task queue.
 const FEED_RETRY: Duration = Duration::from_millis(5);
 
+/// How long every live worker must sit idle, with the task queue empty and chunks missing,
+/// before the master concludes that a lost worker had taken a chunk without saying so (it
+/// died between taking it and reporting it, a window of microseconds), and puts the missing
+/// chunks back.
+const QUIET: Duration = Duration::from_millis(200);
+
 pub(super) fn drive(
     plan: &Plan,
     watch: &SignalWatch,
     workers: &mut Vec<Worker>,
+    retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
     let procs = plan.config().procs;
     let tasks: Queue<Task> = Queue::new()?;
     let results: Queue<Report> = Queue::new()?;
-    for index in 0..procs {
-        let channel = Channel::Queue {
+    let channel = || -> Result<Channel, RunError> {
+        Ok(Channel::Queue {
             tasks: tasks.try_clone()?,
             results: results.try_clone()?,
-        };
-        start_worker(plan, index, channel, watch, workers, observe)?;
+        })
+    };
+    for index in 0..procs {
+        start_worker(plan, index, channel()?, watch, workers, observe)?;
     }
 
     let chunks = plan.ranges();
-    let mut to_send: VecDeque<Task> = chunks.iter().cloned().map(Some).collect();
-    to_send.extend((0..procs).map(|_| None));
-    let mut outstanding = chunks.len();
+    // The "no more work" messages go only once every chunk is in, so that a chunk put back
+    // for a lost worker is never queued behind them.
+    let mut to_send: VecDeque<Range<u64>> = chunks.iter().cloned().collect();
+    let mut done: HashSet<u64> = HashSet::new();
     let mut announced = false;
     let mut running: Vec<bool> = vec![true; workers.len()];
+    // A worker was lost while holding no chunk it had reported: it may have taken one.
+    let mut suspect = false;
+    let mut quiet_since: Option<Instant> = None;
     let steps = plan.config().steps;
+    let timeout = plan.config().timeout;
 
-    while outstanding > 0 {
+    while done.len() < chunks.len() {
         // Feed the task queue as far as it takes without blocking.
-        while let Some(task) = to_send.front() {
-            match tasks.put_timeout(task, Duration::ZERO) {
+        while let Some(range) = to_send.front() {
+            match tasks.put_timeout(&Some(range.clone()), Duration::ZERO) {
                 Ok(()) => {
                     to_send.pop_front();
                 }
@@ -58,7 +73,7 @@ pub(super) fn drive(
                 Err(e) => return Err(e.into()),
             }
         }
-        if !announced && to_send.len() <= procs {
+        if !announced && to_send.is_empty() {
             announced = true;
             observe(&Event::Queued {
                 chunks: chunks.len(),
@@ -69,7 +84,8 @@ pub(super) fn drive(
         let live: Vec<usize> = (0..workers.len()).filter(|&i| running[i]).collect();
         objects.extend(live.iter().map(|&i| &workers[i].process as &dyn Waitable));
         let feed = (!to_send.is_empty()).then_some(FEED_RETRY);
-        let ready = wait(&objects, wait_for(workers, plan.config().timeout, feed))?;
+        let look = if suspect { Some(QUIET) } else { feed };
+        let ready = wait(&objects, wait_for(workers, timeout, look))?;
         if ready.contains(&0)
             && let Some(signal) = interrupted(watch)
         {
@@ -77,6 +93,7 @@ pub(super) fn drive(
         }
 
         // Everything reported so far, before judging any exit.
+        let mut heard = false;
         loop {
             let report = match results.try_get() {
                 Ok(Some(report)) => report,
@@ -86,6 +103,7 @@ pub(super) fn drive(
                     return Err(blame_dead_worker(workers, &running, observe).unwrap_or(e.into()));
                 }
             };
+            heard = true;
             let index = match &report {
                 Report::Took { index, .. }
                 | Report::Progress { index, .. }
@@ -96,15 +114,29 @@ pub(super) fn drive(
                     "a report names worker {index}, which does not exist"
                 ))
             })?;
-            if w.report(steps, report, observe)? {
-                outstanding -= 1;
+            // A chunk put back on a suspicion may be computed twice: the second result is
+            // dropped, so no range is ever counted twice.
+            if let Report::Partial { range, .. } = &report
+                && done.contains(&range.start)
+            {
+                w.drop_current();
+                continue;
+            }
+            let finished = match &report {
+                Report::Partial { range, .. } => Some(range.start),
+                _ => None,
+            };
+            if w.report(steps, report, observe)?
+                && let Some(start) = finished
+            {
+                done.insert(start);
             }
         }
 
         // A worker whose process descriptor is ready has exited.
+        let mut lost = Vec::new();
         for slot in ready.into_iter().filter(|&s| s >= 2) {
             let i = live[slot - 2];
-            running[i] = false;
             let w = &mut workers[i];
             let code = w.process.join_timeout(Duration::ZERO)?;
             if w.current().is_some() || code != Some(0) {
@@ -113,8 +145,11 @@ pub(super) fn drive(
                 } else {
                     "while the run went on"
                 };
-                return Err(w.lost(observe, when));
+                running[i] = false;
+                lost.push(w.lost(observe, when));
+                continue;
             }
+            running[i] = false;
             if let Some(exitcode) = code {
                 observe(&Event::Exited {
                     index: w.index,
@@ -123,19 +158,50 @@ pub(super) fn drive(
                 });
             }
         }
-        if let Some(late) = overdue(workers, plan.config().timeout, observe) {
-            return Err(late);
+        if let Some(late) = overdue(workers, timeout, observe) {
+            if let RunError::Worker { index, .. } = &late {
+                running[*index] = false;
+            }
+            lost.push(late);
         }
-        if outstanding > 0 && !running.iter().any(|r| *r) {
+        for gone in lost {
+            let (index, range) = retries.take(gone, observe)?;
+            match range {
+                // Its chunk goes back first, for whoever is free.
+                Some(range) => to_send.push_front(range),
+                None => suspect = true,
+            }
+            restart_worker(plan, index, channel()?, watch, workers, observe)?;
+            running[index] = true;
+            heard = true;
+        }
+
+        // A suspicion is settled once all is quiet: chunks neither done, nor held, nor queued
+        // were taken by the lost worker, and go back.
+        let idle = to_send.is_empty()
+            && tasks.empty()
+            && (0..workers.len()).all(|i| !running[i] || workers[i].current().is_none());
+        quiet_since = match (suspect && idle && !heard, quiet_since) {
+            (false, _) => None,
+            (true, None) => Some(Instant::now()),
+            (true, Some(since)) if since.elapsed() >= QUIET => {
+                suspect = false;
+                to_send.extend(chunks.iter().filter(|r| !done.contains(&r.start)).cloned());
+                None
+            }
+            (true, since) => since,
+        };
+
+        if done.len() < chunks.len() && !running.iter().any(|r| *r) {
             return Err(RunError::Failed(
                 "every worker exited before the work was done".into(),
             ));
         }
     }
 
-    // Every chunk is in. Make sure each worker gets its "no more work", then reap them.
-    while let Some(task) = to_send.pop_front() {
-        tasks.put_timeout(&task, Duration::from_secs(1))?;
+    // Every chunk is in: one "no more work" per live worker, then reap them.
+    for _ in running.iter().filter(|r| **r) {
+        tasks.put_timeout(&None, Duration::from_secs(1))?;
     }
     for (i, w) in workers.iter_mut().enumerate() {
         if running[i] {

@@ -4,8 +4,10 @@
 //! writes its partial sum into its own slot of a shared `Array` (and its progress into a
 //! shared counter) and releases a `Semaphore` before it exits. The master waits for the
 //! workers' exits and the signals at once; an exit with status 0 and a permit taken from the
-//! semaphore means the slot is written; any other exit is a death, named with its range.
+//! semaphore means the slot is written; any other exit is a death, named with its range (and,
+//! under `--retries`, a new worker computes the range again into the same slot).
 
+use std::ops::Range;
 use std::time::Duration;
 
 use multiproc::signals::SignalWatch;
@@ -13,7 +15,7 @@ use multiproc::sync::Semaphore;
 use multiproc::{Array, Waitable, wait};
 use multiproc_pi::reduction::FixedSum;
 
-use super::driver::{interrupted, start_worker};
+use super::driver::{Retries, interrupted, restart_worker, start_worker};
 use super::plan::Plan;
 use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Partial, Report, SHM_SLOT};
@@ -26,20 +28,23 @@ pub(super) fn drive(
     plan: &Plan,
     watch: &SignalWatch,
     workers: &mut Vec<Worker>,
+    retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
     let procs = plan.config().procs;
     let results: Array<[u64; SHM_SLOT]> = Array::zeroed(procs)?;
     let progress: Array<u64> = Array::new_raw(&vec![0; procs])?;
     let done = Semaphore::new(0)?;
-    for (index, range) in plan.ranges().iter().enumerate() {
-        let channel = Channel::Shm {
+    let channel = |range: &Range<u64>| -> Result<Channel, RunError> {
+        Ok(Channel::Shm {
             range: range.clone(),
             results: results.try_clone()?,
             progress: progress.try_clone()?,
             done: done.try_clone()?,
-        };
-        start_worker(plan, index, channel, watch, workers, observe)?;
+        })
+    };
+    for (index, range) in plan.ranges().iter().enumerate() {
+        start_worker(plan, index, channel(range)?, watch, workers, observe)?;
         workers[index].assign(range.clone());
         observe(&Event::Assigned {
             index,
@@ -80,13 +85,15 @@ pub(super) fn drive(
                 }
             }
         }
+        let mut lost = Vec::new();
         for slot in ready.into_iter().filter(|&s| s >= 1) {
             let i = live[slot - 1];
             let w = &mut workers[i];
             let exited_clean = w.process.join_timeout(Duration::ZERO)? == Some(0);
             let signalled = exited_clean && done.try_acquire()?.map(|p| p.forget()).is_some();
             if !signalled {
-                return Err(w.lost(observe, "before writing its result into shared memory"));
+                lost.push(w.lost(observe, "before writing its result into shared memory"));
+                continue;
             }
             let [lo, hi, seconds, rss] = results.get(i)?;
             let partial = Partial {
@@ -110,7 +117,20 @@ pub(super) fn drive(
             pending -= 1;
         }
         if let Some(late) = overdue(workers, timeout, observe) {
-            return Err(late);
+            lost.push(late);
+        }
+        for gone in lost {
+            // Its slot is written again by the new worker, from the same range.
+            let (index, range) = retries.take(gone, observe)?;
+            let Some(range) = range else {
+                return Err(RunError::Failed(format!(
+                    "worker {index} was lost without a range to give again"
+                )));
+            };
+            restart_worker(plan, index, channel(&range)?, watch, workers, observe)?;
+            workers[index].assign(range.clone());
+            reported[index] = 0;
+            observe(&Event::Assigned { index, range });
         }
     }
     // Nothing crossed a pipe after start-up.

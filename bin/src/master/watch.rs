@@ -50,6 +50,21 @@ impl Worker {
         self.process.pid().unwrap_or(0)
     }
 
+    /// A new process takes the place of this worker's lost one (reaped): what was finished
+    /// stays, the unfinished work is given again.
+    pub(super) fn renew(&mut self, process: Process) {
+        self.process = process;
+        self.current = None;
+        self.since = None;
+    }
+
+    /// Forgets the range it was computing, whose result is not wanted (it was computed by
+    /// another worker already).
+    pub(super) fn drop_current(&mut self) {
+        self.current = None;
+        self.since = None;
+    }
+
     /// The range it is computing now, if any.
     pub(super) fn current(&self) -> Option<&Range<u64>> {
         self.current.as_ref()
@@ -90,10 +105,12 @@ impl Worker {
             ),
             Err(e) => format!("it could not be stopped: {e}"),
         };
+        // It has no work any more: the error carries its range.
+        self.since = None;
         RunError::Worker {
             index: self.index,
             pid: Some(pid),
-            range: self.current.clone(),
+            range: self.current.take(),
             cause: format!(
                 "timed out: no result within {} (--timeout); {how}",
                 seconds(timeout)
@@ -180,10 +197,12 @@ impl Worker {
             _ => "closed its channel without sending a result and did not exit; it was killed"
                 .to_string(),
         };
+        // It has no work any more: the error carries its range.
+        self.since = None;
         RunError::Worker {
             index: self.index,
             pid: Some(pid),
-            range: self.current.clone(),
+            range: self.current.take(),
             cause,
         }
     }

@@ -137,7 +137,8 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
     }
 }
 
-/// Sums `range` and reports it (with progress about every [`PROGRESS_EVERY`] when asked).
+/// Sums `range` and reports it (with progress after the first slice and then about every
+/// [`PROGRESS_EVERY`], when asked).
 fn compute(
     index: usize,
     steps: u64,
@@ -153,10 +154,12 @@ fn compute(
         ));
     }
     let clock = Instant::now();
-    let mut last = clock;
+    // The first slice is reported at once (a bar moves as soon as the work starts, however
+    // fast the machine), the rest about every PROGRESS_EVERY.
+    let mut last: Option<Instant> = None;
     let sum = multiproc_pi::range_sum_in_slices(steps, &range, SLICE, |done| {
-        if progress && last.elapsed() >= PROGRESS_EVERY {
-            last = Instant::now();
+        if progress && last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            last = Some(Instant::now());
             return report(Report::Progress { index, done });
         }
         Ok(())
