@@ -40,7 +40,8 @@ pub enum ErrorKind {
     Orphaned,
     /// A child process could not be started, or died before it read its start-up message.
     StartFailed,
-    /// A fixed limit of the runtime was reached.
+    /// A fixed limit of the runtime, or a limit of the system (open descriptors, processes
+    /// per user), was reached; the message names it and the `ulimit` concerned.
     LimitReached,
     /// An operating-system call failed; [`Error::io_error`] has it.
     Io,
@@ -54,14 +55,28 @@ pub struct Error {
 #[derive(Debug)]
 enum Repr {
     Closed,
-    Truncated { expected: usize, received: usize },
-    TooLarge { len: u64, max: usize },
+    Truncated {
+        expected: usize,
+        received: usize,
+    },
+    TooLarge {
+        len: u64,
+        max: usize,
+    },
     Timeout,
     Encode(String),
     Decode(String),
     Message(ErrorKind, String),
-    Broken { pid: Option<u32>, message: String },
-    Io { context: String, source: io::Error },
+    Broken {
+        pid: Option<u32>,
+        message: String,
+    },
+    Io {
+        context: String,
+        source: io::Error,
+        /// When the failure is a system limit reached: which, in the user's terms.
+        limit: Option<String>,
+    },
 }
 
 impl Error {
@@ -134,12 +149,41 @@ impl Error {
         }
     }
     pub(crate) fn io(context: impl Into<String>, source: impl Into<io::Error>) -> Self {
+        let source = source.into();
+        let limit = match source.raw_os_error() {
+            Some(libc::EMFILE) => Some(match crate::os::descriptor_limits() {
+                Ok((soft, _)) => {
+                    format!("this process reached its limit of {soft} open descriptors, ulimit -n")
+                }
+                Err(_) => "this process reached its limit on open descriptors, ulimit -n".into(),
+            }),
+            Some(libc::ENFILE) => {
+                Some("the whole system reached its limit on open files (fs.file-max)".into())
+            }
+            _ => None,
+        };
         Error {
             repr: Repr::Io {
                 context: context.into(),
-                source: source.into(),
+                source,
+                limit,
             },
         }
+    }
+
+    /// An error starting a process: as [`Error::io`], and `EAGAIN` there means the limit on
+    /// processes.
+    pub(crate) fn io_starting(context: impl Into<String>, source: io::Error) -> Self {
+        let mut e = Self::io(context, source);
+        if let Repr::Io { source, limit, .. } = &mut e.repr
+            && source.raw_os_error() == Some(libc::EAGAIN)
+        {
+            *limit = Some(match crate::os::process_limit() {
+                Some(n) => format!("this user reached its limit of {n} processes, ulimit -u"),
+                None => "the system could not make another process (ulimit -u, or kernel.pid_max / kernel.threads-max)".into(),
+            });
+        }
+        e
     }
 
     /// What kind of error this is.
@@ -161,6 +205,7 @@ impl Error {
             Repr::Encode(_) | Repr::Decode(_) => ErrorKind::Codec,
             Repr::Message(kind, _) => *kind,
             Repr::Broken { .. } => ErrorKind::Broken,
+            Repr::Io { limit: Some(_), .. } => ErrorKind::LimitReached,
             Repr::Io { .. } => ErrorKind::Io,
         }
     }
@@ -229,7 +274,16 @@ impl fmt::Display for Error {
             Repr::Encode(msg) => write!(f, "cannot encode message: {msg}"),
             Repr::Decode(msg) => write!(f, "cannot decode message: {msg}"),
             Repr::Message(_, msg) | Repr::Broken { message: msg, .. } => write!(f, "{msg}"),
-            Repr::Io { context, source } => write!(f, "{context}: {source}"),
+            Repr::Io {
+                context,
+                source,
+                limit: None,
+            } => write!(f, "{context}: {source}"),
+            Repr::Io {
+                context,
+                source,
+                limit: Some(limit),
+            } => write!(f, "{context}: {source}: {limit}"),
         }
     }
 }

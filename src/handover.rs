@@ -24,6 +24,9 @@ pub(crate) struct Packed {
     pub(crate) fds: Vec<(OwnedFd, FdKind)>,
     /// To run once the spawn succeeded or failed.
     pub(crate) hooks: Vec<SpawnHook>,
+    /// Why a descriptor could not be duplicated for the child, if one could not (the packing
+    /// then fails with a codec error that would hide it).
+    pub(crate) dup_failed: Option<std::io::Error>,
 }
 
 impl Packed {
@@ -68,17 +71,19 @@ pub(crate) fn on_spawn(hook: SpawnHook) {
 pub(crate) fn export(fd: BorrowedFd<'_>, end: FdKind) -> Result<u32, String> {
     OUTGOING.with(|o| {
         let mut slot = o.borrow_mut();
-        let list = &mut slot
-            .as_mut()
-            .ok_or(
-                "a Connection, Queue or shared object can only be sent to another process as (part of) a Process's arguments",
-            )?
-            .fds;
-        let dup = fd
-            .try_clone_to_owned()
-            .map_err(|e| format!("cannot duplicate a descriptor for the child: {e}"))?;
-        list.push((dup, end));
-        Ok((list.len() - 1) as u32)
+        let packed = slot.as_mut().ok_or(
+            "a Connection, Queue or shared object can only be sent to another process as (part of) a Process's arguments",
+        )?;
+        let dup = match fd.try_clone_to_owned() {
+            Ok(dup) => dup,
+            Err(e) => {
+                let msg = format!("cannot duplicate a descriptor for the child: {e}");
+                packed.dup_failed = Some(e);
+                return Err(msg);
+            }
+        };
+        packed.fds.push((dup, end));
+        Ok((packed.fds.len() - 1) as u32)
     })
 }
 

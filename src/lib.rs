@@ -60,6 +60,7 @@ mod error;
 pub mod fault;
 mod handover;
 mod holders;
+pub mod limits;
 mod os;
 pub mod pool;
 pub mod process;

@@ -231,6 +231,12 @@ impl Process {
         RAISED.call_once(os::raise_fd_limit);
 
         let (packed, mut handed) = handover::collect(|| args.pack());
+        if let Some(e) = handed.dup_failed.take() {
+            return Err(Error::io(
+                format!("cannot hand a descriptor to process {}", self.name),
+                e,
+            ));
+        }
         let packed = packed?;
         let boot = Boot::new(
             self.entry,
@@ -257,7 +263,7 @@ impl Process {
         // Spawned outside the registry lock, so other threads' `is_alive` and `join` are not
         // held up by an exec; nobody else reaps a pid that is not registered yet.
         let pid = os::spawn_self(&argv, &fds)
-            .map_err(|e| Error::io(format!("cannot start process {}", self.name), e))?
+            .map_err(|e| Error::io_starting(format!("cannot start process {}", self.name), e))?
             .as_raw();
         lock_registry().insert(
             pid,

@@ -80,6 +80,10 @@ fn main() {
         ("cpu_count_is_positive", cpu_count_is_positive),
     ];
     tests.push((
+        "running_out_of_descriptors_names_the_limit",
+        running_out_of_descriptors_names_the_limit,
+    ));
+    tests.push((
         "stop_one_terminates_or_kills_a_stopped_process",
         stop_one_terminates_or_kills_a_stopped_process,
     ));
@@ -551,4 +555,35 @@ fn stop_one_terminates_or_kills_a_stopped_process() -> Result<(), Failed> {
         "the grace period was given",
     )?;
     check(process_gone(pid), "reaped")
+}
+
+/// In a child with a tiny descriptor limit: start processes until it runs out; the error is
+/// `LimitReached` and names `ulimit -n`, not a bare "Too many open files".
+fn starts_until_out_of_descriptors(_: ()) -> Result<(), String> {
+    use nix::sys::resource::{Resource, setrlimit};
+    setrlimit(Resource::RLIMIT_NOFILE, 24, 24).map_err(|e| e.to_string())?;
+    let mut started = Vec::new();
+    for _ in 0..100 {
+        let mut p = Process::new(sleeps, 30);
+        match p.start() {
+            Ok(()) => started.push(p),
+            Err(e) if e.kind() == multiproc::ErrorKind::LimitReached => {
+                let text = e.to_string();
+                return if text.contains("ulimit -n") {
+                    Ok(())
+                } else {
+                    Err(format!("the message does not name the limit: {text}"))
+                };
+            }
+            Err(e) => return Err(format!("{:?}: {e}", e.kind())),
+        }
+    }
+    Err("a limit of 24 descriptors never ran out".into())
+}
+
+fn running_out_of_descriptors_names_the_limit() -> Result<(), Failed> {
+    let mut p = Process::new(starts_until_out_of_descriptors, ());
+    p.start()?;
+    let code = p.join()?;
+    check(code == 0, format!("exit code {code}: {:?}", p.failure()))
 }

@@ -1157,3 +1157,57 @@ fn retries_run_out_after_repeated_timeouts() {
     let left = wait_gone(&pids, Duration::from_secs(2));
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
 }
+
+/// `pi-master ARGS` under `sh -c 'SETUP; exec pi-master ARGS'`.
+fn under_shell(setup: &str, args: &str) -> std::process::Output {
+    let script = format!("{setup}; exec '{BIN}' {args}");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sh");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = err.read_to_end(&mut text);
+        text
+    });
+    let mut stdout = Vec::new();
+    let _ = out.read_to_end(&mut stdout);
+    let status = wait_within(&mut child, DEADLINE, &script);
+    std::process::Output {
+        status,
+        stdout,
+        stderr: reader.join().unwrap_or_default(),
+    }
+}
+
+#[test]
+fn too_few_descriptors_is_said_before_any_worker_starts() {
+    let out = under_shell("ulimit -n 32", "--procs 8 --steps 1e6 -v");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("(ulimit -n)"), "names the limit: {stderr}");
+    assert!(
+        stderr.contains("needs about"),
+        "says what is needed: {stderr}"
+    );
+    assert!(
+        !stderr.contains("started worker"),
+        "no worker started: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    // The soft limit alone is lowered (the hard one stays): 30 workers need more than 64.
+    let out = under_shell("ulimit -Sn 64", "--procs 30 --steps 1e6 --json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["workers"].as_array().map(Vec::len), Some(30));
+}

@@ -299,6 +299,70 @@ pub(crate) fn die_of_signal(signal: i32) -> ! {
     std::process::exit(128 + signal)
 }
 
+/// The soft and hard limits on open descriptors (`ulimit -Sn`, `ulimit -Hn`).
+pub(crate) fn descriptor_limits() -> io::Result<(u64, u64)> {
+    use nix::sys::resource::{Resource, getrlimit};
+    Ok(getrlimit(Resource::RLIMIT_NOFILE)?)
+}
+
+/// Sets the soft limit on open descriptors (at most the hard one).
+pub(crate) fn set_descriptor_limit(soft: u64) -> io::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    Ok(setrlimit(Resource::RLIMIT_NOFILE, soft.min(hard), hard)?)
+}
+
+/// Descriptors this process has open now.
+pub(crate) fn open_descriptors() -> io::Result<u64> {
+    Ok(std::fs::read_dir("/proc/self/fd")?.count() as u64)
+}
+
+/// The soft limit on processes of this user (`ulimit -u`), `None` when there is none or it
+/// does not apply (root, or anyone with `CAP_SYS_RESOURCE`, is not held to it; root is
+/// assumed to be).
+pub(crate) fn process_limit() -> Option<u64> {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    if nix::unistd::getuid().is_root() {
+        return None;
+    }
+    let (soft, _) = getrlimit(Resource::RLIMIT_NPROC).ok()?;
+    (soft != RLIM_INFINITY).then_some(soft)
+}
+
+/// Processes (threads count, as the kernel counts them for `RLIMIT_NPROC`) whose real user
+/// is this process's.
+pub(crate) fn processes_of_this_user() -> io::Result<u64> {
+    let me = nix::unistd::getuid().as_raw();
+    let mut count = 0;
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(1);
+        if uid == Some(me) {
+            count += threads;
+        }
+    }
+    Ok(count)
+}
+
 /// Raises the soft limit on open descriptors to the hard limit, once, so that a master with
 /// hundreds of workers (three descriptors each) is not stopped by the default of 1024.
 pub(crate) fn raise_fd_limit() {

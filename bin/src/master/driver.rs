@@ -5,8 +5,8 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use multiproc::Process;
 use multiproc::signals::{SIGHUP, SIGINT, SIGTERM, SignalWatch};
+use multiproc::{Process, limits};
 use multiproc_pi::reduction::FixedSum;
 
 use super::plan::Plan;
@@ -19,6 +19,7 @@ use super::{Event, Ipc, Retry, Run, RunError, pipes, pooled, queued, shm, shutdo
 pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError> {
     let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| RunError::Failed(format!("cannot watch for signals: {e}")))?;
+    check_limits(plan.config().procs as u64)?;
     if plan.config().ipc == Ipc::Pool {
         return pooled::run(plan, &watch, observe);
     }
@@ -58,6 +59,19 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
         traffic,
         retries: retries.log,
     })
+}
+
+/// Checks, before any worker starts, that the descriptor and process limits leave room for
+/// `procs` workers (raising the soft descriptor limit when the hard one allows), so that a
+/// run that cannot fit says so up front, naming the limit and the `ulimit` to give.
+fn check_limits(procs: u64) -> Result<(), RunError> {
+    // Every mode holds at most a process and a duplex pipe per worker (the pool's too).
+    let per_worker = limits::DESCRIPTORS_PER_PROCESS + limits::DESCRIPTORS_PER_CONNECTION;
+    let fail = |e: multiproc::Error| {
+        RunError::Failed(format!("cannot start {procs} worker processes: {e}"))
+    };
+    limits::ensure_descriptors(procs * per_worker).map_err(fail)?;
+    limits::ensure_processes(procs).map_err(fail)
 }
 
 /// The first termination signal that arrived, if any.

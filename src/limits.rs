@@ -1,0 +1,73 @@
+//! The system's limits a master meets when it starts many processes: open descriptors
+//! (`ulimit -n`) and processes per user (`ulimit -u`).
+//!
+//! A master that knows how many workers it will start checks both first
+//! ([`ensure_descriptors`], [`ensure_processes`]), so that a run that cannot fit fails before
+//! any worker starts, with a message naming the limit, what the run needs and the `ulimit` to
+//! give, instead of failing at worker 252 with "Too many open files". The soft descriptor
+//! limit is raised up to the hard one when that is enough, as many runtimes do at start.
+//!
+//! ```
+//! use multiproc::limits;
+//! // Room for 100 processes, each with one duplex pipe to its master.
+//! let per = limits::DESCRIPTORS_PER_PROCESS + limits::DESCRIPTORS_PER_CONNECTION;
+//! limits::ensure_descriptors(100 * per)?;
+//! # Ok::<(), multiproc::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use crate::os;
+
+/// Descriptors the master holds for each started [`crate::Process`] while it lives: its
+/// process descriptor and the pipe its exit status comes on.
+pub const DESCRIPTORS_PER_PROCESS: u64 = 2;
+
+/// Descriptors the master holds for each duplex [`crate::Connection`] it keeps (one pipe
+/// end each way).
+pub const DESCRIPTORS_PER_CONNECTION: u64 = 2;
+
+/// Descriptors a start needs for a moment on top of those that stay open (its boot pipe,
+/// the duplicates of the ends it hands over).
+pub const DESCRIPTORS_WHILE_STARTING: u64 = 8;
+
+/// Makes sure `more` descriptors can be opened on top of those open now: raises the soft
+/// limit (up to the hard one) when needed; otherwise fails with
+/// [`crate::ErrorKind::LimitReached`] and a message saying what is needed and how to allow it.
+pub fn ensure_descriptors(more: u64) -> Result<()> {
+    let limits = os::descriptor_limits().map_err(|e| Error::io("cannot read ulimit -n", e))?;
+    let open = os::open_descriptors().map_err(|e| Error::io("cannot count open descriptors", e))?;
+    let needed = open + more + DESCRIPTORS_WHILE_STARTING;
+    let (soft, hard) = limits;
+    if needed <= soft {
+        return Ok(());
+    }
+    if needed <= hard {
+        return os::set_descriptor_limit(hard.min(needed.max(soft * 2)))
+            .map_err(|e| Error::io("cannot raise ulimit -n", e));
+    }
+    Err(Error::limit_reached(format!(
+        "this needs about {needed} open descriptors ({open} open now, {more} more), but the limit \
+         is {soft} (ulimit -n) and its hard limit {hard} cannot be passed by this process: start \
+         fewer processes, or raise the hard limit first (as root: ulimit -Hn {needed})"
+    )))
+}
+
+/// Makes sure `more` processes can be started without passing the limit on processes of
+/// this user (`ulimit -u`, which counts every process and thread the user runs, here and
+/// elsewhere); fails with [`crate::ErrorKind::LimitReached`] and a message saying how many run
+/// and how to allow more. Root is not held to that limit, and not checked.
+pub fn ensure_processes(more: u64) -> Result<()> {
+    let Some(limit) = os::process_limit() else {
+        return Ok(());
+    };
+    let running = os::processes_of_this_user()
+        .map_err(|e| Error::io("cannot count this user's processes", e))?;
+    if running + more <= limit {
+        return Ok(());
+    }
+    Err(Error::limit_reached(format!(
+        "starting {more} processes would pass the limit of {limit} processes for this user \
+         (ulimit -u), {running} of which run already: start fewer, or allow more (ulimit -u {})",
+        running + more
+    )))
+}
