@@ -1211,3 +1211,184 @@ fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
     let json: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["workers"].as_array().map(Vec::len), Some(30));
 }
+
+/// The fault matrix: a worker made to fail at a chosen moment (the `fault-injection`
+/// feature's `PI_MASTER_FAULT`), every case with a deadline and a check that no worker is
+/// left.
+#[cfg(feature = "fault-injection")]
+mod faults {
+    use super::*;
+
+    struct Outcome {
+        status: ExitStatus,
+        stdout: String,
+        stderr: String,
+    }
+
+    /// `pi-master ARGS -v` with worker `spec` armed (spent after its first use); checks that
+    /// every worker it started is gone afterwards.
+    fn run_with_fault(spec: &str, args: &[&str]) -> Outcome {
+        // One directory per run: tests run side by side, and each fault is spent once.
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let scratch = ScratchDir::new(&format!("fault-{run}"));
+        let spent = scratch.join("spent");
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("-v")
+            .env("PI_MASTER_FAULT", spec)
+            .env("PI_MASTER_FAULT_SPENT", &spent)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pi-master");
+        let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let reader = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        let mut stdout = String::new();
+        let _ = out.read_to_string(&mut stdout);
+        let status = wait_within(&mut child, DEADLINE, &format!("{spec} {args:?}"));
+        let stderr = reader.join().unwrap_or_default();
+        let pids: Vec<u32> = stderr
+            .lines()
+            .filter_map(|l| l.split("a new process, pid ").nth(1))
+            .filter_map(|p| p.trim().parse().ok())
+            .collect();
+        assert!(!pids.is_empty(), "no worker started: {stderr}");
+        let left = wait_gone(&pids, Duration::from_secs(2));
+        assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+        Outcome {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// A failed run: exit 1, the worker named, `expect` in the message, no panic in the master.
+    fn fails(spec: &str, args: &[&str], expect: &str) {
+        let o = run_with_fault(spec, args);
+        assert_eq!(o.status.code(), Some(1), "{spec}: {}", o.stderr);
+        let error = o
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("pi-master: error: worker 1 "))
+            .unwrap_or_else(|| panic!("{spec}: worker 1 not named: {}", o.stderr));
+        assert!(
+            error.contains(expect),
+            "{spec}: missing {expect:?} in {error}"
+        );
+    }
+
+    const PIPE: &[&str] = &["--procs", "2", "--steps", "1e8"];
+    const QUEUE: &[&str] = &["--procs", "2", "--steps", "1e8", "--ipc", "queue"];
+    const SHM: &[&str] = &["--procs", "2", "--steps", "1e8", "--ipc", "shm"];
+
+    #[test]
+    fn a_worker_that_crashes_anywhere_is_named() {
+        for moment in ["start", "computing", "result"] {
+            for mode in [PIPE, QUEUE, SHM] {
+                fails(
+                    &format!("1:{moment}:crash"),
+                    mode,
+                    "was killed by signal 6 (SIGABRT)",
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_worker_that_exits_early_is_named() {
+        fails(
+            "1:computing:exit",
+            PIPE,
+            "exited with status 3 before sending its result",
+        );
+        fails(
+            "1:after:exit",
+            PIPE,
+            "finished its work but then exited with status 3",
+        );
+        fails("1:computing:exit", SHM, "exited with status 3");
+    }
+
+    #[test]
+    fn a_panic_reaches_the_master_with_message_and_location() {
+        fails(
+            "1:result:panic",
+            PIPE,
+            "panicked at bin/src/master/fault.rs",
+        );
+        fails("1:result:panic", QUEUE, "fault injected at Result");
+    }
+
+    #[test]
+    fn garbage_from_a_worker_is_refused_and_named() {
+        fails(
+            "1:computing:garbage",
+            PIPE,
+            "sent bytes that are not a message",
+        );
+        fails("1:computing:garbage", QUEUE, "a range it was not computing");
+    }
+
+    #[test]
+    fn a_hung_worker_is_stopped_at_the_timeout() {
+        let mut args = PIPE.to_vec();
+        args.extend(["--timeout", "1"]);
+        fails("1:computing:hang", &args, "it was stopped with SIGTERM");
+    }
+
+    #[test]
+    fn a_worker_ignoring_sigterm_is_killed_after_the_grace() {
+        let mut args = SHM.to_vec();
+        args.extend(["--timeout", "1"]);
+        fails(
+            "1:computing:stubborn",
+            &args,
+            "did not stop within 1 s of SIGTERM (stopped or ignoring it) and was killed",
+        );
+    }
+
+    /// `--retries` after a crash and after a timeout, at every moment that loses work, in the
+    /// modes with worker indices: the clean run's bits.
+    #[test]
+    fn retries_give_the_clean_bits_after_any_fault() {
+        let clean = json_of(&pi_master(&["--procs", "2", "--steps", "1e8", "--json"]))["pi"]
+            .as_f64()
+            .unwrap()
+            .to_bits();
+        let cases: &[(&str, &[&str])] = &[
+            ("1:start:crash", PIPE),
+            ("1:computing:crash", PIPE),
+            ("1:result:exit", PIPE),
+            ("1:computing:garbage", PIPE),
+            ("1:took:crash", QUEUE),
+            ("1:computing:crash", QUEUE),
+            ("1:computing:garbage", QUEUE),
+            ("1:computing:crash", SHM),
+            ("1:computing:hang", PIPE),
+            ("1:computing:hang", QUEUE),
+            ("1:computing:hang", SHM),
+        ];
+        for (spec, mode) in cases {
+            let mut args = mode.to_vec();
+            args.extend(["--retries", "1", "--timeout", "2", "--json"]);
+            let o = run_with_fault(spec, &args);
+            assert_eq!(o.status.code(), Some(0), "{spec} {mode:?}: {}", o.stderr);
+            let json: Value = serde_json::from_str(&o.stdout).expect("json");
+            assert_eq!(
+                json["pi"].as_f64().unwrap().to_bits(),
+                clean,
+                "{spec} {mode:?}: {}",
+                o.stdout
+            );
+            assert_eq!(json["retries"].as_array().map(Vec::len), Some(1), "{spec}");
+            assert!(o.stderr.contains("retry 1 of 1"), "{spec}: {}", o.stderr);
+        }
+    }
+}

@@ -26,6 +26,7 @@
 //! - every worker is reaped before [`run`] returns, whatever happened.
 
 mod driver;
+mod fault;
 mod pipes;
 mod plan;
 mod pooled;
@@ -286,15 +287,16 @@ impl fmt::Display for RunError {
                 range,
                 cause,
             } => {
-                write!(f, "worker {index} (")?;
-                if let Some(pid) = pid {
-                    write!(f, "pid {pid}, ")?;
+                write!(f, "worker {index} ")?;
+                match (pid, range) {
+                    (Some(pid), Some(r)) => {
+                        write!(f, "(pid {pid}, range [{}, {})) ", r.start, r.end)?
+                    }
+                    (Some(pid), None) => write!(f, "(pid {pid}) ")?,
+                    (None, Some(r)) => write!(f, "(range [{}, {})) ", r.start, r.end)?,
+                    (None, None) => {}
                 }
-                match range {
-                    Some(r) => write!(f, "range [{}, {})", r.start, r.end)?,
-                    None => write!(f, "between chunks")?,
-                }
-                write!(f, ") {cause}")
+                write!(f, "{cause}")
             }
             RunError::Runtime(e) => write!(f, "{e}"),
         }

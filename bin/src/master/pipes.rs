@@ -70,12 +70,19 @@ pub(super) fn drive(
             let i = waiting[slot - 1];
             let w = &mut workers[i];
             match conns[i].recv::<Report>() {
-                Ok(report) => {
-                    if w.report(steps, report, observe)? {
-                        pending -= 1;
-                    }
+                Ok(report) => match w.report(steps, report, observe) {
+                    Ok(true) => pending -= 1,
+                    Ok(false) => {}
+                    // A report that makes no sense: the worker is stopped, and lost.
+                    Err(e @ RunError::Worker { .. }) => lost.push(w.misbehaved(e, observe)),
+                    Err(e) => return Err(e),
+                },
+                // End of stream (clean or mid-message) is its death; anything else is
+                // garbage from a live worker.
+                Err(e) if e.is_closed() || e.is_truncated() => {
+                    lost.push(w.lost(observe, "before sending its result"))
                 }
-                Err(_) => lost.push(w.lost(observe, "before sending its result")),
+                Err(e) => lost.push(w.sent_garbage(&e, observe)),
             }
         }
         // What arrived is taken first: a result in time is never judged late.

@@ -94,6 +94,7 @@ pub(super) fn drive(
 
         // Everything reported so far, before judging any exit.
         let mut heard = false;
+        let mut lost = Vec::new();
         loop {
             let report = match results.try_get() {
                 Ok(Some(report)) => report,
@@ -126,24 +127,36 @@ pub(super) fn drive(
                 Report::Partial { range, .. } => Some(range.start),
                 _ => None,
             };
-            if w.report(steps, report, observe)?
-                && let Some(start) = finished
-            {
-                done.insert(start);
+            match w.report(steps, report, observe) {
+                Ok(true) => {
+                    if let Some(start) = finished {
+                        done.insert(start);
+                    }
+                }
+                Ok(false) => {}
+                // A report that makes no sense (a range it was not computing): the worker is
+                // stopped and counts as lost.
+                Err(e @ RunError::Worker { .. }) => {
+                    running[index] = false;
+                    lost.push(w.misbehaved(e, observe));
+                }
+                Err(e) => return Err(e),
             }
         }
 
         // A worker whose process descriptor is ready has exited.
-        let mut lost = Vec::new();
         for slot in ready.into_iter().filter(|&s| s >= 2) {
             let i = live[slot - 2];
+            if !running[i] {
+                continue;
+            }
             let w = &mut workers[i];
             let code = w.process.join_timeout(Duration::ZERO)?;
             if w.current().is_some() || code != Some(0) {
                 let when = if w.current().is_some() {
                     "before sending the result of the chunk it had taken"
                 } else {
-                    "while the run went on"
+                    "holding no chunk it had reported (between chunks, or just after taking one)"
                 };
                 running[i] = false;
                 lost.push(w.lost(observe, when));

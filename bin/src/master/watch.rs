@@ -207,6 +207,65 @@ impl Worker {
         }
     }
 
+    /// The worker sent a report that makes no sense (`why`): it is stopped, and the error
+    /// stands as its loss, with the range it was computing.
+    pub(super) fn misbehaved(
+        &mut self,
+        why: RunError,
+        observe: &mut dyn FnMut(&Event),
+    ) -> RunError {
+        let pid = self.pid();
+        if let Ok(Reaped::Exited(code)) = Shutdown::default().stop_one(&mut self.process) {
+            observe(&Event::Exited {
+                index: self.index,
+                pid,
+                exitcode: code,
+            });
+        }
+        self.since = None;
+        let range = self.current.take();
+        match why {
+            RunError::Worker {
+                index, pid, cause, ..
+            } => RunError::Worker {
+                index,
+                pid,
+                range,
+                cause: format!("{cause}; it was stopped"),
+            },
+            other => other,
+        }
+    }
+
+    /// The worker sent bytes that are not a message (`what` says why they are not): it is
+    /// stopped, and described as lost with its range.
+    pub(super) fn sent_garbage(
+        &mut self,
+        what: &multiproc::Error,
+        observe: &mut dyn FnMut(&Event),
+    ) -> RunError {
+        let pid = self.pid();
+        let stopped = match Shutdown::default().stop_one(&mut self.process) {
+            Ok(Reaped::Exited(code)) => {
+                observe(&Event::Exited {
+                    index: self.index,
+                    pid,
+                    exitcode: code,
+                });
+                "it was stopped"
+            }
+            Ok(Reaped::Killed(_)) => "it was killed",
+            Err(_) => "it could not be stopped",
+        };
+        self.since = None;
+        RunError::Worker {
+            index: self.index,
+            pid: Some(pid),
+            range: self.current.take(),
+            cause: format!("sent bytes that are not a message ({what}); {stopped}"),
+        }
+    }
+
     /// Waits for a worker whose work is over to exit, and checks that it exited cleanly.
     pub(super) fn reap(&mut self, observe: &mut dyn FnMut(&Event)) -> Result<(), RunError> {
         let failed = |w: &Worker, cause: String| RunError::Worker {

@@ -11,6 +11,8 @@ use multiproc_pi::partition;
 use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
 
+use super::fault::{self, Moment};
+
 /// How often a worker reports progress, when asked to.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Indices summed between two looks at the clock: about a millisecond of work.
@@ -87,29 +89,56 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
     } = args;
     let text = |e: multiproc::Error| e.to_string();
     match channel {
-        Channel::Pipe(mut conn) => loop {
-            let range = match conn.recv::<Task>() {
-                Ok(Some(range)) => range,
-                Ok(None) => return Ok(()),
-                Err(e) if e.is_closed() => return Ok(()),
-                Err(e) => return Err(text(e)),
+        Channel::Pipe(mut conn) => {
+            // Garbage goes out on a second descriptor of the same pipe: bytes that are no
+            // message.
+            let raw = conn.writer_fd().and_then(|fd| fd.try_clone_to_owned().ok());
+            let mut garbage = move || {
+                if let Some(fd) = &raw
+                    && let Ok(clone) = fd.try_clone()
+                {
+                    use std::io::Write;
+                    let _ = std::fs::File::from(clone).write_all(&[0xff; 64]);
+                }
             };
-            compute(index, steps, range, progress, &mut |r| conn.send(&r))?;
-        },
+            fault::at(index, Moment::Start, &mut garbage);
+            loop {
+                let range = match conn.recv::<Task>() {
+                    Ok(Some(range)) => range,
+                    Ok(None) => break,
+                    Err(e) if e.is_closed() => break,
+                    Err(e) => return Err(text(e)),
+                };
+                compute(index, steps, range, progress, &mut garbage, &mut |r| {
+                    conn.send(&r)
+                })?;
+            }
+            fault::at(index, Moment::After, &mut garbage);
+            Ok(())
+        }
         Channel::Shm {
             range,
             results,
             progress: shared_progress,
             done,
         } => {
+            let mut nothing = || {};
+            fault::at(index, Moment::Start, &mut nothing);
             let mut sent = None;
-            compute(index, steps, range, progress, &mut |report| match report {
-                Report::Progress { done, .. } => shared_progress.set(index, done),
-                other => {
-                    sent = Some(other);
-                    Ok(())
-                }
-            })?;
+            compute(
+                index,
+                steps,
+                range,
+                progress,
+                &mut nothing,
+                &mut |report| match report {
+                    Report::Progress { done, .. } => shared_progress.set(index, done),
+                    other => {
+                        sent = Some(other);
+                        Ok(())
+                    }
+                },
+            )?;
             if let Some(Report::Partial { partial, .. }) = sent {
                 let bits = partial.sum.to_bits();
                 let slot = [
@@ -121,17 +150,35 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
                 results.set(index, slot).map_err(text)?;
                 done.release().map_err(text)?;
             }
+            fault::at(index, Moment::After, &mut nothing);
             Ok(())
         }
         Channel::Queue { tasks, results } => {
+            // Garbage is a well-formed report of a range this worker was never given.
+            let mut garbage = || {
+                let _ = results.put(&Report::Partial {
+                    index,
+                    range: 0..1,
+                    partial: Partial {
+                        sum: FixedSum::ZERO,
+                        compute_seconds: 0.0,
+                        peak_rss_kib: 0,
+                    },
+                });
+            };
+            fault::at(index, Moment::Start, &mut garbage);
             while let Some(range) = tasks.get().map_err(text)? {
+                fault::at(index, Moment::Took, &mut garbage);
                 let took = Report::Took {
                     index,
                     range: range.clone(),
                 };
                 results.put(&took).map_err(text)?;
-                compute(index, steps, range, progress, &mut |r| results.put(&r))?;
+                compute(index, steps, range, progress, &mut garbage, &mut |r| {
+                    results.put(&r)
+                })?;
             }
+            fault::at(index, Moment::After, &mut garbage);
             Ok(())
         }
     }
@@ -144,6 +191,7 @@ fn compute(
     steps: u64,
     range: Range<u64>,
     progress: bool,
+    garbage: &mut dyn FnMut(),
     report: &mut dyn FnMut(Report) -> multiproc::Result<()>,
 ) -> Result<(), String> {
     let aligned = range.start.is_multiple_of(partition::block_len(steps));
@@ -157,7 +205,11 @@ fn compute(
     // The first slice is reported at once (a bar moves as soon as the work starts, however
     // fast the machine), the rest about every PROGRESS_EVERY.
     let mut last: Option<Instant> = None;
+    let mut first_slice = true;
     let sum = multiproc_pi::range_sum_in_slices(steps, &range, SLICE, |done| {
+        if std::mem::take(&mut first_slice) {
+            fault::at(index, Moment::Computing, garbage);
+        }
         if progress && last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
             last = Some(Instant::now());
             return report(Report::Progress { index, done });
@@ -170,6 +222,7 @@ fn compute(
         compute_seconds: clock.elapsed().as_secs_f64(),
         peak_rss_kib: peak_rss_kib(),
     };
+    fault::at(index, Moment::Result, garbage);
     report(Report::Partial {
         index,
         range,
@@ -181,7 +234,8 @@ fn compute(
 /// The partial sum of `range`, with no progress reports (for the pool mode's task).
 pub(super) fn compute_partial(steps: u64, range: Range<u64>) -> Result<Partial, String> {
     let mut partial = None;
-    compute(0, steps, range, false, &mut |report| {
+    // A pool's worker has no index of its own: no injected fault names it.
+    compute(usize::MAX, steps, range, false, &mut || {}, &mut |report| {
         if let Report::Partial { partial: p, .. } = report {
             partial = Some(p);
         }
