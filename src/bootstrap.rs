@@ -333,6 +333,12 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
     let outcome = entry(boot.target, boot.args);
     handover::provide(Vec::new());
     let _ = std::io::stdout().flush();
+    // Said where people look, as Python prints a child's traceback (a panic was printed
+    // by the panic hook already); the parent gets it through `failure()` as well.
+    if let Outcome::Failed(failure @ (Failure::Error(_) | Failure::BadArguments(_))) = &outcome {
+        let name = current_process().name;
+        eprintln!("Process {name} (pid {}) {failure}", std::process::id());
+    }
     let code = match outcome {
         Outcome::Returned => 0,
         Outcome::Failed(_) => 1,

@@ -18,6 +18,14 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
     multiproc::init();
+    if std::env::var_os(ERR_CHILD).is_some() {
+        // Re-run by `a_target_error_is_printed_on_the_childs_stderr`: start a child that
+        // fails, and exit.
+        let mut p = Process::new(fails, "the disk is full".to_string()).with_name("writer");
+        let _ = p.start();
+        let _ = p.join();
+        return;
+    }
     let mut tests: Vec<(&str, Test)> = vec![
         (
             "exitcode_zero_when_target_returns",
@@ -79,6 +87,10 @@ fn main() {
         ),
         ("cpu_count_is_positive", cpu_count_is_positive),
     ];
+    tests.push((
+        "a_target_error_is_printed_on_the_childs_stderr",
+        a_target_error_is_printed_on_the_childs_stderr,
+    ));
     tests.push((
         "running_out_of_descriptors_names_the_limit",
         running_out_of_descriptors_names_the_limit,
@@ -427,8 +439,10 @@ fn parent_copy_of_handed_end_is_closed() -> Result<(), Failed> {
     Ok(())
 }
 
+/// 64 MiB as one byte string (encoded with one copy, not byte by byte): far more than a pipe
+/// holds, so the child blocks in the middle of the frame.
 fn send_huge(mut conn: Connection) -> multiproc::Result<()> {
-    conn.send(&vec![7u8; 64 << 20])
+    conn.send(&serde_bytes::ByteBuf::from(vec![7u8; 64 << 20]))
 }
 
 fn child_killed_mid_message_is_truncated() -> Result<(), Failed> {
@@ -443,7 +457,7 @@ fn child_killed_mid_message_is_truncated() -> Result<(), Failed> {
     std::thread::sleep(Duration::from_millis(50));
     p.kill()?;
     check(p.join()? == -9, "killed")?;
-    let got = here.recv::<Vec<u8>>();
+    let got = here.recv::<serde_bytes::ByteBuf>();
     check(
         got.as_ref()
             .is_err_and(|e| e.is_truncated() && e.is_disconnected()),
@@ -586,4 +600,22 @@ fn running_out_of_descriptors_names_the_limit() -> Result<(), Failed> {
     p.start()?;
     let code = p.join()?;
     check(code == 0, format!("exit code {code}: {:?}", p.failure()))
+}
+
+/// Set to make this test binary start one failing child and exit.
+const ERR_CHILD: &str = "MULTIPROC_TEST_ERR_CHILD";
+
+/// A target's `Err` is said on the child's stderr (as Python prints a child's traceback), not
+/// only carried back in `failure()`.
+fn a_target_error_is_printed_on_the_childs_stderr() -> Result<(), Failed> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .env(ERR_CHILD, "1")
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(
+        stderr.contains("Process writer (pid ")
+            && stderr.contains("returned an error: the disk is full"),
+        format!("stderr: {stderr}"),
+    )
 }
