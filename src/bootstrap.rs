@@ -151,7 +151,10 @@ pub(crate) fn entry<A: DeserializeOwned, R: TargetOutput>(target: usize, args: V
         Ok(a) => a,
         Err(e) => return Outcome::Failed(Failure::BadArguments(e.to_string())),
     };
-    let target: fn(A) -> R = os::code_at(target);
+    let target: fn(A) -> R = match os::code_at(target) {
+        Ok(f) => f,
+        Err(why) => return Outcome::Failed(Failure::BadArguments(why)),
+    };
     match call_catching(|| target(args)) {
         Ok(r) => match r.into_result() {
             Ok(()) => Outcome::Returned,
@@ -329,7 +332,7 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
         default_hook(info);
     }));
 
-    let entry: Entry = os::code_at(boot.entry);
+    let entry: Entry = os::code_at(boot.entry)?;
     let outcome = entry(boot.target, boot.args);
     handover::provide(Vec::new());
     let _ = std::io::stdout().flush();

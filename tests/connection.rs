@@ -183,3 +183,41 @@ fn starting_a_process_without_init_is_refused() {
     assert!(err.to_string().contains("multiproc::init()"), "{err}");
     assert!(p.pid().is_none());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+    /// Any bytes on the pipe, then its end: every `recv` gives a value or a typed error, never
+    /// a panic or a hang, and the stream ends in an error.
+    #[test]
+    fn garbage_on_a_pipe_gives_values_or_errors(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        small_limit in proptest::prelude::any::<bool>(),
+    ) {
+        let (mut rx, mut tx) = raw_pair();
+        if small_limit {
+            rx.set_max_frame(256);
+        }
+        // The pipe holds 64 KiB: all of it fits, then the writer closes.
+        tx.write_all(&bytes).expect("write");
+        drop(tx);
+        let mut ended = false;
+        for _ in 0..bytes.len() + 2 {
+            match rx.recv::<(u32, String, Vec<u64>)>() {
+                Ok(_) => {}
+                Err(e) => {
+                    proptest::prop_assert!(
+                        e.is_closed() || e.is_truncated() || e.is_too_large() || e.is_codec()
+                            || e.is_broken(),
+                        "{e}"
+                    );
+                    if e.is_closed() || e.is_truncated() || e.is_too_large() || e.is_broken() {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+        }
+        proptest::prop_assert!(ended, "the stream never ended");
+    }
+}

@@ -161,7 +161,7 @@ pub(super) fn run_chunk<T: DeserializeOwned, R: Serialize>(
     chunk: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
-    let f: fn(T) -> R = os::code_at(func);
+    let f: fn(T) -> R = os::code_at(func)?;
     let out = ChunkOutput::collect(items, |x| Ok(f(x)));
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
@@ -172,7 +172,7 @@ pub(super) fn run_pair_chunk<A: DeserializeOwned, B: DeserializeOwned, R: Serial
     chunk: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let items: Vec<(A, B)> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
-    let f: fn(A, B) -> R = os::code_at(func);
+    let f: fn(A, B) -> R = os::code_at(func)?;
     let out = ChunkOutput::collect(items, |(a, b)| Ok(f(a, b)));
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
@@ -183,7 +183,7 @@ pub(super) fn run_try_chunk<T: DeserializeOwned, R: Serialize, E: fmt::Display>(
     chunk: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
-    let f: fn(T) -> Result<R, E> = os::code_at(func);
+    let f: fn(T) -> Result<R, E> = os::code_at(func)?;
     let out = ChunkOutput::collect(items, |x| {
         f(x).map_err(|e| TaskError::Failed(e.to_string()))
     });
@@ -193,7 +193,7 @@ pub(super) fn run_try_chunk<T: DeserializeOwned, R: Serialize, E: fmt::Display>(
 /// The trampoline for an initializer `fn(A)`: runs it once; a panic is an error.
 pub(super) fn run_init<A: DeserializeOwned>(func: usize, args: Vec<u8>) -> Result<Vec<u8>, String> {
     let a: A = codec::decode_payload(&args).map_err(|e| e.to_string())?;
-    let f: fn(A) = os::code_at(func);
+    let f: fn(A) = os::code_at(func)?;
     call_catching(|| f(a))
         .map(|()| Vec::new())
         .map_err(|p| TaskError::from(p).to_string())
@@ -296,7 +296,8 @@ pub(super) fn worker(args: WorkerArgs) -> crate::Result<()> {
         initializer,
     } = args;
     if let Some(init) = initializer {
-        let trampoline: Trampoline = os::code_at(init.trampoline);
+        let trampoline: Trampoline =
+            os::code_at(init.trampoline).map_err(crate::Error::start_failed)?;
         let args = match init.args {
             InitArgs::Encoded(bytes) => bytes,
             InitArgs::Typed(args) => args.encode()?,
@@ -314,8 +315,9 @@ pub(super) fn worker(args: WorkerArgs) -> crate::Result<()> {
                 func,
                 args,
             }) => {
-                let trampoline: Trampoline = os::code_at(trampoline);
-                let output = trampoline(func, args.0).map(Bytes);
+                let output = os::code_at::<Trampoline>(trampoline)
+                    .and_then(|trampoline| trampoline(func, args.0))
+                    .map(Bytes);
                 conn.send(&Done { output })?;
             }
             Ok(ToWorker::Stop) => return Ok(()),
