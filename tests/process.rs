@@ -92,6 +92,10 @@ fn main() {
         a_target_error_is_printed_on_the_childs_stderr,
     ));
     tests.push((
+        "a_child_outlives_the_thread_that_started_it",
+        a_child_outlives_the_thread_that_started_it,
+    ));
+    tests.push((
         "running_out_of_descriptors_names_the_limit",
         running_out_of_descriptors_names_the_limit,
     ));
@@ -618,4 +622,24 @@ fn a_target_error_is_printed_on_the_childs_stderr() -> Result<(), Failed> {
             && stderr.contains("returned an error: the disk is full"),
         format!("stderr: {stderr}"),
     )
+}
+
+/// A worker's parent-death signal follows the thread that started it; the runtime starts
+/// every child from a thread that lives as long as the process, so a child started from a
+/// short-lived thread is not killed when that thread ends.
+fn a_child_outlives_the_thread_that_started_it() -> Result<(), Failed> {
+    let mut p = std::thread::spawn(|| {
+        let mut p = Process::new(sleeps, 2);
+        p.start().map(|()| p)
+    })
+    .join()
+    .map_err(|_| "the starting thread panicked")??;
+    // The thread has ended: the child must still be sleeping.
+    std::thread::sleep(Duration::from_millis(300));
+    check(
+        p.is_alive(),
+        "the child died with the thread that started it",
+    )?;
+    let code = p.join()?;
+    check(code == 0, format!("exit code {code}"))
 }

@@ -25,6 +25,11 @@ fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
 /// Starts a new copy of the running executable with the given `argv` (whose first element is
 /// what `ps` shows as the program name).
 ///
+/// The spawn itself runs on a thread of the runtime's that lives as long as the process (the
+/// "keeper"), whichever thread asks: a worker's `PR_SET_PDEATHSIG` fires when the *thread*
+/// that started it exits, so a child started from a short-lived thread would otherwise be
+/// killed as that thread ends. The caller waits for the keeper's answer.
+///
 /// `fds[i]` becomes descriptor `FIRST_CHILD_FD + i` in the child, without close-on-exec; every
 /// other descriptor of ours is close-on-exec and so stays behind. Standard input is
 /// `/dev/null` (workers must not compete with the master for the terminal); standard output
@@ -32,6 +37,64 @@ fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
 /// terminal reaches only the master, which then shuts its workers down in order; its signal
 /// mask is empty and the termination signals have their default action.
 pub(crate) fn spawn_self(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
+    let argv = argv.to_vec();
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    on_keeper(move || {
+        // SAFETY: these descriptors are borrowed from the caller of `spawn_self`, which
+        // blocks in `on_keeper` until this closure has returned: they stay open throughout.
+        let fds: Vec<BorrowedFd<'_>> = raw
+            .iter()
+            .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
+            .collect();
+        spawn_here(&argv, &fds)
+    })
+}
+
+/// A job for the keeper thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `job` on the keeper thread (started on first use, and never ending) and returns its
+/// result. Should the keeper not run (a thread cannot be made), runs it here.
+fn on_keeper<T: Send + 'static>(
+    job: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    use std::sync::mpsc::{Sender, sync_channel};
+    use std::sync::{Mutex, OnceLock};
+    static KEEPER: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("multiproc-keeper".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    let (done, answer) = sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = done.send(job());
+    });
+    let unsent = match keeper {
+        Some(tx) => tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .err()
+            .map(|back| back.0),
+        None => Some(job),
+    };
+    if let Some(job) = unsent {
+        job();
+    }
+    answer
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("the process-starting thread is gone")))
+}
+
+fn spawn_here(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
     let nul_free = |s: &std::ffi::OsStr| {
         CString::new(s.as_bytes()).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte")
