@@ -1392,3 +1392,44 @@ mod faults {
         }
     }
 }
+
+/// Runs back to back in every mode: every one succeeds with the same bits, and nothing is
+/// left: no worker, no file in /dev/shm.
+#[test]
+fn a_soak_of_runs_back_to_back_leaks_nothing() {
+    let shm_before: Vec<_> = std::fs::read_dir("/dev/shm")
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let mut bits = std::collections::BTreeSet::new();
+    let mut masters = Vec::new();
+    for round in 0..40 {
+        for ipc in ["pipe", "queue", "shm", "pool"] {
+            let procs = if round % 2 == 0 { "2" } else { "3" };
+            let out = pi_master(&[
+                "--procs", procs, "--steps", "100003", "--ipc", ipc, "--json",
+            ]);
+            assert_eq!(out.status.code(), Some(0), "round {round}, {ipc}: {out}");
+            let json = json_of(&out);
+            bits.insert(json["pi"].as_f64().unwrap().to_bits());
+            masters.push(json["master_pid"].as_u64().unwrap() as u32);
+        }
+    }
+    assert_eq!(bits.len(), 1, "{bits:x?}");
+    // No process whose parent was one of these masters is alive.
+    let orphans: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
+        .filter(|cmd| cmd.contains("--multiproc-worker"))
+        .filter(|cmd| {
+            masters
+                .iter()
+                .any(|m| cmd.split('\0').any(|arg| arg == m.to_string()))
+        })
+        .collect();
+    assert!(orphans.is_empty(), "workers left behind: {orphans:?}");
+    let shm_after: Vec<_> = std::fs::read_dir("/dev/shm")
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(shm_before, shm_after, "files left in /dev/shm");
+}
