@@ -1,7 +1,7 @@
 //! `pi-master`: pi by the midpoint rule, computed by worker processes that talk to their
 //! master over pipes. See `pi-master --help` and the README.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ use multiproc_apps::console::Console;
 use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
 use multiproc_apps::output::print_result;
 use multiproc_apps::plot::PlotFile;
+use multiproc_apps::stderr;
 use multiproc_apps::{compare, report, sweep};
 use multiproc_pi::input::{
     parse_count, parse_procs, parse_procs_list, parse_retries, parse_seconds, parse_steps,
@@ -167,11 +168,18 @@ fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
     multiproc::init();
     let cli = Cli::parse();
-    match cli.command {
+    let code = match cli.command {
         Some(Command::Sweep(args)) => run_sweep(args),
         None => run_once(cli.run),
-    }
+    };
+    // What was said on stderr goes out before the exit, unless nobody reads it.
+    stderr::flush(FLUSH_WITHIN);
+    code
 }
+
+/// How long the end of a run waits for its stderr lines to be written: a stderr nobody reads
+/// must not keep the master (and its exit status) from the shell.
+const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn run_once(args: RunArgs) -> ExitCode {
     if args.chunks.is_some() && !matches!(args.ipc, IpcArg::Queue | IpcArg::Pool) && !args.compare {
@@ -222,10 +230,9 @@ fn run_once(args: RunArgs) -> ExitCode {
 
 /// A usage error found after parsing: the message, and exit status 2.
 fn usage_error(message: &str) -> ExitCode {
-    let _ = writeln!(
-        io::stderr(),
+    stderr::line(format!(
         "error: {message}\n\nFor more information, try '--help'."
-    );
+    ));
     ExitCode::from(2)
 }
 
@@ -234,11 +241,10 @@ fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
     let started = std::time::Instant::now();
     let mut observe = |label: &str, event: &master::Event| {
         if verbose {
-            let _ = writeln!(
-                io::stderr(),
+            stderr::line(format!(
                 "[{label}] {}",
                 report::narrate(event, started.elapsed())
-            );
+            ));
         }
     };
     let rows = match compare::run(&config, &mut observe) {
@@ -255,7 +261,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let plot = match args.plot.as_deref().map(PlotFile::check).transpose() {
         Ok(plot) => plot,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "pi-master: error: {e}");
+            stderr::line(format!("pi-master: error: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -263,12 +269,11 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let verbose = args.verbose;
     let mut observe = |procs: usize, run: usize, event: &master::Event| {
         if verbose && !matches!(event, master::Event::Progress { .. }) {
-            let _ = writeln!(
-                io::stderr(),
+            stderr::line(format!(
                 "[procs {procs}, run {}] {}",
                 run + 1,
                 report::narrate(event, started.elapsed())
-            );
+            ));
         }
     };
     let result = match sweep::run(args.steps, &args.procs.0, args.repeat, &mut observe) {
@@ -278,7 +283,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     if let Some(plot) = &plot
         && let Err(e) = sweep::plot_svg(&result).and_then(|svg| plot.write(svg.as_bytes()))
     {
-        let _ = writeln!(io::stderr(), "pi-master: error: {e}");
+        stderr::line(format!("pi-master: error: {e}"));
         return ExitCode::FAILURE;
     }
     print_result("pi-master", args.json, &result, |out| {
@@ -290,12 +295,13 @@ fn run_failed(e: RunError) -> ExitCode {
     match e {
         RunError::Invalid(why) => usage_error(&why),
         RunError::Interrupted { signal } => {
-            let _ = writeln!(io::stderr(), "pi-master: {e}");
+            stderr::line(format!("pi-master: {e}"));
+            stderr::flush(FLUSH_WITHIN);
             // Every worker is reaped: end as the signal would have, so a shell loop stops.
             multiproc::signals::die_of(signal)
         }
         e => {
-            let _ = writeln!(io::stderr(), "pi-master: error: {e}");
+            stderr::line(format!("pi-master: error: {e}"));
             ExitCode::FAILURE
         }
     }

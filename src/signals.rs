@@ -25,12 +25,12 @@ pub const SIGHUP: i32 = signal_hook::consts::SIGHUP;
 
 /// Ends this process by `signal` once its cleanup is done: the signal's default action is
 /// put back and the signal raised, so the parent sees a death by that signal, not an exit
-/// status. Standard output and error are flushed first. Falls back to exiting with
-/// `128 + signal` if the signal does not kill.
+/// status. Standard output is flushed first (standard error is not buffered, and is not
+/// touched: another thread may hold it, stuck writing to a pipe nobody reads). Falls back
+/// to exiting with `128 + signal` if the signal does not kill.
 pub fn die_of(signal: i32) -> ! {
     use std::io::Write;
     let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
     os::die_of_signal(signal)
 }
 

@@ -4,7 +4,6 @@
 //! or a plain line about once a second when stderr is a file or a pipe. It never touches
 //! stdout, so `--json` output stays one clean object.
 
-use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -122,9 +121,7 @@ impl Console {
                 Display::Bars { multi, .. } => {
                     let _ = multi.println(line);
                 }
-                _ => {
-                    let _ = writeln!(io::stderr(), "{line}");
-                }
+                _ => crate::stderr::line(line),
             }
         }
         if self.verbose && !matches!(event, Event::Progress { .. }) {
@@ -133,9 +130,7 @@ impl Console {
                 Display::Bars { multi, .. } => {
                     let _ = multi.println(line);
                 }
-                _ => {
-                    let _ = writeln!(io::stderr(), "{line}");
-                }
+                _ => crate::stderr::line(line),
             }
         }
     }
@@ -161,12 +156,11 @@ impl Console {
             Display::Lines { last } => {
                 if sum >= total || last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
-                    let _ = writeln!(
-                        io::stderr(),
+                    crate::stderr::line(format!(
                         "progress: {:.0}% ({sum} of {total} steps) after {:.1} s",
                         percent(sum, total),
                         self.started.elapsed().as_secs_f64()
-                    );
+                    ));
                 }
             }
         }

@@ -17,4 +17,5 @@ pub mod output;
 pub mod plot;
 pub mod report;
 pub mod stats;
+pub mod stderr;
 pub mod sweep;

@@ -1433,3 +1433,59 @@ fn a_soak_of_runs_back_to_back_leaks_nothing() {
         .unwrap_or_default();
     assert_eq!(shm_before, shm_after, "files left in /dev/shm");
 }
+
+/// A stderr nobody reads (a pipe left full) must not keep the master from Ctrl-C: its
+/// narration is dropped rather than waited for, and it stops, reaps and dies of SIGINT.
+#[test]
+fn a_stderr_nobody_reads_does_not_block_ctrl_c() {
+    // A million tiny chunks, two narrated lines each: the pipe is full within milliseconds.
+    let mut child = Command::new(BIN)
+        .args([
+            "--procs", "2", "--steps", "4e10", "--ipc", "queue", "--chunks", "1000000", "-v",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pi-master");
+    // The pipe is never read; keep its read end open so writes block rather than fail.
+    let _unread = child.stderr.take();
+    let master = child.id();
+    let workers = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit(')')
+                            .next()?
+                            .split_whitespace()
+                            .nth(1)?
+                            .parse()
+                            .ok()
+                    })
+                    == Some(master)
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let mut pids = workers();
+    while pids.len() < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        pids = workers();
+    }
+    // Long enough for the narration to fill the pipe many times over.
+    thread::sleep(Duration::from_millis(1500));
+    kill(Pid::from_raw(master as i32), Signal::SIGINT).unwrap();
+    let status = wait_within(
+        &mut child,
+        Duration::from_secs(20),
+        "pi-master with a full stderr",
+    );
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{status:?}");
+    let left = wait_gone(&pids, Duration::from_secs(2));
+    assert!(left.is_empty(), "workers left behind: {left:?}");
+}

@@ -7,8 +7,7 @@
 //! descriptor and on the signals at once, so a worker that dies is seen at once and named with
 //! the chunk it had taken.
 
-use std::collections::{HashSet, VecDeque};
-use std::ops::Range;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use multiproc::signals::SignalWatch;
@@ -18,7 +17,7 @@ use super::driver::{Retries, interrupted, restart_worker, start_worker};
 use super::plan::Plan;
 use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Report, Task};
-use super::{Event, RunError, Traffic};
+use super::{Event, RunError, Traffic, shutdown};
 
 /// How long the master waits before trying again to feed a full task queue.
 const FEED_RETRY: Duration = Duration::from_millis(5);
@@ -36,6 +35,61 @@ pub(super) fn drive(
     retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
+    let mut done: HashSet<(u64, u64)> = HashSet::new();
+    let mut traffic = Traffic::default();
+    loop {
+        match round(
+            plan,
+            watch,
+            workers,
+            retries,
+            observe,
+            &mut done,
+            &mut traffic,
+        ) {
+            Ok(()) => return Ok(traffic),
+            // A worker died in the middle of an item and broke a queue for everyone. Under
+            // --retries the round starts over: every worker is stopped, fresh queues are
+            // made, and the chunks not done yet are handed out again to new workers.
+            Err(Round::Broken(blame)) if retries.left() > 0 => {
+                shutdown::stop_all(workers, watch, observe);
+                retries.take(blame, observe)?;
+            }
+            // The queue was broken by a worker whose loss was already retried (the master
+            // stopped it in the middle of an item): the same retry covers the new round.
+            Err(Round::Restart) => shutdown::stop_all(workers, watch, observe),
+            Err(Round::Broken(e) | Round::Failed(e)) => return Err(e),
+        }
+    }
+}
+
+/// How a round of queue mode ended early.
+enum Round {
+    /// A queue is broken (this error names who broke it, when known).
+    Broken(RunError),
+    /// A queue is broken by a worker whose loss was retried already.
+    Restart,
+    /// Anything else.
+    Failed(RunError),
+}
+
+impl<E: Into<RunError>> From<E> for Round {
+    fn from(e: E) -> Self {
+        Round::Failed(e.into())
+    }
+}
+
+/// One round: fresh queues, a worker on each index (new, or in place of one stopped), the
+/// chunks not in `done` handed out until they all are.
+fn round(
+    plan: &Plan,
+    watch: &SignalWatch,
+    workers: &mut Vec<Worker>,
+    retries: &mut Retries,
+    observe: &mut dyn FnMut(&Event),
+    done: &mut HashSet<(u64, u64)>,
+    traffic: &mut Traffic,
+) -> Result<(), Round> {
     let procs = plan.config().procs;
     let tasks: Queue<Task> = Queue::new()?;
     let results: Queue<Report> = Queue::new()?;
@@ -45,15 +99,45 @@ pub(super) fn drive(
             results: results.try_clone()?,
         })
     };
+    let first = workers.is_empty();
+    // Every process of this round by pid, so that a queue broken by a worker already gone
+    // (and replaced) can still be laid at its index.
+    let mut pids: HashMap<u32, usize> = HashMap::new();
+    // Workers whose loss was retried already in this round.
+    let mut charged: HashSet<u32> = HashSet::new();
     for index in 0..procs {
-        start_worker(plan, index, channel()?, watch, workers, observe)?;
+        if first {
+            start_worker(plan, index, channel()?, watch, workers, observe)?;
+        } else {
+            restart_worker(plan, index, channel()?, watch, workers, observe)?;
+        }
+        pids.insert(workers[index].pid(), index);
     }
+    // Counted whatever happens next.
+    struct Count<'a>(&'a Queue<Task>, &'a Queue<Report>, &'a mut Traffic);
+    impl Drop for Count<'_> {
+        fn drop(&mut self) {
+            let (t, r) = (self.0.stats(), self.1.stats());
+            self.2.messages += t.items_put + r.items_got;
+            self.2.bytes += t.bytes_put + r.bytes_got;
+        }
+    }
+    let _count = Count(&tasks, &results, traffic);
 
     let chunks = plan.ranges();
-    // The "no more work" messages go only once every chunk is in, so that a chunk put back
-    // for a lost worker is never queued behind them.
-    let mut to_send: VecDeque<Range<u64>> = chunks.iter().cloned().collect();
-    let mut done: HashSet<u64> = HashSet::new();
+    // With retries, the "no more work" messages go only once every chunk is in, so that a
+    // chunk put back for a lost worker is never queued behind them; without, right behind
+    // the chunks, so that each worker exits as soon as the work runs out.
+    let mut to_send: VecDeque<Task> = chunks
+        .iter()
+        .filter(|r| !done.contains(&(r.start, r.end)))
+        .cloned()
+        .map(Some)
+        .collect();
+    let early_stop = plan.config().retries == 0;
+    if early_stop {
+        to_send.extend((0..procs).map(|_| None));
+    }
     let mut announced = false;
     let mut running: Vec<bool> = vec![true; workers.len()];
     // A worker was lost while holding no chunk it had reported: it may have taken one.
@@ -64,16 +148,19 @@ pub(super) fn drive(
 
     while done.len() < chunks.len() {
         // Feed the task queue as far as it takes without blocking.
-        while let Some(range) = to_send.front() {
-            match tasks.put_timeout(&Some(range.clone()), Duration::ZERO) {
+        while let Some(task) = to_send.front() {
+            match tasks.put_timeout(task, Duration::ZERO) {
                 Ok(()) => {
                     to_send.pop_front();
                 }
                 Err(e) if e.is_timeout() => break,
+                Err(e) if e.is_broken() => {
+                    return Err(broken(e, workers, &running, &pids, &charged, observe));
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        if !announced && to_send.is_empty() {
+        if !announced && to_send.iter().all(Option::is_none) {
             announced = true;
             observe(&Event::Queued {
                 chunks: chunks.len(),
@@ -89,7 +176,7 @@ pub(super) fn drive(
         if ready.contains(&0)
             && let Some(signal) = interrupted(watch)
         {
-            return Err(RunError::Interrupted { signal });
+            return Err(Round::Failed(RunError::Interrupted { signal }));
         }
 
         // Everything reported so far, before judging any exit.
@@ -100,9 +187,7 @@ pub(super) fn drive(
                 Ok(Some(report)) => report,
                 Ok(None) => break,
                 // A broken result queue means a worker died in the middle of a report: name it.
-                Err(e) => {
-                    return Err(blame_dead_worker(workers, &running, observe).unwrap_or(e.into()));
-                }
+                Err(e) => return Err(broken(e, workers, &running, &pids, &charged, observe)),
             };
             heard = true;
             let index = match &report {
@@ -118,19 +203,20 @@ pub(super) fn drive(
             // A chunk put back on a suspicion may be computed twice: the second result is
             // dropped, so no range is ever counted twice.
             if let Report::Partial { range, .. } = &report
-                && done.contains(&range.start)
+                && done.contains(&(range.start, range.end))
+                && w.current() == Some(range)
             {
                 w.drop_current();
                 continue;
             }
             let finished = match &report {
-                Report::Partial { range, .. } => Some(range.start),
+                Report::Partial { range, .. } => Some((range.start, range.end)),
                 _ => None,
             };
             match w.report(steps, report, observe) {
                 Ok(true) => {
-                    if let Some(start) = finished {
-                        done.insert(start);
+                    if let Some(range) = finished {
+                        done.insert(range);
                     }
                 }
                 Ok(false) => {}
@@ -140,7 +226,7 @@ pub(super) fn drive(
                     running[index] = false;
                     lost.push(w.misbehaved(e, observe));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(Round::Failed(e)),
             }
         }
 
@@ -178,20 +264,24 @@ pub(super) fn drive(
             lost.push(late);
         }
         for gone in lost {
+            if let RunError::Worker { pid: Some(pid), .. } = &gone {
+                charged.insert(*pid);
+            }
             let (index, range) = retries.take(gone, observe)?;
             match range {
                 // Its chunk goes back first, for whoever is free.
-                Some(range) => to_send.push_front(range),
+                Some(range) => to_send.push_front(Some(range)),
                 None => suspect = true,
             }
             restart_worker(plan, index, channel()?, watch, workers, observe)?;
+            pids.insert(workers[index].pid(), index);
             running[index] = true;
             heard = true;
         }
 
         // A suspicion is settled once all is quiet: chunks neither done, nor held, nor queued
         // were taken by the lost worker, and go back.
-        let idle = to_send.is_empty()
+        let idle = to_send.iter().all(Option::is_none)
             && tasks.empty()
             && (0..workers.len()).all(|i| !running[i] || workers[i].current().is_none());
         quiet_since = match (suspect && idle && !heard, quiet_since) {
@@ -199,33 +289,72 @@ pub(super) fn drive(
             (true, None) => Some(Instant::now()),
             (true, Some(since)) if since.elapsed() >= QUIET => {
                 suspect = false;
-                to_send.extend(chunks.iter().filter(|r| !done.contains(&r.start)).cloned());
+                for missing in chunks.iter().filter(|r| !done.contains(&(r.start, r.end))) {
+                    to_send.push_front(Some(missing.clone()));
+                }
                 None
             }
             (true, since) => since,
         };
 
         if done.len() < chunks.len() && !running.iter().any(|r| *r) {
-            return Err(RunError::Failed(
+            return Err(Round::Failed(RunError::Failed(
                 "every worker exited before the work was done".into(),
-            ));
+            )));
         }
     }
 
-    // Every chunk is in: one "no more work" per live worker, then reap them.
-    for _ in running.iter().filter(|r| **r) {
-        tasks.put_timeout(&None, Duration::from_secs(1))?;
-    }
-    for (i, w) in workers.iter_mut().enumerate() {
-        if running[i] {
-            w.reap(observe)?;
+    // Every chunk is in: one "no more work" per live worker still owed one, then reap them,
+    // with time for hundreds of them to be scheduled and exit.
+    if early_stop {
+        while let Some(task) = to_send.pop_front() {
+            tasks.put_timeout(&task, Duration::from_secs(1))?;
+        }
+    } else {
+        for _ in running.iter().filter(|r| **r) {
+            tasks.put_timeout(&None, Duration::from_secs(1))?;
         }
     }
-    let (t, r) = (tasks.stats(), results.stats());
-    Ok(Traffic {
-        messages: t.items_put + r.items_got,
-        bytes: t.bytes_put + r.bytes_got,
-    })
+    let live = running.iter().filter(|r| **r).count() as u32;
+    let deadline = Instant::now() + Duration::from_secs(1) + Duration::from_millis(10) * live;
+    for (i, w) in workers.iter_mut().enumerate() {
+        if running[i] {
+            let left = deadline.saturating_duration_since(Instant::now());
+            w.reap_within(left.max(Duration::from_millis(100)), observe)?;
+        }
+    }
+    Ok(())
+}
+
+/// A queue error, laid at the worker that broke the queue when it can be: a live worker
+/// found dead, or the pid the queue names (a worker of this round already replaced). Only a
+/// broken queue blamed on a worker can be retried.
+fn broken(
+    e: multiproc::Error,
+    workers: &mut [Worker],
+    running: &[bool],
+    pids: &HashMap<u32, usize>,
+    charged: &HashSet<u32>,
+    observe: &mut dyn FnMut(&Event),
+) -> Round {
+    if !e.is_broken() {
+        return Round::Failed(e.into());
+    }
+    if e.broken_by().is_some_and(|pid| charged.contains(&pid)) {
+        return Round::Restart;
+    }
+    if let Some(blame) = blame_dead_worker(workers, running, observe) {
+        return Round::Broken(blame);
+    }
+    match e.broken_by().and_then(|pid| Some((pid, *pids.get(&pid)?))) {
+        Some((pid, index)) => Round::Broken(RunError::Worker {
+            index,
+            pid: Some(pid),
+            range: None,
+            cause: format!("broke a queue by dying in the middle of an item ({e})"),
+        }),
+        None => Round::Failed(e.into()),
+    }
 }
 
 /// The first worker that was running and has died, described, if there is one.

@@ -268,20 +268,30 @@ impl Worker {
 
     /// Waits for a worker whose work is over to exit, and checks that it exited cleanly.
     pub(super) fn reap(&mut self, observe: &mut dyn FnMut(&Event)) -> Result<(), RunError> {
+        self.reap_within(EXIT_WAIT, observe)
+    }
+
+    /// As [`Worker::reap`], waiting up to `wait` (more than the usual second when hundreds of
+    /// workers are told to stop at once and must each be scheduled to exit).
+    pub(super) fn reap_within(
+        &mut self,
+        wait: Duration,
+        observe: &mut dyn FnMut(&Event),
+    ) -> Result<(), RunError> {
         let failed = |w: &Worker, cause: String| RunError::Worker {
             index: w.index,
             pid: Some(w.pid()),
             range: None,
             cause,
         };
-        let exitcode = match join_or_kill(&mut self.process, EXIT_WAIT)? {
+        let exitcode = match join_or_kill(&mut self.process, wait)? {
             Reaped::Exited(code) => code,
             Reaped::Killed(code) => {
                 return Err(failed(
                     self,
                     format!(
-                        "finished its work but did not exit within {} s; it was killed (exit code {code})",
-                        EXIT_WAIT.as_secs()
+                        "finished its work but did not exit within {:.1} s; it was killed (exit code {code})",
+                        wait.as_secs_f64()
                     ),
                 ));
             }
