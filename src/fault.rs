@@ -11,8 +11,12 @@ use std::sync::Mutex;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FaultPoint {
+    /// A queue producer has marked an item as being written, and written none of it.
+    QueueItemMarked,
     /// A queue producer has written the first bytes of an item, but not all of it.
     QueueItemPartlyWritten,
+    /// A queue producer has written all of an item and not yet cleared its mark.
+    QueueItemWritten,
 }
 
 static ARMED: Mutex<Vec<FaultPoint>> = Mutex::new(Vec::new());

@@ -60,6 +60,11 @@ fn main() {
         "a_producer_dying_after_the_first_bytes_of_an_item_breaks_the_queue",
         a_producer_dying_after_the_first_bytes_of_an_item_breaks_the_queue,
     ));
+    #[cfg(feature = "fault-injection")]
+    tests.push((
+        "a_producer_dying_before_or_after_its_bytes_never_tears_an_item",
+        a_producer_dying_before_or_after_its_bytes_never_tears_an_item,
+    ));
     run_trials(tests, Duration::from_secs(60));
 }
 
@@ -390,6 +395,58 @@ fn oversized_item_is_skipped_and_the_queue_goes_on() -> Result<(), Failed> {
     let err = small.get().unwrap_err();
     check(err.is_too_large(), format!("{err}"))?;
     check(small.get()? == vec![7u8; 10], "the next item is intact")
+}
+
+#[cfg(feature = "fault-injection")]
+fn put_and_die_at(args: (Queue<ByteBuf>, u8)) -> multiproc::Result<()> {
+    use multiproc::fault::{FaultPoint, arm};
+    let (queue, point) = args;
+    arm(if point == 0 {
+        FaultPoint::QueueItemMarked
+    } else {
+        FaultPoint::QueueItemWritten
+    });
+    queue.put(&ByteBuf::from(numbered_item(7)))
+}
+
+/// A producer dying at the other points of a put: marked but nothing written (the consumer
+/// sees no item, and no part of one), or all written but the mark not cleared (the consumer
+/// gets the whole item). Either way the next producer finds the queue broken, naming the dead
+/// one; nobody ever gets a torn item or waits past a timeout.
+#[cfg(feature = "fault-injection")]
+fn a_producer_dying_before_or_after_its_bytes_never_tears_an_item() -> Result<(), Failed> {
+    for point in [0u8, 1] {
+        let queue: Queue<ByteBuf> = Queue::new()?;
+        let mut p = Process::new(put_and_die_at, (queue.try_clone()?, point));
+        p.start()?;
+        let pid = p.pid().unwrap_or(0);
+        check(p.join()? == -6, "the producer aborted at the fault point")?;
+        let asked = Instant::now();
+        match (point, queue.get_timeout(Duration::from_millis(500))) {
+            // No item (and nobody left to put one: closed), or the break: never bytes.
+            (0, Err(e)) => check(
+                e.is_timeout() || e.is_closed() || e.is_broken(),
+                format!("marked only: {e}"),
+            )?,
+            (1, Ok(item)) => check(
+                item.as_slice() == numbered_item(7).as_slice(),
+                "written: the whole item",
+            )?,
+            (_, other) => return Err(format!("point {point}: {other:?}").into()),
+        }
+        check(
+            asked.elapsed() < Duration::from_secs(2),
+            "no wait past the timeout",
+        )?;
+        let err = queue
+            .put(&ByteBuf::from(vec![1u8; 10]))
+            .expect_err("the next producer finds the queue broken");
+        check(
+            err.to_string().contains(&format!("(pid {pid})")),
+            format!("names the dead producer: {err}"),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(feature = "fault-injection")]

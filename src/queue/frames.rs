@@ -105,7 +105,13 @@ impl<T> Queue<T> {
         // Marked before the first byte: a death anywhere inside the item, even inside its
         // first `write`, is then seen by everyone as a producer dying mid-item.
         s.writing.store(my_pid(), Ordering::SeqCst);
+        #[cfg(feature = "fault-injection")]
+        crate::fault::reached(crate::fault::FaultPoint::QueueItemMarked);
         let result = self.write_all_of(writer, frame, deadline);
+        #[cfg(feature = "fault-injection")]
+        if result.is_ok() {
+            crate::fault::reached(crate::fault::FaultPoint::QueueItemWritten);
+        }
         let result = match result {
             Ok(()) => {
                 s.puts.fetch_add(1, Ordering::SeqCst);
