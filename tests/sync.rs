@@ -15,6 +15,10 @@ fn main() {
     multiproc::init();
     let tests: Vec<(&str, Test)> = vec![
         (
+            "try_acquire_finds_a_permit_while_others_release",
+            try_acquire_finds_a_permit_while_others_release,
+        ),
+        (
             "lock_makes_a_shared_counter_exact",
             lock_makes_a_shared_counter_exact,
         ),
@@ -606,4 +610,40 @@ fn nothing_is_left_in_dev_shm() -> Result<(), Failed> {
         )?;
     }
     check(dev_shm() == before, "nor after")
+}
+
+/// Releases the semaphore `times` times, as fast as it can.
+fn release_many(args: (Semaphore, u32)) -> Result<(), String> {
+    for _ in 0..args.1 {
+        args.0.release().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Once a releaser has exited, its permits are there: `try_acquire` must find one even while
+/// other processes keep the semaphore busy releasing theirs (it used to give up when the
+/// semaphore's own lock was taken at that instant, which failed a 1024-worker shm run).
+fn try_acquire_finds_a_permit_while_others_release() -> Result<(), Failed> {
+    let sem = Semaphore::new(0)?;
+    let mut children = Vec::new();
+    for _ in 0..48 {
+        let mut p = Process::new(release_many, (sem.try_clone()?, 2000));
+        p.start()?;
+        children.push(p);
+    }
+    let mut missed = 0;
+    for p in &mut children {
+        check(p.join()? == 0, "a releaser failed")?;
+        // This child's permits are in: take as many, whoever else is releasing now.
+        for _ in 0..2000 {
+            match sem.try_acquire()? {
+                Some(permit) => permit.forget(),
+                None => missed += 1,
+            }
+        }
+    }
+    check(
+        missed == 0,
+        format!("{missed} permits missed by try_acquire"),
+    )
 }

@@ -141,6 +141,8 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<Permit<'_>> {
+        /// The longest a timed acquire waits for the semaphore's own lock, past its deadline.
+        const INTERNAL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
         let s = &*self.handle;
         let slot = self
             .handle
@@ -148,7 +150,12 @@ impl Semaphore {
             .ok_or_else(|| Error::misuse("this semaphore handle was closed"))?;
         let mut last_look = Instant::now();
         loop {
-            let guard = s.core.lock(deadline, "semaphore")?;
+            // The semaphore's own lock guards its count for microseconds: waiting for it is
+            // not waiting for a permit, so even `try_acquire` gets up to a second for it (a
+            // holder that died is seen by the robust lock at once). Without this, a free
+            // permit was missed while another process was releasing one.
+            let lock_by = deadline.map(|d| d.max(Instant::now() + INTERNAL_LOCK_WAIT));
+            let guard = s.core.lock(lock_by, "semaphore")?;
             let dead = s.dead_holder.load(Ordering::SeqCst);
             if dead != 0 {
                 s.core.unlock(guard);
