@@ -61,6 +61,8 @@ pub struct Connection {
     max_frame: usize,
     desynchronised: bool,
     stats: ConnectionStats,
+    /// A message `recv_bytes_into` could not fit in its buffer, kept for the next receive.
+    kept: Option<Vec<u8>>,
 }
 
 /// Counts of what one connection end moved, frame headers included.
@@ -151,6 +153,7 @@ impl Connection {
             max_frame: codec::DEFAULT_MAX_FRAME,
             desynchronised: false,
             stats: ConnectionStats::default(),
+            kept: None,
         }
     }
 
@@ -201,6 +204,9 @@ impl Connection {
         if self.reader.is_none() {
             return Err(Error::misuse("this connection end is send-only"));
         }
+        if let Some(kept) = self.kept.take() {
+            return codec::decode_payload(&kept);
+        }
         match self.recv_frame() {
             Ok(Frame::Buffered { at, len }) => {
                 self.count_received(len);
@@ -224,6 +230,147 @@ impl Connection {
         }
     }
 
+    /// Sends `bytes` as one message, as they are, without the codec (Python's
+    /// `send_bytes`): the frame's header and the bytes go out together in one `writev`,
+    /// without being copied. The receiver takes it with [`Connection::recv_bytes`] or
+    /// [`Connection::recv_bytes_into`] (a typed [`Connection::recv`] would try to decode it).
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::pipe()?;
+    /// a.send_bytes(b"raw bytes")?;
+    /// assert_eq!(b.recv_bytes()?, b"raw bytes");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| Error::misuse("this connection end is receive-only"))?;
+        if bytes.len() > self.max_frame {
+            return Err(Error::too_large(bytes.len() as u64, self.max_frame));
+        }
+        let header = (bytes.len() as u32).to_le_bytes();
+        os::write_all_two(writer.as_fd(), &header, bytes)
+            .map_err(|e| Error::io("send failed", e))?;
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += (HEADER_LEN + bytes.len()) as u64;
+        Ok(())
+    }
+
+    /// Receives one message as its bytes, without the codec (Python's `recv_bytes`). Errors
+    /// as for [`Connection::recv`], except that any bytes are a message.
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+        self.check_receivable()?;
+        if let Some(kept) = self.kept.take() {
+            return Ok(kept);
+        }
+        match self.recv_frame() {
+            Ok(Frame::Buffered { at, len }) => {
+                self.count_received(len);
+                self.start = at + len;
+                Ok(self.buf[at..at + len].to_vec())
+            }
+            Ok(Frame::Big { mut payload, len }) => {
+                self.count_received(len);
+                // The large-frame buffer becomes the message: no copy.
+                payload.truncate(len);
+                Ok(payload)
+            }
+            Err(e) => {
+                if !e.is_closed() {
+                    self.desynchronised = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Receives one message into `buf` and returns its length (Python's `recv_bytes_into`):
+    /// the bytes go straight from the pipe into `buf`, past what was already read ahead.
+    ///
+    /// A message longer than `buf` fails with [`crate::ErrorKind::BufferTooShort`]; it is not
+    /// lost and the connection stays usable: the message is kept, and the next receive (a
+    /// bigger buffer, [`Connection::recv_bytes`], or a typed [`Connection::recv`]) returns it.
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::pipe()?;
+    /// a.send_bytes(&[7u8; 100])?;
+    /// let mut small = [0u8; 10];
+    /// let err = b.recv_bytes_into(&mut small).unwrap_err();
+    /// assert_eq!(err.kind(), multiproc::ErrorKind::BufferTooShort);
+    /// let mut big = vec![0u8; 4096];
+    /// assert_eq!(b.recv_bytes_into(&mut big)?, 100);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.check_receivable()?;
+        if let Some(kept) = self.kept.take() {
+            if kept.len() > buf.len() {
+                let len = kept.len();
+                self.kept = Some(kept);
+                return Err(too_short(len, buf.len()));
+            }
+            buf[..kept.len()].copy_from_slice(&kept);
+            return Ok(kept.len());
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
+        }
+        self.fill_at_least(HEADER_LEN)?;
+        let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
+            .try_into()
+            .expect("slice of HEADER_LEN bytes");
+        let len = match codec::payload_len(header, self.max_frame) {
+            Ok(len) => len,
+            Err(e) => {
+                self.desynchronised = true;
+                return Err(e);
+            }
+        };
+        if len > buf.len() {
+            // Taken whole and kept, so the stream stays in step.
+            let message = self.recv_bytes()?;
+            self.kept = Some(message);
+            return Err(too_short(len, buf.len()));
+        }
+        self.start += HEADER_LEN;
+        let buffered = (self.end - self.start).min(len);
+        buf[..buffered].copy_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.start += buffered;
+        let mut have = buffered;
+        while have < len {
+            let reader = self.reader.as_ref().expect("checked above");
+            let n = match os::read(reader.as_fd(), &mut buf[have..len]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.desynchronised = true;
+                    return Err(Error::io("recv failed", e));
+                }
+            };
+            if n == 0 {
+                self.desynchronised = true;
+                return Err(Error::truncated(HEADER_LEN + len, HEADER_LEN + have));
+            }
+            have += n;
+        }
+        self.count_received(len);
+        Ok(len)
+    }
+
+    /// The checks every receive makes first.
+    fn check_receivable(&self) -> Result<()> {
+        if self.desynchronised {
+            return Err(Error::broken(
+                None,
+                "connection is out of step after an oversized or cut-short message",
+            ));
+        }
+        if self.reader.is_none() {
+            return Err(Error::misuse("this connection end is send-only"));
+        }
+        Ok(())
+    }
+
     /// Whether a message (or end of stream) can be read now, waiting up to `timeout` for one
     /// (`None` waits for ever). Like Python's `Connection.poll`.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
@@ -231,7 +378,7 @@ impl Connection {
             .reader
             .as_ref()
             .ok_or_else(|| Error::misuse("this connection end is send-only"))?;
-        if self.end > self.start {
+        if self.has_buffered() {
             return Ok(true);
         }
         let ready = os::wait_readable(&[reader.as_fd()], timeout)
@@ -267,7 +414,7 @@ impl Connection {
 
     /// Whether bytes already read from the pipe are waiting in this end's buffer.
     pub fn has_buffered(&self) -> bool {
-        self.end > self.start
+        self.end > self.start || self.kept.is_some()
     }
 
     fn recv_frame(&mut self) -> Result<Frame> {
@@ -369,6 +516,13 @@ enum Frame {
     /// The payload was too big for the buffer: it is `payload[..len]`, read into the
     /// connection's large-frame buffer (handed back after decoding).
     Big { payload: Vec<u8>, len: usize },
+}
+
+/// The error for a message of `len` bytes and a buffer of `room`.
+fn too_short(len: usize, room: usize) -> Error {
+    Error::buffer_too_short(format!(
+        "the message is {len} bytes and the buffer only {room}; it is kept for the next receive"
+    ))
 }
 
 impl Waitable for Connection {

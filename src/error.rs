@@ -45,6 +45,9 @@ pub enum ErrorKind {
     LimitReached,
     /// An operating-system call failed; [`Error::io_error`] has it.
     Io,
+    /// A message was longer than the buffer given to [`crate::Connection::recv_bytes_into`]
+    /// (Python's `BufferTooShort`); the message is kept for the next receive.
+    BufferTooShort,
 }
 
 /// An error from the process runtime: spawning, talking to or waiting for a process.
@@ -120,6 +123,9 @@ impl Error {
             Repr::Encode(msg) | Repr::Decode(msg) => msg.clone(),
             _ => self.to_string(),
         }
+    }
+    pub(crate) fn buffer_too_short(msg: impl Into<String>) -> Self {
+        Self::message(ErrorKind::BufferTooShort, msg)
     }
     pub(crate) fn codec(msg: impl Into<String>) -> Self {
         Self::message(ErrorKind::Codec, msg)

@@ -221,3 +221,82 @@ proptest::proptest! {
         proptest::prop_assert!(ended, "the stream never ended");
     }
 }
+
+/// `send_bytes` / `recv_bytes` / `recv_bytes_into` round trips, sizes from nothing to far
+/// past a pipe's buffer, mixed with typed messages on the same connection.
+#[test]
+fn bytes_round_trip_mixed_with_typed_messages() {
+    let (mut a, mut b) = pipe().unwrap();
+    let sizes = [0usize, 1, 4095, 65_536, 1 << 20, 3 << 20];
+    let sender = std::thread::spawn(move || {
+        for (i, &n) in sizes.iter().enumerate() {
+            let bytes: Vec<u8> = (0..n).map(|k| (k * 7 + i) as u8).collect();
+            a.send_bytes(&bytes).unwrap();
+            a.send(&(i as u64, "typed between")).unwrap();
+            a.send_bytes(&bytes).unwrap();
+        }
+        a
+    });
+    let mut into = vec![0u8; 4 << 20];
+    for (i, &n) in sizes.iter().enumerate() {
+        let want: Vec<u8> = (0..n).map(|k| (k * 7 + i) as u8).collect();
+        assert_eq!(b.recv_bytes().unwrap(), want, "recv_bytes of {n}");
+        assert_eq!(
+            b.recv::<(u64, String)>().unwrap(),
+            (i as u64, "typed between".into())
+        );
+        let got = b.recv_bytes_into(&mut into).unwrap();
+        assert_eq!(&into[..got], &want[..], "recv_bytes_into of {n}");
+    }
+    drop(sender.join().unwrap());
+    assert!(b.recv_bytes().unwrap_err().is_closed());
+}
+
+/// A message longer than the buffer: `BufferTooShort`, the message kept, the connection in
+/// step (the next receive, of any kind, gets it, and the one after gets the next message).
+#[test]
+fn a_buffer_too_short_keeps_the_message() {
+    let (mut a, mut b) = pipe().unwrap();
+    let big = vec![9u8; 200_000];
+    let sender = std::thread::spawn(move || {
+        a.send_bytes(&big).unwrap();
+        a.send_bytes(b"after").unwrap();
+        a.send(&42u32).unwrap();
+        a.send_bytes(&[1, 2, 3]).unwrap();
+        a
+    });
+    let mut small = [0u8; 16];
+    let err = b.recv_bytes_into(&mut small).unwrap_err();
+    assert_eq!(err.kind(), multiproc::ErrorKind::BufferTooShort, "{err}");
+    assert!(err.to_string().contains("200000"), "{err}");
+    // Still too short: still kept.
+    assert!(b.recv_bytes_into(&mut small).is_err());
+    assert!(
+        b.poll(Some(Duration::ZERO)).unwrap(),
+        "a kept message is ready"
+    );
+    assert_eq!(b.recv_bytes().unwrap(), vec![9u8; 200_000]);
+    assert_eq!(b.recv_bytes_into(&mut small).unwrap(), 5);
+    assert_eq!(&small[..5], b"after");
+    assert_eq!(b.recv::<u32>().unwrap(), 42);
+    let err = b.recv_bytes_into(&mut small[..2]).unwrap_err();
+    assert_eq!(err.kind(), multiproc::ErrorKind::BufferTooShort);
+    // A typed receive takes the kept message too (and fails to decode three raw bytes as a
+    // u64, cleanly).
+    assert!(b.recv::<u64>().unwrap_err().is_codec());
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn send_bytes_over_the_limit_is_refused_before_writing() {
+    let (mut a, mut b) = pipe().unwrap();
+    a.set_max_frame(1000);
+    let err = a.send_bytes(&[0u8; 1001]).unwrap_err();
+    assert!(err.is_too_large(), "{err}");
+    a.send_bytes(&[5u8; 1000]).unwrap();
+    assert_eq!(
+        b.recv_bytes().unwrap(),
+        vec![5u8; 1000],
+        "nothing of the refused one was sent"
+    );
+}

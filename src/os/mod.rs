@@ -106,6 +106,26 @@ pub(crate) fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `head` then `body` completely, in as few `writev` calls as the pipe allows (one when
+/// it has room): a frame's header and payload go out without being copied together first.
+/// `EINTR` is retried.
+pub(crate) fn write_all_two(fd: BorrowedFd<'_>, head: &[u8], body: &[u8]) -> io::Result<()> {
+    use std::io::IoSlice;
+    let (mut head, mut body) = (head, body);
+    while !head.is_empty() || !body.is_empty() {
+        let n = match nix::sys::uio::writev(fd, &[IoSlice::new(head), IoSlice::new(body)]) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+        };
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    Ok(())
+}
+
 /// Waits until at least one of `fds` is readable (data, end of stream or error), or the
 /// timeout passes. Returns one flag per descriptor; all false means the time ran out.
 /// `EINTR` is retried with the time that is left, so a signal never shortens the wait.
