@@ -53,7 +53,10 @@ fn json_records_have_the_documented_fields() {
     let mut seen = std::collections::BTreeSet::new();
     for r in records {
         let transport = r["transport"].as_str().unwrap();
-        assert!(["raw-pipe", "pipe", "queue"].contains(&transport), "{r}");
+        assert!(
+            ["raw-pipe", "pipe", "pipe-bytes", "queue"].contains(&transport),
+            "{r}"
+        );
         if r["pattern"] == "ping-pong" {
             assert!(r["round_trip_us"].as_f64().unwrap() > 0.0, "{r}");
             assert_eq!(r["payload_bytes"], 8);
@@ -78,18 +81,26 @@ fn json_records_have_the_documented_fields() {
     for want in [
         "raw-pipe 1x1 8",
         "pipe 1x1 8",
+        "pipe-bytes 1x1 8",
         "queue 1x1 8",
         "pipe 2x2 71680",
+        "pipe-bytes 2x2 71680",
         "queue 2x2 71680",
         "queue 3x1 8",
         "raw-pipe ping-pong",
         "pipe ping-pong",
+        "pipe-bytes ping-pong",
         "queue ping-pong",
     ] {
         assert!(seen.contains(want), "missing {want}: {seen:?}");
     }
     // Patterns with N != M exist only for the queue.
-    assert!(!seen.iter().any(|s| s.starts_with("pipe 3x1")), "{seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.starts_with("pipe 3x1") || s.starts_with("pipe-bytes 3x1")),
+        "{seen:?}"
+    );
 }
 
 #[test]

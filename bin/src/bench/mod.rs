@@ -11,8 +11,9 @@
 //!
 //! `raw-pipe` is the baseline: plain `write` of the payload bytes, one call per message, and
 //! plain `read`s into a 64 KiB buffer on the other side; no framing, no encoding. `pipe` sends
-//! the payload as a typed message over a [`multiproc::Connection`]; `queue` puts it on a
-//! [`multiproc::Queue`].
+//! the payload as a typed message over a [`multiproc::Connection`]; `pipe-bytes` sends it
+//! with `send_bytes` (header and bytes in one `writev`) and receives it with
+//! `recv_bytes_into`; `queue` puts it on a [`multiproc::Queue`].
 
 pub mod pool;
 mod runs;
@@ -42,6 +43,9 @@ pub enum Transport {
     /// [`multiproc::pipe`] connections.
     #[serde(rename = "pipe")]
     Pipe,
+    /// [`multiproc::Connection::send_bytes`] / `recv_bytes_into`: bytes without the codec.
+    #[serde(rename = "pipe-bytes")]
+    PipeBytes,
     /// A [`multiproc::Queue`].
     #[serde(rename = "queue")]
     Queue,
@@ -49,16 +53,22 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, baseline first.
-    pub const ALL: [Transport; 3] = [Transport::RawPipe, Transport::Pipe, Transport::Queue];
+    pub const ALL: [Transport; 4] = [
+        Transport::RawPipe,
+        Transport::Pipe,
+        Transport::PipeBytes,
+        Transport::Queue,
+    ];
 
-    /// Parses `raw-pipe`, `pipe` or `queue`.
+    /// Parses `raw-pipe`, `pipe`, `pipe-bytes` or `queue`.
     pub fn parse(text: &str) -> std::result::Result<Transport, String> {
         match text.trim() {
             "raw-pipe" | "raw" => Ok(Transport::RawPipe),
             "pipe" => Ok(Transport::Pipe),
+            "pipe-bytes" => Ok(Transport::PipeBytes),
             "queue" => Ok(Transport::Queue),
             other => Err(format!(
-                "unknown transport `{other}` (expected raw-pipe, pipe or queue)"
+                "unknown transport `{other}` (expected raw-pipe, pipe, pipe-bytes or queue)"
             )),
         }
     }
@@ -69,6 +79,7 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Transport::RawPipe => "raw-pipe",
             Transport::Pipe => "pipe",
+            Transport::PipeBytes => "pipe-bytes",
             Transport::Queue => "queue",
         })
     }
@@ -302,7 +313,7 @@ pub fn plot_svg(records: &[Record]) -> Result<String, String> {
         (a.min(*x), b.max(*x), c.max(*y))
     });
     let min_x = if min_x == f64::MAX { 1.0 } else { min_x };
-    let colors: [RGBColor; 3] = [COLORS[0], COLORS[1], COLORS[2]];
+    let colors: [RGBColor; 4] = [COLORS[0], COLORS[1], COLORS[2], COLORS[3]];
     let drawn: Vec<Series<'_>> = series
         .iter()
         .enumerate()

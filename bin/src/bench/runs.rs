@@ -41,6 +41,8 @@ enum DataEnd {
     Raw(Connection),
     /// A pipe end used with typed messages.
     Typed(Connection),
+    /// A pipe end used with `send_bytes` / `recv_bytes_into`.
+    Bytes(Connection),
     /// The shared queue; `None` is "no more".
     Queue(Queue<Option<ByteBuf>>),
 }
@@ -98,6 +100,13 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
             }
             0
         }
+        (true, DataEnd::Bytes(mut conn)) => {
+            expect_go(&mut control)?;
+            for _ in 0..messages {
+                conn.send_bytes(&payload)?;
+            }
+            0
+        }
         (true, DataEnd::Queue(queue)) => {
             expect_go(&mut control)?;
             let item = Some(payload);
@@ -125,6 +134,14 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
             control.send(&Control::Ready)?;
             for _ in 0..messages {
                 let _: ByteBuf = conn.recv()?;
+            }
+            messages
+        }
+        (false, DataEnd::Bytes(mut conn)) => {
+            control.send(&Control::Ready)?;
+            let mut buf = vec![0u8; size];
+            for _ in 0..messages {
+                conn.recv_bytes_into(&mut buf)?;
             }
             messages
         }
@@ -176,6 +193,10 @@ pub fn throughput(
             Transport::Pipe => {
                 let (rx, tx) = pipe_oneway()?;
                 (DataEnd::Typed(rx), Some(DataEnd::Typed(tx)))
+            }
+            Transport::PipeBytes => {
+                let (rx, tx) = pipe_oneway()?;
+                (DataEnd::Bytes(rx), Some(DataEnd::Bytes(tx)))
             }
             Transport::Queue => (
                 DataEnd::Queue(queue.as_ref().expect("queue").try_clone()?),
@@ -285,6 +306,7 @@ pub fn throughput(
 enum EchoEnd {
     Raw(Connection),
     Typed(Connection),
+    Bytes(Connection),
     Queues(Queue<ByteBuf>, Queue<ByteBuf>),
 }
 
@@ -314,6 +336,13 @@ fn echo_child(args: EchoArgs) -> Result<()> {
             for _ in 0..args.rounds {
                 let b: ByteBuf = conn.recv()?;
                 conn.send(&b)?;
+            }
+        }
+        EchoEnd::Bytes(mut conn) => {
+            let mut buf = vec![0u8; args.size];
+            for _ in 0..args.rounds {
+                let n = conn.recv_bytes_into(&mut buf)?;
+                conn.send_bytes(&buf[..n])?;
             }
         }
         EchoEnd::Queues(inbox, outbox) => {
@@ -350,6 +379,10 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
             let (a, b) = pipe()?;
             (Some(a), EchoEnd::Typed(b), None)
         }
+        Transport::PipeBytes => {
+            let (a, b) = pipe()?;
+            (Some(a), EchoEnd::Bytes(b), None)
+        }
         Transport::Queue => {
             let to_child: Queue<ByteBuf> = Queue::new()?;
             let to_master: Queue<ByteBuf> = Queue::new()?;
@@ -379,6 +412,10 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
             (Transport::Pipe, Some(c), _) => {
                 c.send(&payload)?;
                 Ok(c.recv::<ByteBuf>().map(drop)?)
+            }
+            (Transport::PipeBytes, Some(c), _) => {
+                c.send_bytes(&payload)?;
+                Ok(c.recv_bytes_into(&mut buf).map(drop)?)
             }
             (_, _, Some((to_child, to_master))) => {
                 to_child.put(&payload)?;
