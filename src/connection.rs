@@ -195,38 +195,16 @@ impl Connection {
     /// over the limit (the connection is unusable afterwards), [`Error::is_codec`] when the
     /// bytes are not a `T`.
     pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
-        if self.desynchronised {
-            return Err(Error::broken(
-                None,
-                "connection is out of step after an oversized or cut-short message",
-            ));
-        }
-        if self.reader.is_none() {
-            return Err(Error::misuse("this connection end is send-only"));
-        }
-        if let Some(kept) = self.kept.take() {
-            return codec::decode_payload(&kept);
-        }
-        match self.recv_frame() {
-            Ok(Frame::Buffered { at, len }) => {
-                self.count_received(len);
-                self.start = at + len;
-                codec::decode_payload(&self.buf[at..at + len])
-            }
-            Ok(Frame::Big { payload, len }) => {
-                self.count_received(len);
+        match self.next_frame()? {
+            Frame::Buffered { at, len } => codec::decode_payload(&self.buf[at..at + len]),
+            Frame::Big { payload, len } => {
                 let value = codec::decode_payload(&payload[..len]);
                 if payload.capacity() <= KEEP_BUFFER {
                     self.big = payload;
                 }
                 value
             }
-            Err(e) => {
-                if !e.is_closed() {
-                    self.desynchronised = true;
-                }
-                Err(e)
-            }
+            Frame::Kept(message) => codec::decode_payload(&message),
         }
     }
 
@@ -260,21 +238,37 @@ impl Connection {
     /// Receives one message as its bytes, without the codec (Python's `recv_bytes`). Errors
     /// as for [`Connection::recv`], except that any bytes are a message.
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+        Ok(match self.next_frame()? {
+            Frame::Buffered { at, len } => self.buf[at..at + len].to_vec(),
+            // The large-frame buffer becomes the message: no copy.
+            Frame::Big { mut payload, len } => {
+                payload.truncate(len);
+                payload
+            }
+            Frame::Kept(message) => message,
+        })
+    }
+
+    /// The next message, whole, for a receive of any kind: the one kept by
+    /// [`Connection::recv_bytes_into`] if any, else the next frame (counted, and the stream
+    /// marked out of step if it is cut or oversized). A buffered payload stays valid until
+    /// the next read.
+    fn next_frame(&mut self) -> Result<Frame> {
         self.check_receivable()?;
         if let Some(kept) = self.kept.take() {
-            return Ok(kept);
+            return Ok(Frame::Kept(kept));
         }
         match self.recv_frame() {
-            Ok(Frame::Buffered { at, len }) => {
-                self.count_received(len);
-                self.start = at + len;
-                Ok(self.buf[at..at + len].to_vec())
-            }
-            Ok(Frame::Big { mut payload, len }) => {
-                self.count_received(len);
-                // The large-frame buffer becomes the message: no copy.
-                payload.truncate(len);
-                Ok(payload)
+            Ok(frame) => {
+                match &frame {
+                    Frame::Buffered { at, len } => {
+                        self.count_received(*len);
+                        self.start = at + len;
+                    }
+                    Frame::Big { len, .. } => self.count_received(*len),
+                    Frame::Kept(_) => {}
+                }
+                Ok(frame)
             }
             Err(e) => {
                 if !e.is_closed() {
@@ -516,6 +510,8 @@ enum Frame {
     /// The payload was too big for the buffer: it is `payload[..len]`, read into the
     /// connection's large-frame buffer (handed back after decoding).
     Big { payload: Vec<u8>, len: usize },
+    /// A message received earlier and kept (counted then).
+    Kept(Vec<u8>),
 }
 
 /// The error for a message of `len` bytes and a buffer of `room`.

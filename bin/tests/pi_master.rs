@@ -1161,28 +1161,7 @@ fn retries_run_out_after_repeated_timeouts() {
 /// `pi-master ARGS` under `sh -c 'SETUP; exec pi-master ARGS'`.
 fn under_shell(setup: &str, args: &str) -> std::process::Output {
     let script = format!("{setup}; exec '{BIN}' {args}");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sh");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = err.read_to_end(&mut text);
-        text
-    });
-    let mut stdout = Vec::new();
-    let _ = out.read_to_end(&mut stdout);
-    let status = wait_within(&mut child, DEADLINE, &script);
-    std::process::Output {
-        status,
-        stdout,
-        stderr: reader.join().unwrap_or_default(),
-    }
+    common::output_within(Command::new("sh").arg("-c").arg(&script), DEADLINE, &script)
 }
 
 #[test]
@@ -1233,27 +1212,19 @@ mod faults {
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let scratch = ScratchDir::new(&format!("fault-{run}"));
         let spent = scratch.join("spent");
-        let mut child = Command::new(BIN)
-            .args(args)
-            .arg("-v")
-            .env("PI_MASTER_FAULT", spec)
-            .env("PI_MASTER_FAULT_SPENT", &spent)
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pi-master");
-        let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let reader = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let mut stdout = String::new();
-        let _ = out.read_to_string(&mut stdout);
-        let status = wait_within(&mut child, DEADLINE, &format!("{spec} {args:?}"));
-        let stderr = reader.join().unwrap_or_default();
+        let out = common::output_within(
+            Command::new(BIN)
+                .args(args)
+                .arg("-v")
+                .env("PI_MASTER_FAULT", spec)
+                .env("PI_MASTER_FAULT_SPENT", &spent)
+                .env("RUST_BACKTRACE", "0"),
+            DEADLINE,
+            &format!("{spec} {args:?}"),
+        );
+        let status = out.status;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let pids: Vec<u32> = stderr
             .lines()
             .filter_map(|l| l.split("a new process, pid ").nth(1))

@@ -4,17 +4,16 @@
 //! they queue chunks and wait on the condition variable for results.
 //!
 //! An idle worker's connection is parked in the shared state, so that a synchronous `apply`
-//! can borrow it and run its task directly: the caller sends the task and reads the result
-//! itself, two wake-ups (worker, caller) instead of four (pool thread, worker, pool thread,
-//! caller). While a worker is parked the pool thread watches only its process; while it is
-//! borrowed, not at all: the caller hands it back, healthy or not, through [`Returned`].
+//! can borrow it and run its task directly (see `direct`). While a worker is parked the pool
+//! thread watches only its process; while it is borrowed, not at all: the caller hands it
+//! back, healthy or not, through the state's `returned` list.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::task::{Bytes, BytesRef, Done, Initializer, TaskError, ToWorker, WorkerArgs, worker};
+use super::state::{Chunk, ChunkResult, Config, Inner, Parked, ReturnedState, State};
+use super::task::{Bytes, BytesRef, Done, TaskError, ToWorker, WorkerArgs, worker};
 use crate::connection::{Connection, pipe};
 use crate::error::Result;
 use crate::os;
@@ -39,177 +38,6 @@ const QUICK_CHUNK: Duration = Duration::from_micros(200);
 /// buffer, so that handing out a chunk never blocks the pool's thread while the worker is
 /// itself blocked sending a result back (the deadlock two processes can make with pipes).
 const PIPE_ROOM: usize = 48 * 1024;
-
-/// How the pool was set up.
-#[derive(Clone, Debug)]
-pub(super) struct Config {
-    pub(super) processes: usize,
-    pub(super) initializer: Option<Initializer>,
-    pub(super) maxtasksperchild: Option<usize>,
-    pub(super) task_timeout: Option<Duration>,
-}
-
-/// One chunk waiting to be run.
-#[derive(Clone, Debug)]
-pub(super) struct Chunk {
-    pub(super) job: u64,
-    pub(super) slot: usize,
-    pub(super) trampoline: usize,
-    pub(super) func: usize,
-    pub(super) args: Vec<u8>,
-}
-
-/// Where one chunk's result is.
-#[derive(Debug, Default)]
-pub(super) enum ChunkResult {
-    /// Not in yet.
-    #[default]
-    Pending,
-    /// In: the encoded results, or why there are none.
-    Ready(std::result::Result<Vec<u8>, TaskError>),
-    /// Moved out to be decoded by the caller (its bytes are no longer here).
-    Taken,
-}
-
-impl ChunkResult {
-    /// Moves a ready result out, leaving `Taken`.
-    pub(super) fn take(&mut self) -> Option<std::result::Result<Vec<u8>, TaskError>> {
-        match std::mem::replace(self, ChunkResult::Taken) {
-            ChunkResult::Ready(r) => Some(r),
-            other => {
-                *self = other;
-                None
-            }
-        }
-    }
-}
-
-/// The results of one call (`map`, `apply_async`, ...): one per chunk, as they arrive.
-#[derive(Debug, Default)]
-pub(super) struct Job {
-    pub(super) results: Vec<ChunkResult>,
-    /// Chunk slots in the order they finished.
-    pub(super) order: Vec<usize>,
-    pub(super) remaining: usize,
-    /// Nobody will read the results (the caller dropped its handle): the job is forgotten
-    /// once its last chunk is in.
-    pub(super) abandoned: bool,
-}
-
-impl Job {
-    /// A job of `chunks` chunks, none in yet.
-    pub(super) fn new(chunks: usize) -> Job {
-        Job {
-            results: std::iter::repeat_with(ChunkResult::default)
-                .take(chunks)
-                .collect(),
-            order: Vec::with_capacity(chunks),
-            remaining: chunks,
-            abandoned: false,
-        }
-    }
-}
-
-/// What the callers and the pool thread share.
-#[derive(Debug, Default)]
-pub(super) struct State {
-    pub(super) queue: VecDeque<Chunk>,
-    pub(super) jobs: HashMap<u64, Job>,
-    pub(super) next_job: u64,
-    /// Calls still queueing their chunks: the pool does not wind down under them.
-    pub(super) submitting: usize,
-    pub(super) closed: bool,
-    pub(super) terminate: bool,
-    /// The pool thread has stopped: no result will come any more.
-    pub(super) finished: bool,
-    /// The workers' pids, now.
-    pub(super) pids: Vec<u32>,
-    /// Set once the first workers are started (or could not be).
-    pub(super) started: Option<std::result::Result<(), String>>,
-    /// Idle workers' connections, for `apply` to borrow.
-    pub(super) idle: Vec<Parked>,
-    /// Workers a caller is using now.
-    pub(super) borrowed: Vec<u64>,
-    /// Workers handed back by callers, for the pool thread to take in.
-    pub(super) returned: Vec<Returned>,
-    /// How workers that died in a caller's hands ended (their pid, and how), until the caller
-    /// reads it.
-    pub(super) deaths: HashMap<u64, (u32, String)>,
-}
-
-/// An idle worker's connection, parked where a caller can borrow it.
-#[derive(Debug)]
-pub(super) struct Parked {
-    pub(super) id: u64,
-    pub(super) pid: u32,
-    pub(super) conn: Connection,
-    /// Tasks it has run (for `maxtasksperchild`).
-    pub(super) done: usize,
-}
-
-/// A borrowed worker coming back.
-#[derive(Debug)]
-pub(super) struct Returned {
-    pub(super) worker: Parked,
-    pub(super) state: ReturnedState,
-}
-
-/// How a borrowed worker came back.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum ReturnedState {
-    /// It ran its task and may run more.
-    Healthy,
-    /// It did its `maxtasksperchild`: to be stopped and replaced.
-    Retire,
-    /// Its connection broke: it died, to be reaped (the caller waits for how).
-    Dead,
-    /// It ran past the task timeout: to be killed and replaced.
-    TooSlow,
-}
-
-/// The shared half of a pool.
-#[derive(Debug)]
-pub(super) struct Inner {
-    pub(super) state: Mutex<State>,
-    pub(super) changed: Condvar,
-    wake: OwnedFd,
-}
-
-impl Inner {
-    pub(super) fn new() -> Result<(Inner, OwnedFd)> {
-        let (read, write) =
-            os::pipe_nonblocking().map_err(|e| crate::Error::io("cannot create a pipe", e))?;
-        Ok((
-            Inner {
-                state: Mutex::new(State::default()),
-                changed: Condvar::new(),
-                wake: write,
-            },
-            read,
-        ))
-    }
-
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Forgets `job` once its results are all in: its caller will not read them.
-    pub(super) fn abandon(&self, job: u64) {
-        let mut s = self.lock();
-        if let Some(j) = s.jobs.get_mut(&job) {
-            if j.remaining == 0 {
-                s.jobs.remove(&job);
-            } else {
-                j.abandoned = true;
-            }
-        }
-    }
-
-    /// Tells the pool thread to look at the state again.
-    pub(super) fn wake(&self) {
-        let _ = os::write_nonblocking(self.wake.as_fd(), &[1]);
-    }
-}
 
 struct Worker {
     id: u64,

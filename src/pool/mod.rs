@@ -20,8 +20,10 @@
 //! pool, whichever thread made it). A pool may be used from any thread, and made inside a
 //! worker of another pool or process (its workers are then that worker's children).
 
+mod direct;
 mod engine;
 mod results;
+mod state;
 mod task;
 
 use std::sync::Arc;
@@ -34,11 +36,8 @@ use serde::de::DeserializeOwned;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::os;
-use engine::ReturnedState::{Dead, Healthy, Retire, TooSlow};
-use engine::{Chunk, Config, Inner, Job, Parked, Returned, ReturnedState};
-use task::{
-    BytesRef, Done, InitArgs, Initializer, ToWorker, Trampoline, run_chunk, run_init, run_try_chunk,
-};
+use state::{Chunk, Config, Inner, Job};
+use task::{InitArgs, Initializer, Trampoline, run_chunk, run_init, run_try_chunk};
 
 pub use results::{AsyncResult, PoolError, Results};
 pub use task::TaskError;
@@ -130,11 +129,7 @@ impl PoolBuilder {
         let started = {
             let mut s = pool.inner.lock();
             while s.started.is_none() {
-                s = pool
-                    .inner
-                    .changed
-                    .wait(s)
-                    .unwrap_or_else(|p| p.into_inner());
+                s = pool.inner.wait_changed(s);
             }
             s.started.clone().unwrap_or(Ok(()))
         };
@@ -440,105 +435,6 @@ impl Pool {
             }
             // Busy, closed, or an input that cannot be sent: the queued path says why.
             _ => self.apply_async(f, input).get(None),
-        }
-    }
-
-    /// An idle worker for the caller to use directly, if there is one and nothing waits in
-    /// the queue (a direct task must not overtake queued ones).
-    fn borrow_idle(&self) -> Option<Parked> {
-        let mut s = self.inner.lock();
-        if s.closed || s.terminate || s.finished || !s.queue.is_empty() {
-            return None;
-        }
-        let worker = s.idle.pop()?;
-        s.borrowed.push(worker.id);
-        Some(worker)
-    }
-
-    /// Runs one task on a borrowed worker and hands the worker back.
-    fn run_on<R: DeserializeOwned>(
-        &self,
-        mut worker: Parked,
-        trampoline: Trampoline,
-        func: usize,
-        args: &[u8],
-    ) -> std::result::Result<R, PoolError> {
-        let started = std::time::Instant::now();
-        let msg = ToWorker::Run {
-            trampoline: os::code_offset(trampoline),
-            func,
-            args: BytesRef(args),
-        };
-        let reply = worker.conn.send(&msg).and_then(|()| {
-            let left = self
-                .task_timeout
-                .map(|t| t.saturating_sub(started.elapsed()));
-            if worker.conn.poll(left)? {
-                worker.conn.recv::<Done>().map(Some)
-            } else {
-                Ok(None)
-            }
-        });
-        let (id, pid) = (worker.id, worker.pid);
-        let output = match reply {
-            Ok(Some(done)) => {
-                worker.done += 1;
-                let retire = self.maxtasksperchild.is_some_and(|n| worker.done >= n);
-                self.hand_back(worker, if retire { Retire } else { Healthy });
-                done.output.map(|b| b.0).map_err(TaskError::Codec)
-            }
-            Ok(None) => {
-                self.hand_back(worker, TooSlow);
-                let after_ms = started.elapsed().as_millis() as u64;
-                Err(TaskError::TimedOut { pid, after_ms })
-            }
-            Err(_) => {
-                self.hand_back(worker, Dead);
-                Err(self.death_of(id))
-            }
-        };
-        let mut once = Some((0, output));
-        finish_one::<R>(&[1], &mut || once.take())
-    }
-
-    /// Gives a borrowed worker back: parked again when healthy, else to the pool's thread.
-    fn hand_back(&self, worker: Parked, state: ReturnedState) {
-        let mut s = self.inner.lock();
-        if s.finished {
-            // The pool was terminated meanwhile: the worker was killed and reaped.
-            s.borrowed.retain(|&id| id != worker.id);
-            return;
-        }
-        if state == Healthy {
-            s.borrowed.retain(|&id| id != worker.id);
-            s.idle.push(worker);
-            let wake = !s.queue.is_empty() || s.closed;
-            drop(s);
-            if wake {
-                self.inner.wake();
-            }
-        } else {
-            s.returned.push(Returned { worker, state });
-            drop(s);
-            self.inner.wake();
-        }
-    }
-
-    /// How a borrowed worker that broke ended, once the pool's thread has reaped it.
-    fn death_of(&self, id: u64) -> TaskError {
-        let mut s = self.inner.lock();
-        loop {
-            if let Some((pid, how)) = s.deaths.remove(&id) {
-                return TaskError::WorkerDied { pid, how };
-            }
-            if s.finished {
-                return TaskError::Cancelled;
-            }
-            s = self
-                .inner
-                .changed
-                .wait(s)
-                .unwrap_or_else(|p| p.into_inner());
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::engine::{ChunkResult, Inner, Job};
+use super::state::{ChunkResult, Inner, Job};
 use super::task::{ChunkOutput, TaskError};
 use crate::codec;
 use crate::error::Error;
@@ -122,17 +122,10 @@ impl<R> AsyncResult<R> {
             if s.finished || s.jobs.get(&self.job).is_none_or(|j| j.remaining == 0) {
                 return true;
             }
-            let left = match deadline {
-                None => Duration::from_secs(3600),
-                Some(d) if Instant::now() >= d => return false,
-                Some(d) => d - Instant::now(),
-            };
-            s = self
-                .inner
-                .changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            match self.inner.wait_changed_until(s, deadline) {
+                Some(guard) => s = guard,
+                None => return false,
+            }
         }
     }
 
@@ -216,20 +209,13 @@ impl<R> AsyncResult<R> {
                 if finished || job.remaining == 0 {
                     return None;
                 }
-                let left = match deadline {
-                    None => Duration::from_secs(3600),
-                    Some(d) if Instant::now() >= d => {
+                match self.inner.wait_changed_until(s, deadline) {
+                    Some(guard) => s = guard,
+                    None => {
                         timed_out = true;
                         return None;
                     }
-                    Some(d) => d - Instant::now(),
-                };
-                s = self
-                    .inner
-                    .changed
-                    .wait_timeout(s, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                }
             }
         };
         let result = assemble(&mut next);
@@ -493,11 +479,7 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
                         None,
                     );
                 }
-                s = self
-                    .inner
-                    .changed
-                    .wait(s)
-                    .unwrap_or_else(|p| p.into_inner());
+                s = self.inner.wait_changed(s);
             };
             drop(s);
             self.next_chunk += 1;

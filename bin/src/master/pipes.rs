@@ -4,8 +4,6 @@
 //! every pipe at once. A worker's pipe ending before its result is its death, seen at once;
 //! under `--retries` a new worker takes its place and its range.
 
-use std::ops::Range;
-
 use multiproc::{Connection, Waitable, pipe, wait};
 
 use super::driver::{Retries, interrupted, restart_worker, start_worker};
@@ -34,15 +32,13 @@ pub(super) fn drive(
 
     for index in 0..workers.len() {
         if let Err(lost) = send_range(&mut workers[index], &mut conns[index], observe) {
-            let (index, range) = retries.take(lost, observe)?;
             replace(
                 plan,
                 watch,
                 workers,
                 &mut conns,
                 &mut retired,
-                index,
-                range,
+                lost,
                 retries,
                 observe,
             )?;
@@ -90,15 +86,13 @@ pub(super) fn drive(
             lost.push(late);
         }
         for gone in lost {
-            let (index, range) = retries.take(gone, observe)?;
             replace(
                 plan,
                 watch,
                 workers,
                 &mut conns,
                 &mut retired,
-                index,
-                range,
+                gone,
                 retries,
                 observe,
             )?;
@@ -143,8 +137,9 @@ fn send_range(
     Ok(())
 }
 
-/// A new worker in place of lost worker `index`, on a new pipe, given `range` again; a
-/// replacement that is lost at once uses the next retry, until none is left.
+/// Retries a lost worker: a new worker in its place, on a new pipe, given its range again; a
+/// replacement that is lost at once uses the next retry, until none is left (then the loss
+/// stands as the run's error).
 #[allow(clippy::too_many_arguments)]
 fn replace(
     plan: &Plan,
@@ -152,13 +147,13 @@ fn replace(
     workers: &mut [Worker],
     conns: &mut [Connection],
     retired: &mut Vec<Connection>,
-    mut index: usize,
-    mut range: Option<Range<u64>>,
+    mut lost: RunError,
     retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<(), RunError> {
     loop {
-        let Some(again) = range.clone() else {
+        let (index, range) = retries.take(lost, observe)?;
+        let Some(again) = range else {
             return Ok(());
         };
         let (conn, theirs) = pipe()?;
@@ -167,7 +162,7 @@ fn replace(
         workers[index].assign(again);
         match send_range(&mut workers[index], &mut conns[index], observe) {
             Ok(()) => return Ok(()),
-            Err(lost) => (index, range) = retries.take(lost, observe)?,
+            Err(again) => lost = again,
         }
     }
 }

@@ -88,6 +88,17 @@ impl Worker {
         timeout: Duration,
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
+        let cause = format!(
+            "timed out: no result within {} (--timeout)",
+            seconds(timeout)
+        );
+        self.stop_as_lost(cause, observe)
+    }
+
+    /// Stops this worker (SIGTERM, the grace period, SIGKILL) because of `cause`, and
+    /// describes it as lost with the range it had: `CAUSE; how it stopped`. It has no work
+    /// any more: the error carries its range.
+    fn stop_as_lost(&mut self, cause: String, observe: &mut dyn FnMut(&Event)) -> RunError {
         let pid = self.pid();
         let grace = Shutdown::default();
         let how = match grace.stop_one(&mut self.process) {
@@ -105,16 +116,12 @@ impl Worker {
             ),
             Err(e) => format!("it could not be stopped: {e}"),
         };
-        // It has no work any more: the error carries its range.
         self.since = None;
         RunError::Worker {
             index: self.index,
             pid: Some(pid),
             range: self.current.take(),
-            cause: format!(
-                "timed out: no result within {} (--timeout); {how}",
-                seconds(timeout)
-            ),
+            cause: format!("{cause}; {how}"),
         }
     }
 
@@ -214,25 +221,8 @@ impl Worker {
         why: RunError,
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
-        let pid = self.pid();
-        if let Ok(Reaped::Exited(code)) = Shutdown::default().stop_one(&mut self.process) {
-            observe(&Event::Exited {
-                index: self.index,
-                pid,
-                exitcode: code,
-            });
-        }
-        self.since = None;
-        let range = self.current.take();
         match why {
-            RunError::Worker {
-                index, pid, cause, ..
-            } => RunError::Worker {
-                index,
-                pid,
-                range,
-                cause: format!("{cause}; it was stopped"),
-            },
+            RunError::Worker { cause, .. } => self.stop_as_lost(cause, observe),
             other => other,
         }
     }
@@ -244,26 +234,10 @@ impl Worker {
         what: &multiproc::Error,
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
-        let pid = self.pid();
-        let stopped = match Shutdown::default().stop_one(&mut self.process) {
-            Ok(Reaped::Exited(code)) => {
-                observe(&Event::Exited {
-                    index: self.index,
-                    pid,
-                    exitcode: code,
-                });
-                "it was stopped"
-            }
-            Ok(Reaped::Killed(_)) => "it was killed",
-            Err(_) => "it could not be stopped",
-        };
-        self.since = None;
-        RunError::Worker {
-            index: self.index,
-            pid: Some(pid),
-            range: self.current.take(),
-            cause: format!("sent bytes that are not a message ({what}); {stopped}"),
-        }
+        self.stop_as_lost(
+            format!("sent bytes that are not a message ({what})"),
+            observe,
+        )
     }
 
     /// Waits for a worker whose work is over to exit, and checks that it exited cleanly.
