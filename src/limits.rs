@@ -26,6 +26,13 @@ pub const DESCRIPTORS_PER_PROCESS: u64 = 2;
 /// end each way).
 pub const DESCRIPTORS_PER_CONNECTION: u64 = 2;
 
+/// Threads the runtime itself may start in a process that starts others (the thread that
+/// spawns every child), on top of the children: threads count against `ulimit -u` too.
+pub const RUNTIME_THREADS: u64 = 1;
+
+/// Threads a [`crate::pool::Pool`] runs on top of its workers (the pool thread).
+pub const THREADS_PER_POOL: u64 = 1;
+
 /// Descriptors a start needs for a moment on top of those that stay open (its boot pipe,
 /// the duplicates of the ends it hands over).
 pub const DESCRIPTORS_WHILE_STARTING: u64 = 8;
@@ -52,9 +59,9 @@ pub fn ensure_descriptors(more: u64) -> Result<()> {
     )))
 }
 
-/// Makes sure `more` processes can be started without passing the limit on processes of
-/// this user (`ulimit -u`, which counts every process and thread the user runs, here and
-/// elsewhere); fails with [`crate::ErrorKind::LimitReached`] and a message saying how many run
+/// Makes sure `more` processes (or threads: count [`RUNTIME_THREADS`] and
+/// [`THREADS_PER_POOL`] in) can be started without passing the limit on processes of this user
+/// (`ulimit -u`, which counts every process and thread the user runs, here and elsewhere); fails with [`crate::ErrorKind::LimitReached`] and a message saying how many run
 /// and how to allow more. Root is not held to that limit, and not checked.
 pub fn ensure_processes(more: u64) -> Result<()> {
     let Some(limit) = os::process_limit() else {
@@ -66,8 +73,8 @@ pub fn ensure_processes(more: u64) -> Result<()> {
         return Ok(());
     }
     Err(Error::limit_reached(format!(
-        "starting {more} processes would pass the limit of {limit} processes for this user \
-         (ulimit -u), {running} of which run already: start fewer, or allow more (ulimit -u {})",
+        "{more} more processes and threads would pass the limit of {limit} for this user \
+         (ulimit -u), who runs {running} already: start fewer, or allow more (ulimit -u {})",
         running + more
     )))
 }

@@ -1191,6 +1191,80 @@ fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
     assert_eq!(json["workers"].as_array().map(Vec::len), Some(30));
 }
 
+/// `pi-master ARGS` under `bash -c 'ulimit -u LIMIT; exec pi-master ARGS'`, as an ordinary
+/// user: root is not held to `ulimit -u`, so a test run as root drops to `nobody` first.
+fn under_process_limit(limit: u64, args: &str) -> std::process::Output {
+    let script = format!("ulimit -u {limit} && exec '{BIN}' {args}");
+    let mut command = if running_as_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "bash",
+            "-c",
+        ]);
+        c
+    } else {
+        let mut c = Command::new("bash");
+        c.arg("-c");
+        c
+    };
+    command.arg(&script).current_dir("/");
+    common::output_within(&mut command, DEADLINE, &script)
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().next().map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Too low a `ulimit -u` is said before any worker starts, naming the limit and the value to
+/// give; and the value it names is enough, in the pool mode (whose thread counts) as in the
+/// pipe mode.
+#[test]
+fn too_few_processes_is_said_before_any_worker_starts_with_a_limit_that_works() {
+    for mode in ["pipe", "pool"] {
+        let args = format!("--procs 8 --steps 1e6 --ipc {mode} -v");
+        let out = under_process_limit(3, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("(ulimit -u)"),
+            "{mode}: names the limit: {stderr}"
+        );
+        assert!(
+            !stderr.contains("started worker"),
+            "{mode}: no worker started: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let advice: u64 = stderr
+            .split("allow more (ulimit -u ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: says what to allow: {stderr}"));
+        let out = under_process_limit(
+            advice,
+            &format!("--procs 8 --steps 1e6 --ipc {mode} --json"),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{mode} under ulimit -u {advice}: {stderr}"
+        );
+        let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(json["workers"].as_array().map(Vec::len), Some(8));
+    }
+}
+
 /// The fault matrix: a worker made to fail at a chosen moment (the `fault-injection`
 /// feature's `PI_MASTER_FAULT`), every case with a deadline and a check that no worker is
 /// left.

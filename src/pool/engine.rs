@@ -67,11 +67,15 @@ pub(super) fn run(inner: &Inner, wake: OwnedFd, config: Config) {
     let mut workers: Vec<Worker> = Vec::new();
     let mut next_id = 0;
     let mut start_error = None;
-    for _ in 0..config.processes {
+    for index in 0..config.processes {
         match start(&config, &mut next_id) {
             Ok(w) => workers.push(w),
             Err(e) => {
-                start_error = Some(e.to_string());
+                let n = config.processes;
+                start_error = Some(format!(
+                    "worker {index} (of {n}) did not start, and the {index} started were \
+                     stopped: {e}"
+                ));
                 break;
             }
         }

@@ -19,7 +19,7 @@ use super::{Event, Ipc, Retry, Run, RunError, pipes, pooled, queued, shm, shutdo
 pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError> {
     let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| RunError::Failed(format!("cannot watch for signals: {e}")))?;
-    check_limits(plan.config().procs as u64)?;
+    check_limits(plan.config().procs as u64, plan.config().ipc == Ipc::Pool)?;
     if plan.config().ipc == Ipc::Pool {
         return pooled::run(plan, &watch, observe);
     }
@@ -64,14 +64,17 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
 /// Checks, before any worker starts, that the descriptor and process limits leave room for
 /// `procs` workers (raising the soft descriptor limit when the hard one allows), so that a
 /// run that cannot fit says so up front, naming the limit and the `ulimit` to give.
-fn check_limits(procs: u64) -> Result<(), RunError> {
+fn check_limits(procs: u64, pooled: bool) -> Result<(), RunError> {
     // Every mode holds at most a process and a duplex pipe per worker (the pool's too).
     let per_worker = limits::DESCRIPTORS_PER_PROCESS + limits::DESCRIPTORS_PER_CONNECTION;
     let fail = |e: multiproc::Error| {
         RunError::Failed(format!("cannot start {procs} worker processes: {e}"))
     };
     limits::ensure_descriptors(procs * per_worker).map_err(fail)?;
-    limits::ensure_processes(procs).map_err(fail)
+    // Threads count against `ulimit -u` as processes do: the runtime's, the pool's, and the
+    // thread that writes this program's stderr.
+    let threads = limits::RUNTIME_THREADS + u64::from(pooled) * limits::THREADS_PER_POOL + 1;
+    limits::ensure_processes(procs + threads).map_err(fail)
 }
 
 /// The first termination signal that arrived, if any.
