@@ -159,6 +159,9 @@ enum IpcArg {
     Shm,
     /// A Pool: the chunks mapped over its workers (replaced if they die)
     Pool,
+    /// MPI: the ranks of an mpiexec job are the workers (`mpiexec -n 4 pi-master --ipc mpi`;
+    /// outside mpiexec, pi-master runs it with --procs ranks). Needs the `mpi` build feature
+    Mpi,
 }
 
 /// Steps from which progress is shown by default on a terminal: about a second of work.
@@ -182,6 +185,9 @@ fn main() -> ExitCode {
 const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn run_once(args: RunArgs) -> ExitCode {
+    if args.ipc == IpcArg::Mpi && !args.compare {
+        return run_mpi(args);
+    }
     if args.chunks.is_some() && !matches!(args.ipc, IpcArg::Queue | IpcArg::Pool) && !args.compare {
         return usage_error(
             "--chunks applies to --ipc queue and pool only (pipe and shm give each worker one range)",
@@ -201,6 +207,7 @@ fn run_once(args: RunArgs) -> ExitCode {
             IpcArg::Queue => Ipc::Queue,
             IpcArg::Shm => Ipc::Shm,
             IpcArg::Pool => Ipc::Pool,
+            IpcArg::Mpi => Ipc::Mpi,
         },
         chunks: args.chunks,
         progress,
@@ -226,6 +233,72 @@ fn run_once(args: RunArgs) -> ExitCode {
         ),
         Err(e) => run_failed(e),
     }
+}
+
+/// `--ipc mpi`: as a rank under `mpiexec`, or as the one who runs `mpiexec`.
+fn run_mpi(args: RunArgs) -> ExitCode {
+    if !master::mpi::AVAILABLE {
+        return usage_error(master::mpi::HOW_TO_BUILD);
+    }
+    let unsupported = [
+        (
+            args.chunks.is_some(),
+            "--chunks",
+            "each rank computes one range",
+        ),
+        (
+            args.timeout.is_some(),
+            "--timeout",
+            "MPI's launcher stops the whole job when a rank dies",
+        ),
+        (
+            args.retries > 0,
+            "--retries",
+            "MPI's launcher stops the whole job when a rank dies",
+        ),
+        (
+            args.progress,
+            "--progress",
+            "the ranks report only their result",
+        ),
+    ];
+    if let Some((_, flag, why)) = unsupported.iter().find(|(given, _, _)| *given) {
+        return usage_error(&format!("{flag} does not apply to --ipc mpi: {why}"));
+    }
+    if master::mpi::under_mpiexec() {
+        return run_as_rank(&args);
+    }
+    let options = master::mpi::LaunchOptions {
+        procs: args.procs.unwrap_or_else(multiproc::cpu_count),
+        steps: args.steps,
+        json: args.json,
+        inherit_stdout: true,
+        verbose: args.verbose,
+    };
+    match master::mpi::launch(&options) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => run_failed(e),
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn run_as_rank(args: &RunArgs) -> ExitCode {
+    let announce = args.verbose || std::env::var_os(master::mpi::LAUNCHER_ENV).is_some();
+    match master::mpi::ranks::run(args.steps, args.procs, announce) {
+        Ok(Some(run)) => print_result(
+            "pi-master",
+            args.json,
+            &report::JsonReport::new(&run),
+            |out| report::write_human(out, &run),
+        ),
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => run_failed(e),
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_as_rank(_: &RunArgs) -> ExitCode {
+    usage_error(master::mpi::HOW_TO_BUILD)
 }
 
 /// A usage error found after parsing: the message, and exit status 2.

@@ -33,6 +33,10 @@ pub struct Row {
     pub messages: u64,
     /// Their bytes, frame headers included.
     pub bytes: u64,
+    /// MPI only: seconds of the whole `mpiexec` job (its start and end included), beside
+    /// `wall_seconds`, which the ranks time from the moment they are all up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_seconds: Option<f64>,
 }
 
 /// Runs every mode; `observe` gets each event with a label naming the run.
@@ -61,17 +65,60 @@ pub fn run(config: &Config, observe: &mut dyn FnMut(&str, &Event)) -> Result<Vec
             speedup: one.wall_seconds / full.wall_seconds,
             messages: full.traffic.messages,
             bytes: full.traffic.bytes,
+            job_seconds: None,
         });
+    }
+    if master::mpi::AVAILABLE && master::mpi::mpiexec().is_some() {
+        rows.push(mpi_row(config)?);
     }
     Ok(rows)
 }
 
+/// The `mpi` row: `mpiexec` run with the same steps and processes, then with one rank.
+fn mpi_row(config: &Config) -> Result<Row, RunError> {
+    let run = |procs: usize| -> Result<(serde_json::Value, f64), RunError> {
+        let launched = master::mpi::launch(&master::mpi::LaunchOptions {
+            procs,
+            steps: config.steps,
+            json: true,
+            inherit_stdout: false,
+            verbose: false,
+        })?;
+        let json = serde_json::from_slice(&launched.stdout).map_err(|e| {
+            RunError::Failed(format!("the MPI job's rank 0 printed no JSON report: {e}"))
+        })?;
+        Ok((json, launched.wall_seconds))
+    };
+    let (full, job_seconds) = run(config.procs)?;
+    let (one, _) = run(1)?;
+    let number = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let pi = number(&full, "pi");
+    let wall_seconds = number(&full, "wall_seconds");
+    let one_process_wall_seconds = number(&one, "wall_seconds");
+    Ok(Row {
+        ipc: Ipc::Mpi.to_string(),
+        procs: config.procs,
+        chunks: None,
+        pi,
+        abs_error: (pi - std::f64::consts::PI).abs(),
+        wall_seconds,
+        one_process_wall_seconds,
+        speedup: one_process_wall_seconds / wall_seconds,
+        messages: full["messages"].as_u64().unwrap_or(0),
+        bytes: full["bytes"].as_u64().unwrap_or(0),
+        job_seconds: Some(job_seconds),
+    })
+}
+
 /// Writes the comparison as a table.
 pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Result<()> {
+    let mpi = rows.iter().find(|r| r.job_seconds.is_some());
     writeln!(
         out,
-        "pipe, queue, shared memory and pool: {} steps, {} worker processes (speedup against the same mode with 1)",
-        config.steps, config.procs
+        "pipe, queue, shared memory, pool{}: {} steps, {} worker processes (speedup against the same mode with 1)",
+        if mpi.is_some() { " and MPI" } else { "" },
+        config.steps,
+        config.procs
     )?;
     writeln!(out)?;
     writeln!(
@@ -96,6 +143,15 @@ pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Re
     {
         writeln!(out)?;
         writeln!(out, "Every mode computed the same bits of pi.")?;
+    }
+    if let Some(job) = mpi.and_then(|r| r.job_seconds) {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "mpi: the ranks time from the moment they are all up; the whole mpiexec job, its own \
+             start and end included, took {:.3} s.",
+            job
+        )?;
     }
     Ok(())
 }

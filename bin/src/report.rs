@@ -79,6 +79,9 @@ pub struct JsonWorker {
     pub exit_code: i32,
     /// Its peak resident memory, KiB.
     pub peak_rss_kib: u64,
+    /// The host it ran on (MPI ranks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl JsonReport {
@@ -113,6 +116,7 @@ impl JsonReport {
                     compute_seconds: w.compute_seconds,
                     exit_code: w.exitcode,
                     peak_rss_kib: w.peak_rss_kib,
+                    host: w.host.clone(),
                 })
                 .collect(),
             retries: run
@@ -145,14 +149,26 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         (Ipc::Pool, Some(chunks)) => format!("pool, {chunks} chunks"),
         (ipc, _) => ipc.to_string(),
     };
-    writeln!(
-        out,
-        "pi by the midpoint rule: {} steps over {} worker process{} (ipc: {ipc}, master pid {})",
-        c.steps,
-        c.procs,
-        if c.procs == 1 { "" } else { "es" },
-        run.master_pid
-    )?;
+    let mpi = c.ipc == Ipc::Mpi;
+    if mpi {
+        writeln!(
+            out,
+            "pi by the midpoint rule: {} steps over {} MPI rank{} (ipc: mpi, rank 0 pid {})",
+            c.steps,
+            c.procs,
+            if c.procs == 1 { "" } else { "s" },
+            run.master_pid
+        )?;
+    } else {
+        writeln!(
+            out,
+            "pi by the midpoint rule: {} steps over {} worker process{} (ipc: {ipc}, master pid {})",
+            c.steps,
+            c.procs,
+            if c.procs == 1 { "" } else { "es" },
+            run.master_pid
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "  pi          {:.15}", run.pi)?;
     writeln!(out, "  true pi     {:.15}", std::f64::consts::PI)?;
@@ -179,7 +195,17 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         run.wall_seconds,
         kernel::simd_name()
     )?;
-    if c.ipc == Ipc::Pool {
+    if mpi {
+        writeln!(
+            out,
+            "              (timed from every rank up; mpiexec's own start is not counted)"
+        )?;
+        writeln!(
+            out,
+            "  messages    {} ({} bytes) from the other ranks to rank 0",
+            run.traffic.messages, run.traffic.bytes
+        )?;
+    } else if c.ipc == Ipc::Pool {
         writeln!(out, "  messages    (not counted: the pool's own pipes)")?;
     } else {
         writeln!(
@@ -196,16 +222,33 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         .max()
         .unwrap_or(0)
         .max("range [start, end)".len());
+    let host_width = run
+        .workers
+        .iter()
+        .filter_map(|w| w.host.as_ref().map(String::len))
+        .max()
+        .map(|w| w.max("host".len()));
+    let host = |h: &str| match host_width {
+        Some(width) => format!("  {h:<width$}"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "  {:>6}  {:>8}  {:<range_width$}  {:>17}  {:>9}  {:>8}",
-        "worker", "pid", "range [start, end)", "partial sum", "compute s", "peak RSS"
+        "  {:>6}{}  {:>8}  {:<range_width$}  {:>17}  {:>9}  {:>8}",
+        if mpi { "rank" } else { "worker" },
+        host("host"),
+        "pid",
+        "range [start, end)",
+        "partial sum",
+        "compute s",
+        "peak RSS"
     )?;
     for w in &run.workers {
         writeln!(
             out,
-            "  {:>6}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}  {:>8}",
+            "  {:>6}{}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}  {:>8}",
             w.index,
+            host(w.host.as_deref().unwrap_or("")),
             w.pid,
             format_ranges(&w.ranges),
             w.partial_sum,

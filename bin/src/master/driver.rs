@@ -31,6 +31,11 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
         Ipc::Queue => queued::drive(plan, &watch, &mut workers, &mut retries, observe),
         Ipc::Shm => shm::drive(plan, &watch, &mut workers, &mut retries, observe),
         Ipc::Pool => unreachable!("pool mode runs on its own, above"),
+        Ipc::Mpi => {
+            return Err(RunError::Invalid(
+                "--ipc mpi runs as the ranks of an mpiexec job (see master::mpi), not here".into(),
+            ));
+        }
     };
     let traffic = match outcome {
         Ok(traffic) => traffic,

@@ -9,6 +9,7 @@
 //!   partial sum into its own slot of a shared `Array`, and releases a `Semaphore`; nothing
 //!   travels through a pipe after start-up.
 //! - [`Ipc::Pool`] (`pooled.rs`): the chunks mapped over a `multiproc::pool::Pool`.
+//! - [`Ipc::Mpi`] ([`mpi`]): the ranks of an `mpiexec` job, with the `mpi` feature.
 //!
 //! The other files: `plan.rs` cuts the work once for every mode and validates it; `worker.rs`
 //! is what runs in a worker; `watch.rs` is the master's view of one worker; `driver.rs`
@@ -27,6 +28,7 @@
 
 mod driver;
 mod fault;
+pub mod mpi;
 mod pipes;
 mod plan;
 mod pooled;
@@ -57,6 +59,9 @@ pub enum Ipc {
     Shm,
     /// A `Pool`: the chunks mapped over its workers, which it replaces if they die.
     Pool,
+    /// MPI: the ranks started by `mpiexec` are the workers; each computes its own range and
+    /// rank 0 gathers the partial sums (see [`mpi`]).
+    Mpi,
 }
 
 impl Ipc {
@@ -71,6 +76,7 @@ impl fmt::Display for Ipc {
             Ipc::Queue => "queue",
             Ipc::Shm => "shm",
             Ipc::Pool => "pool",
+            Ipc::Mpi => "mpi",
         })
     }
 }
@@ -215,6 +221,8 @@ pub struct WorkerRun {
     pub exitcode: i32,
     /// Its peak resident memory in KiB, as it measured it (`getrusage`).
     pub peak_rss_kib: u64,
+    /// The host it ran on (MPI ranks only: the others run beside their master).
+    pub host: Option<String>,
 }
 
 /// Messages and bytes that crossed between master and workers, as the master counted them.

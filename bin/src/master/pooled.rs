@@ -186,6 +186,7 @@ pub(super) fn run(
                 compute_seconds,
                 exitcode: 0,
                 peak_rss_kib,
+                host: None,
             },
         )
         .collect();

@@ -294,6 +294,7 @@ impl Worker {
             compute_seconds: self.compute_seconds,
             exitcode: self.process.exitcode().unwrap_or(0),
             peak_rss_kib: self.peak_rss_kib,
+            host: None,
         };
         (run, self.sum)
     }
