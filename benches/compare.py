@@ -62,13 +62,15 @@ def build(tmp):
         sh(["mpicc", "-O3", "-o", exe, os.path.join(PEERS, "pi_mpi.c")])
         tools["mpi"] = exe
     else:
-        print("skipping MPI: no mpicc/mpiexec (Debian: apt-get install openmpi-bin libopenmpi-dev)")
+        print("skipping MPI: no mpicc/mpiexec (Debian: apt-get install mpich libmpich-dev)")
     return tools
 
 
 def mpiexec(n):
     cmd = ["mpiexec", "-n", str(n)]
-    if os.geteuid() == 0:
+    # Open MPI refuses root without this flag; MPICH does not know it.
+    version = subprocess.run(["mpiexec", "--version"], capture_output=True, text=True).stdout
+    if "Open MPI" in version and os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
     return cmd
 

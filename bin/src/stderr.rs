@@ -34,8 +34,12 @@ fn writer() -> Option<&'static Writer> {
                 .name("stderr".into())
                 .spawn(move || {
                     let stderr = std::io::stderr();
-                    for line in queue {
-                        let _ = writeln!(stderr.lock(), "{line}");
+                    for mut line in queue {
+                        // One write per line: stderr is unbuffered, and a line written in
+                        // pieces can be cut by another process's on a shared stderr (the
+                        // ranks of an MPI job).
+                        line.push('\n');
+                        let _ = stderr.lock().write_all(line.as_bytes());
                         written.fetch_sub(1, Ordering::SeqCst);
                     }
                 })
@@ -54,7 +58,7 @@ pub fn line(text: impl Into<String>) {
     let text = text.into();
     let Some(w) = writer() else {
         // No thread to write for us: write here.
-        let _ = writeln!(std::io::stderr(), "{text}");
+        let _ = std::io::stderr().write_all(format!("{text}\n").as_bytes());
         return;
     };
     w.pending.fetch_add(1, Ordering::SeqCst);
