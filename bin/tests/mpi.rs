@@ -320,6 +320,22 @@ mod under_mpiexec {
         }
     }
 
+    /// Straight under mpiexec, Ctrl-C goes to mpiexec (the terminal's foreground group), which
+    /// passes it on to every rank.
+    #[test]
+    fn sigint_to_mpiexec_reaches_every_rank() {
+        let mut job = LiveJob::start(
+            Command::new("mpiexec").args(["-n", "2", BIN, "--ipc", "mpi", "--steps", "1e13", "-v"]),
+            "mpiexec -n 2 pi-master --ipc mpi",
+        );
+        let pids = job.rank_pids(2);
+        kill(Pid::from_raw(job.child.id() as i32), Signal::SIGINT).unwrap();
+        let (status, stderr) = job.finish();
+        assert!(!status.success(), "{stderr}");
+        let left = common::wait_gone(&pids, Duration::from_secs(5));
+        assert!(left.is_empty(), "ranks left behind: {left:?}\n{stderr}");
+    }
+
     /// `--compare` gains an `mpi` row with the same bits.
     #[test]
     fn compare_adds_an_mpi_row() {
