@@ -254,7 +254,19 @@ pub fn init() {
     os::restore_sigchld();
     let mut args = std::env::args_os();
     let program = args.next().unwrap_or_default();
-    if args.next().as_deref() != Some(OsStr::new(WORKER_FLAG)) {
+    let flag = args.next();
+    if flag.as_deref() == Some(OsStr::new(os::forkserver::SERVER_FLAG)) {
+        let rest: Vec<OsString> = args.collect();
+        let reason = run_forkserver(&rest);
+        eprintln!(
+            "{}: refusing to run as a forkserver: {reason}.\n\
+             `{}` is used only by a master process starting a copy of itself.",
+            program.to_string_lossy(),
+            os::forkserver::SERVER_FLAG
+        );
+        std::process::exit(2);
+    }
+    if flag.as_deref() != Some(OsStr::new(WORKER_FLAG)) {
         return;
     }
     let rest: Vec<OsString> = args.collect();
@@ -273,6 +285,55 @@ pub fn init() {
     std::process::exit(code);
 }
 
+/// The forkserver (see [`crate::context`]): checks that it was started by the master named on
+/// its command line and that descriptor 3 is a socket, then serves that master until it goes.
+/// Returns only to say why it cannot serve.
+fn run_forkserver(rest: &[OsString]) -> String {
+    let [parent] = rest else {
+        return format!(
+            "expected `{} MASTER_PID`, got {} argument(s) after the flag",
+            os::forkserver::SERVER_FLAG,
+            rest.len()
+        );
+    };
+    let parent = match master_pid(parent) {
+        Ok(pid) => pid,
+        Err(e) => return e,
+    };
+    if let Err(e) = os::die_with_parent(parent) {
+        return e;
+    }
+    let sock = match os::adopt_inherited(BOOT_FD, FdKind::Socket) {
+        Ok(sock) => sock,
+        Err(e) => return e,
+    };
+    if let Err(e) = os::close_strays_from(BOOT_FD + 1) {
+        return format!("cannot close the descriptors it should not hold: {e}");
+    }
+    os::forkserver::serve(sock, parent, run_forked_worker)
+}
+
+/// What a worker forked by the forkserver runs: the same bootstrap as a spawned one.
+fn run_forked_worker(parent: i32, name: OsString) -> i32 {
+    match run_worker_of(parent, &name) {
+        Ok(code) => code,
+        Err(reason) => {
+            eprintln!(
+                "forked worker {}: cannot start: {reason}",
+                name.to_string_lossy()
+            );
+            2
+        }
+    }
+}
+
+fn master_pid(text: &OsStr) -> Result<i32, String> {
+    text.to_str()
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("`{}` is not a master pid", text.to_string_lossy()))
+}
+
 fn run_worker(rest: &[OsString]) -> Result<i32, String> {
     let [parent, name] = rest else {
         return Err(format!(
@@ -280,11 +341,11 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
             rest.len()
         ));
     };
-    let parent: i32 = parent
-        .to_str()
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p > 0)
-        .ok_or_else(|| format!("`{}` is not a master pid", parent.to_string_lossy()))?;
+    run_worker_of(master_pid(parent)?, name)
+}
+
+/// A worker's life once it knows its master and name, however it was started.
+fn run_worker_of(parent: i32, name: &OsStr) -> Result<i32, String> {
     os::die_with_parent(parent)?;
     let boot_fd = os::adopt_inherited(BOOT_FD, FdKind::Read)?;
     let status_fd = os::adopt_inherited(STATUS_FD, FdKind::Write)?;
@@ -307,7 +368,7 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
     if boot.magic != MAGIC {
         return Err("the start-up message is not from a compatible master".into());
     }
-    if OsStr::new(&boot.name) != name.as_os_str() {
+    if OsStr::new(&boot.name) != name {
         return Err("the start-up message is for another worker".into());
     }
     let me = exe_identity().map_err(|e| format!("cannot stat /proc/self/exe: {e}"))?;
@@ -321,6 +382,9 @@ fn run_worker(rest: &[OsString]) -> Result<i32, String> {
             *end,
         )));
     }
+    // Nothing else of the master's: it may have inherited descriptors without close-on-exec.
+    os::close_strays_from(FIRST_HANDED_FD + handed.len() as RawFd)
+        .map_err(|e| format!("cannot close the descriptors it should not hold: {e}"))?;
     handover::provide(handed);
     let _ = WORKER_IDENTITY.set((boot.name, parent as u32));
 

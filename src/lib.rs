@@ -55,6 +55,7 @@
 mod bootstrap;
 pub mod codec;
 pub mod connection;
+pub mod context;
 mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
@@ -74,6 +75,7 @@ pub mod wait;
 
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};
 pub use connection::{Connection, pipe, pipe_oneway};
+pub use context::{StartMethod, get_context, get_start_method, set_start_method};
 pub use error::{Error, ErrorKind, Result};
 pub use os::shm::SharedData;
 pub use process::{ChildInfo, Process, active_children, cpu_count};

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use crate::bootstrap::{self, Boot, Entry, Failure, Outcome, TargetOutput, WORKER_FLAG};
 use crate::codec;
 use crate::connection::Connection;
+use crate::context::StartMethod;
 use crate::error::{Error, Result};
 use crate::handover;
 use crate::os;
@@ -163,6 +164,7 @@ struct Child {
 #[must_use = "a Process does nothing until started, and is killed when dropped"]
 pub struct Process {
     name: String,
+    start_method: Option<StartMethod>,
     entry: usize,
     target: usize,
     args: Option<Box<dyn PackArgs>>,
@@ -193,6 +195,7 @@ impl Process {
         let entry: Entry = bootstrap::entry::<A, R>;
         Process {
             name: format!("Process-{}", NEXT_PROCESS.fetch_add(1, Ordering::Relaxed)),
+            start_method: None,
             entry: os::code_offset(entry),
             target: os::code_offset(target),
             args: Some(Box::new(Args(args))),
@@ -205,6 +208,19 @@ impl Process {
     pub fn with_name(mut self, name: impl Into<String>) -> Process {
         self.name = name.into();
         self
+    }
+
+    /// Starts this process with `method` rather than the program's
+    /// ([`crate::context::set_start_method`]).
+    pub fn with_start_method(mut self, method: StartMethod) -> Process {
+        self.start_method = Some(method);
+        self
+    }
+
+    /// The method this process starts (or started) with.
+    pub fn start_method(&self) -> StartMethod {
+        self.start_method
+            .unwrap_or_else(crate::context::get_start_method)
     }
 
     /// The process's name.
@@ -262,8 +278,20 @@ impl Process {
         ];
         // Spawned outside the registry lock, so other threads' `is_alive` and `join` are not
         // held up by an exec; nobody else reaps a pid that is not registered yet.
-        let pid = os::spawn_self(&argv, &fds)
-            .map_err(|e| Error::io_starting(format!("cannot start process {}", self.name), e))?
+        let method = self.start_method();
+        self.start_method = Some(method);
+        let started = match method {
+            StartMethod::Spawn => os::spawn_self(&argv, &fds),
+            StartMethod::Forkserver => os::forkserver::start_forked(&self.name, &fds),
+        };
+        let pid = started
+            .map_err(|e| {
+                let through = match method {
+                    StartMethod::Spawn => "",
+                    StartMethod::Forkserver => " through the forkserver",
+                };
+                Error::io_starting(format!("cannot start process {}{through}", self.name), e)
+            })?
             .as_raw();
         lock_registry().insert(
             pid,

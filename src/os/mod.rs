@@ -5,6 +5,7 @@
 //! - read, write and poll on descriptors, with `EINTR` retried;
 //! - spawning a fresh copy of our own executable (`posix_spawn` of `/proc/self/exe`), with a
 //!   chosen list of descriptors placed at fixed numbers in the child and nothing else inherited;
+//!   or having the forkserver fork one (`forkserver`);
 //! - checking, in a worker, that the descriptors it inherited are the pipes it was promised
 //!   before trusting them;
 //! - turning code addresses into offsets that survive the re-exec (`code`);
@@ -14,6 +15,7 @@
 #![allow(unsafe_code)]
 
 mod code;
+pub(crate) mod forkserver;
 pub(crate) mod shm;
 mod spawn;
 
@@ -181,6 +183,8 @@ pub(crate) enum FdKind {
     Write,
     /// A shared-memory file (`memfd`), opened for reading and writing.
     Memory,
+    /// A Unix socket (the forkserver's).
+    Socket,
 }
 
 /// Descriptors [`adopt_inherited`] has taken ownership of, so none is ever owned twice.
@@ -230,6 +234,7 @@ pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String
     let (wanted_type, what) = match kind {
         FdKind::Read | FdKind::Write => (SFlag::S_IFIFO, "a pipe"),
         FdKind::Memory => (SFlag::S_IFREG, "a shared-memory file"),
+        FdKind::Socket => (SFlag::S_IFSOCK, "a socket"),
     };
     if file_type != wanted_type {
         // Leave a descriptor that is not ours open, exactly as we found it.
@@ -243,7 +248,9 @@ pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String
     let (is_expected, wanted) = match kind {
         FdKind::Read => (access == OFlag::O_RDONLY, "the read end of a pipe"),
         FdKind::Write => (access == OFlag::O_WRONLY, "the write end of a pipe"),
-        FdKind::Memory => (access == OFlag::O_RDWR, "open for reading and writing"),
+        FdKind::Memory | FdKind::Socket => {
+            (access == OFlag::O_RDWR, "open for reading and writing")
+        }
     };
     if !is_expected {
         adopted.retain(|a| *a != fd);
@@ -256,6 +263,23 @@ pub(crate) fn adopt_inherited(fd: RawFd, kind: FdKind) -> Result<OwnedFd, String
     )
     .map_err(|e| format!("descriptor {fd}: F_SETFD failed: {e}"))?;
     Ok(owned)
+}
+
+/// Closes every descriptor from `first` up, in a worker at start-up: a master's spawn passes on
+/// only what it placed at 3, 4, 5… *and* whatever descriptors the master itself inherited
+/// without close-on-exec (a jobserver pipe from `cargo`, a shell's `9>file`), which the worker
+/// must not hold (a pipe kept open by a stray copy never reads as closed).
+///
+/// Crate-internal contract: called by the worker bootstrap right after it adopted its handed
+/// descriptors (all below `first`), before anything in the process opened one of its own, so no
+/// owner of a descriptor at `first` or above exists to be surprised.
+pub(crate) fn close_strays_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range takes three integers; per the contract above, no OwnedFd or other
+    // owner holds a descriptor in the range it closes.
+    if unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The identity of the executable file this process runs: `(device, inode)`. A child whose

@@ -196,7 +196,8 @@ fn start(config: &Config, next_id: &mut u64) -> Result<Worker> {
             initializer: config.initializer.clone(),
         },
     )
-    .with_name("pool-worker");
+    .with_name("pool-worker")
+    .with_start_method(config.start_method);
     process.start()?;
     *next_id += 1;
     Ok(Worker {

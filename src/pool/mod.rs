@@ -34,6 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
+use crate::context::StartMethod;
 use crate::error::{Error, Result};
 use crate::os;
 use state::{Chunk, Config, Inner, Job};
@@ -51,6 +52,7 @@ pub struct PoolBuilder {
     initializer: Option<Initializer>,
     maxtasksperchild: Option<usize>,
     task_timeout: Option<Duration>,
+    start_method: Option<StartMethod>,
 }
 
 impl std::fmt::Debug for PoolBuilder {
@@ -59,11 +61,19 @@ impl std::fmt::Debug for PoolBuilder {
             .field("processes", &self.processes)
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("task_timeout", &self.task_timeout)
+            .field("start_method", &self.start_method)
             .finish_non_exhaustive()
     }
 }
 
 impl PoolBuilder {
+    /// How the workers are started (default: the program's,
+    /// [`crate::context::get_start_method`]).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = Some(method);
+        self
+    }
+
     /// Worker processes (default [`crate::cpu_count`]).
     pub fn processes(mut self, n: usize) -> Self {
         self.processes = Some(n);
@@ -110,6 +120,9 @@ impl PoolBuilder {
             initializer: self.initializer,
             maxtasksperchild: self.maxtasksperchild,
             task_timeout: self.task_timeout,
+            start_method: self
+                .start_method
+                .unwrap_or_else(crate::context::get_start_method),
         };
         let (task_timeout, maxtasksperchild) = (config.task_timeout, config.maxtasksperchild);
         let (inner, wake) = Inner::new()?;
