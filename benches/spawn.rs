@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use criterion::Criterion;
-use multiproc::Process;
+use multiproc::{Process, StartMethod};
 
 fn nothing(_: ()) {}
 
@@ -12,10 +12,15 @@ fn spawn(c: &mut Criterion) {
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(5));
-    for n in [1usize, 8, 64] {
-        group.bench_function(format!("{n} workers"), |b| {
+    for (method, n) in [1usize, 8, 64]
+        .into_iter()
+        .flat_map(|n| StartMethod::ALL.map(|m| (m, n)))
+    {
+        group.bench_function(format!("{n} workers, {method}"), |b| {
             b.iter(|| {
-                let mut procs: Vec<Process> = (0..n).map(|_| Process::new(nothing, ())).collect();
+                let mut procs: Vec<Process> = (0..n)
+                    .map(|_| Process::new(nothing, ()).with_start_method(method))
+                    .collect();
                 for p in &mut procs {
                     p.start().expect("start");
                 }

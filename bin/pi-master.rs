@@ -84,6 +84,11 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_retries)]
     retries: u32,
 
+    /// How worker processes start: `spawn` re-executes this program for each; `forkserver`
+    /// re-executes it once as a clean server that forks each worker (faster to start)
+    #[arg(long, value_enum, default_value_t = StartArg::Spawn)]
+    start: StartArg,
+
     /// Run every IPC mode at the same steps and processes and show them side by side
     #[arg(long, conflicts_with = "ipc")]
     compare: bool,
@@ -122,6 +127,10 @@ struct SweepArgs {
         allow_negative_numbers = true
     )]
     steps: u64,
+
+    /// How worker processes start (see the run's --start)
+    #[arg(long, value_enum, default_value_t = StartArg::Spawn)]
+    start: StartArg,
 
     /// Runs per process count; the median is reported
     #[arg(long, value_name = "N", default_value = "3", value_parser = parse_procs)]
@@ -164,6 +173,23 @@ enum IpcArg {
     Mpi,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StartArg {
+    /// A fresh copy of this program for every worker (posix_spawn and exec)
+    Spawn,
+    /// One clean copy of this program, started once, forks every worker
+    Forkserver,
+}
+
+impl StartArg {
+    fn method(self) -> multiproc::StartMethod {
+        match self {
+            StartArg::Spawn => multiproc::StartMethod::Spawn,
+            StartArg::Forkserver => multiproc::StartMethod::Forkserver,
+        }
+    }
+}
+
 /// Steps from which progress is shown by default on a terminal: about a second of work.
 const LONG_RUN: u64 = 2_000_000_000;
 
@@ -171,6 +197,17 @@ fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
     multiproc::init();
     let cli = Cli::parse();
+    let start = match &cli.command {
+        Some(Command::Sweep(args)) => args.start,
+        None => cli.run.start,
+    };
+    // The first choice in this process: cannot fail.
+    let _ = multiproc::set_start_method(start.method());
+    if start == StartArg::Forkserver {
+        // Started now, it comes up while the run is planned. Should it fail, the first worker
+        // tries again and says why.
+        let _ = multiproc::context::ensure_forkserver();
+    }
     let code = match cli.command {
         Some(Command::Sweep(args)) => run_sweep(args),
         None => run_once(cli.run),
@@ -260,6 +297,11 @@ fn run_mpi(args: RunArgs) -> ExitCode {
             args.progress,
             "--progress",
             "the ranks report only their result",
+        ),
+        (
+            args.start != StartArg::Spawn,
+            "--start",
+            "mpiexec starts the ranks",
         ),
     ];
     if let Some((_, flag, why)) = unsupported.iter().find(|(given, _, _)| *given) {

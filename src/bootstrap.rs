@@ -310,6 +310,12 @@ fn run_forkserver(rest: &[OsString]) -> String {
     if let Err(e) = os::close_strays_from(BOOT_FD + 1) {
         return format!("cannot close the descriptors it should not hold: {e}");
     }
+    // What every worker looks up first, looked up once here: the workers are forks of this
+    // process and inherit it.
+    os::learn_own_code();
+    if let Err(e) = exe_identity() {
+        return format!("cannot stat /proc/self/exe: {e}");
+    }
     os::forkserver::serve(sock, parent, run_forked_worker)
 }
 

@@ -123,6 +123,14 @@ pub fn get_all_start_methods() -> Vec<StartMethod> {
     StartMethod::ALL.to_vec()
 }
 
+/// Starts this program's forkserver now, if none runs (Python's
+/// `multiprocessing.forkserver.ensure_running`): the first process started through it then
+/// does not wait for the server to start. Without it, the first start starts the server.
+pub fn ensure_forkserver() -> Result<()> {
+    crate::os::forkserver::ensure_running()
+        .map_err(|e| Error::io_starting("cannot start the forkserver", e))
+}
+
 /// The pid of this program's forkserver while one runs (the first start through it starts
 /// it; it is started again if it died); `None` before that.
 pub fn forkserver_pid() -> Option<u32> {

@@ -28,6 +28,8 @@ pub struct JsonReport {
     pub procs: usize,
     /// The transport used.
     pub ipc: String,
+    /// How the workers were started (`spawn` or `forkserver`; `mpiexec` under `--ipc mpi`).
+    pub start: String,
     /// Chunks the range was cut into (queue mode only).
     pub chunks: Option<u64>,
     /// Messages the master sent and received.
@@ -95,6 +97,11 @@ impl JsonReport {
             steps: run.config.steps,
             procs: run.config.procs,
             ipc: run.config.ipc.to_string(),
+            start: if run.config.ipc == Ipc::Mpi {
+                "mpiexec".to_string()
+            } else {
+                multiproc::get_start_method().to_string()
+            },
             chunks: run
                 .config
                 .chunks
@@ -148,6 +155,11 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         (Ipc::Queue, Some(chunks)) => format!("queue, {chunks} chunks"),
         (Ipc::Pool, Some(chunks)) => format!("pool, {chunks} chunks"),
         (ipc, _) => ipc.to_string(),
+    };
+    // The default start method goes unsaid; the other one is part of what the run shows.
+    let ipc = match multiproc::get_start_method() {
+        multiproc::StartMethod::Spawn => ipc,
+        other => format!("{ipc}, start: {other}"),
     };
     let mpi = c.ipc == Ipc::Mpi;
     if mpi {

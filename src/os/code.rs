@@ -55,6 +55,12 @@ pub(crate) fn code_at<F: FnPtr>(offset: usize) -> Result<F, String> {
     Ok(unsafe { std::mem::transmute_copy(&addr) })
 }
 
+/// Reads this executable's code ranges now, so that processes forked from this one (the
+/// forkserver's workers) inherit them instead of each reading `/proc/self/maps` again.
+pub(crate) fn learn_own_code() {
+    let _ = own_code();
+}
+
 /// The address ranges of this executable's own code (its executable mappings, from
 /// `/proc/self/maps`), read once. Empty if they cannot be read, which refuses every offset.
 fn own_code() -> &'static [(usize, usize)] {

@@ -102,16 +102,29 @@ pub(crate) fn start_worker(
 /// Starts a worker through the forkserver, spawning the server (this program again, with
 /// [`SERVER_FLAG`] and this process's pid) when none runs. See [`start_worker`].
 pub(crate) fn start_forked(name: &str, fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
-    start_worker(name, fds, |sock| {
-        let argv = [
-            std::env::args_os()
-                .next()
-                .unwrap_or_else(|| "forkserver".into()),
-            SERVER_FLAG.into(),
-            std::process::id().to_string().into(),
-        ];
-        super::spawn_self(&argv, &[sock])
-    })
+    start_worker(name, fds, spawn_server)
+}
+
+/// Starts the forkserver now if none runs, so that the first worker does not wait for it.
+pub(crate) fn ensure_running() -> io::Result<()> {
+    let mut server = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    if server.is_none() {
+        *server = Some(start_server(&spawn_server)?);
+    }
+    Ok(())
+}
+
+/// Spawns the server: this program again, with [`SERVER_FLAG`] and this process's pid, its
+/// end of the socket at descriptor `FIRST_CHILD_FD`.
+fn spawn_server(sock: BorrowedFd<'_>) -> io::Result<Pid> {
+    let argv = [
+        std::env::args_os()
+            .next()
+            .unwrap_or_else(|| "forkserver".into()),
+        SERVER_FLAG.into(),
+        std::process::id().to_string().into(),
+    ];
+    super::spawn_self(&argv, &[sock])
 }
 
 /// The pid of the running forkserver, if one runs.

@@ -19,7 +19,7 @@ pub(crate) mod forkserver;
 pub(crate) mod shm;
 mod spawn;
 
-pub(crate) use code::{code_at, code_offset};
+pub(crate) use code::{code_at, code_offset, learn_own_code};
 pub(crate) use spawn::spawn_self;
 
 use std::io;

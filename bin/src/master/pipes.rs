@@ -21,16 +21,15 @@ pub(super) fn drive(
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
     let mut conns: Vec<Connection> = Vec::with_capacity(plan.ranges().len());
+    // Connections of lost workers, kept for their counts.
+    let mut retired: Vec<Connection> = Vec::new();
+    // Each worker is sent its range as soon as it runs, so the first ones compute while the
+    // last ones are being started.
     for (index, range) in plan.ranges().iter().enumerate() {
         let (conn, theirs) = pipe()?;
         start_worker(plan, index, Channel::Pipe(theirs), watch, workers, observe)?;
         workers[index].assign(range.clone());
         conns.push(conn);
-    }
-    // Connections of lost workers, kept for their counts.
-    let mut retired: Vec<Connection> = Vec::new();
-
-    for index in 0..workers.len() {
         if let Err(lost) = send_range(&mut workers[index], &mut conns[index], observe) {
             replace(
                 plan,
