@@ -300,6 +300,17 @@ struct LiveRun {
     stdout: Option<thread::JoinHandle<String>>,
 }
 
+/// A run the test did not finish (it failed half-way) is killed, not left computing: its
+/// workers and forkserver die with it.
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl LiveRun {
     fn start(procs: usize) -> LiveRun {
         Self::start_with(procs, &[])
@@ -1156,6 +1167,121 @@ fn retries_run_out_after_repeated_timeouts() {
     );
     let left = wait_gone(&pids, Duration::from_secs(2));
     assert!(left.is_empty(), "workers left behind: {left:?}\n{stderr}");
+}
+
+/// The forkservers running for the master `master`: processes whose command line is the
+/// server's, naming that master, but the `workers` (forks of the server, they share its
+/// command line).
+fn forkservers_of(master: u32, workers: &[u32]) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+                let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+                args.get(1) == Some(&&b"--multiproc-forkserver"[..])
+                    && args.get(2) == Some(&master.to_string().as_bytes())
+            })
+        })
+        .filter(|pid| !common::process_gone(*pid) && !workers.contains(pid))
+        .collect()
+}
+
+/// Every mode started through the forkserver prints the bits of the spawned run, and says
+/// how its workers were started.
+#[test]
+fn forkserver_gives_the_bits_of_spawn_in_every_mode() {
+    for ipc in ["pipe", "queue", "shm", "pool"] {
+        let args = ["--procs", "3", "--steps", "1000003", "--ipc", ipc, "--json"];
+        let spawned = json_of(&pi_master(&args));
+        let mut forked_args = args.to_vec();
+        forked_args.extend(["--start", "forkserver"]);
+        let forked = json_of(&pi_master(&forked_args));
+        assert_eq!(spawned["start"], "spawn", "{ipc}");
+        assert_eq!(forked["start"], "forkserver", "{ipc}");
+        assert_eq!(
+            forked["pi"].as_f64().map(f64::to_bits),
+            spawned["pi"].as_f64().map(f64::to_bits),
+            "{ipc}: {} vs {}",
+            forked["pi"],
+            spawned["pi"]
+        );
+        let master = forked["master_pid"].as_u64().unwrap() as u32;
+        assert!(
+            forkservers_of(master, &[]).is_empty(),
+            "{ipc}: the server outlived its master"
+        );
+    }
+}
+
+#[test]
+fn forkserver_runs_and_reaps_256_workers() {
+    let out = pi_master(&[
+        "--procs",
+        "256",
+        "--steps",
+        "256",
+        "--start",
+        "forkserver",
+        "--json",
+    ]);
+    let json = json_of(&out);
+    let workers = json["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 256);
+    assert!(workers.iter().all(|w| w["exit_code"] == 0), "{out}");
+    let mut pids = worker_pids(&json);
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 256, "256 processes");
+    assert!(
+        wait_gone(&pids, Duration::from_secs(2)).is_empty(),
+        "all reaped"
+    );
+}
+
+/// A worker forked by the server and killed is named as a spawned one is; a master stopped
+/// by SIGINT takes its workers and its server along.
+#[test]
+fn forkserver_workers_fail_and_stop_as_spawned_ones_do() {
+    let mut run = LiveRun::start_with(3, &["--start", "forkserver"]);
+    let pids = run.wait_until_running(3);
+    kill(Pid::from_raw(pids[1] as i32), Signal::SIGKILL).unwrap();
+    let master = run.child.id();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("worker 1 (pid {}, range [", pids[1])),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("was killed by signal 9 (SIGKILL)"),
+        "{stderr}"
+    );
+    assert!(
+        wait_gone(&pids, Duration::from_secs(2)).is_empty(),
+        "{stderr}"
+    );
+    assert!(
+        forkservers_of(master, &[]).is_empty(),
+        "the server outlived its master"
+    );
+
+    let mut run = LiveRun::start_with(2, &["--start", "forkserver"]);
+    let pids = run.wait_until_running(2);
+    let master = run.child.id();
+    let server = forkservers_of(master, &pids);
+    assert_eq!(server.len(), 1, "one forkserver while it runs");
+    kill(Pid::from_raw(master as i32), Signal::SIGINT).unwrap();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.signal(), Some(Signal::SIGINT as i32), "{stderr}");
+    let mut all = pids.clone();
+    all.extend(server);
+    assert!(
+        wait_gone(&all, Duration::from_secs(2)).is_empty(),
+        "workers or server left: {stderr}"
+    );
 }
 
 /// `pi-master ARGS` under `sh -c 'SETUP; exec pi-master ARGS'`.

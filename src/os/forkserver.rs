@@ -201,6 +201,8 @@ fn request(sock: BorrowedFd<'_>, name: &str, fds: &[BorrowedFd<'_>]) -> io::Resu
 /// `run_worker(name)` is what a forked child runs (the worker bootstrap) and returns its exit
 /// code. Never returns: ends the process when the master closes the socket.
 pub(crate) fn serve(sock: OwnedFd, master: i32, run_worker: fn(i32, OsString) -> i32) -> ! {
+    // `ps` and `top` show what it is.
+    let _ = nix::sys::prctl::set_name(c"forkserver");
     let mut name = vec![0u8; MAX_NAME];
     let mut space = nix::cmsg_space!([RawFd; 253]);
     loop {
@@ -243,6 +245,11 @@ pub(crate) fn serve(sock: OwnedFd, master: i32, run_worker: fn(i32, OsString) ->
                 // owners of descriptors are forgotten, not dropped: become_worker closed or
                 // reused those numbers, which the worker may open again.
                 let placed = become_worker(&fds);
+                // `ps` and `top` show the worker's name (its command line is the server's).
+                let shown = &worker_name.as_encoded_bytes()[..worker_name.len().min(15)];
+                if let Ok(comm) = std::ffi::CString::new(shown.to_vec()) {
+                    let _ = nix::sys::prctl::set_name(&comm);
+                }
                 std::mem::forget(fds);
                 std::mem::forget(sock);
                 let code = match placed {
