@@ -14,8 +14,9 @@ use multiproc_pi::input::{parse_count, parse_list};
 
 /// Throughput and latency of Pipe and Queue between processes, against the raw pipe.
 ///
-/// Every figure is also given as a ratio to the raw pipe (plain read/write of the same bytes,
-/// no framing) measured in the same run, for the same pattern and payload. Each point is
+/// Every figure is also given as a ratio to the raw pipe (plain write of each message, plain
+/// reads of it whole into a message-sized buffer, no framing) measured in the same run, for the
+/// same pattern and payload. Each point is
 /// measured `--repeat` times, the transports taking turns, and the median is reported.
 #[derive(Parser, Debug)]
 #[command(
