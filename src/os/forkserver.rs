@@ -259,7 +259,12 @@ pub(crate) fn serve(sock: OwnedFd, master: i32, run_worker: fn(i32, OsString) ->
                         2
                     }
                 };
-                std::process::exit(code);
+                // The worker wrote what it had to (the bootstrap flushed stdout; stderr is not
+                // buffered); the exit handlers left are the server's, copied by the fork, with
+                // nothing of the worker's to do. As Python's forked children, leave at once.
+                // SAFETY: _exit takes an integer and never returns; nothing here relies on
+                // destructors or exit handlers running.
+                unsafe { libc::_exit(code) }
             }
             Ok(pid) => pid,
             Err(e) => -(e as i32),
