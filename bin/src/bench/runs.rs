@@ -34,6 +34,20 @@ fn raw_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
+/// The best the OS offers a plain loop: a pipe grown to hold a large message (up to Linux's
+/// default `pipe-max-size`, 1 MiB), as a careful C program would with `F_SETPIPE_SZ`, by the
+/// same rule our `Connection` follows for a message of this size (with its 4-byte header).
+fn grow_raw_pipe(tx: &Connection, size: usize) {
+    const DEFAULT: usize = 64 * 1024;
+    const MAX: usize = 1 << 20;
+    if size + 4 > DEFAULT
+        && let Some(fd) = tx.writer_fd()
+    {
+        let want = (size + 4).next_power_of_two().min(MAX) as i32;
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(want));
+    }
+}
+
 /// The end of a data channel a child gets.
 #[derive(Serialize, Deserialize)]
 enum DataEnd {
@@ -195,6 +209,7 @@ pub fn throughput(
         let (data_for_consumer, data_for_producer) = match transport {
             Transport::RawPipe => {
                 let (rx, tx) = pipe_oneway()?;
+                grow_raw_pipe(&tx, size);
                 (DataEnd::Raw(rx), Some(DataEnd::Raw(tx)))
             }
             Transport::Pipe => {
