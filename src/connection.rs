@@ -77,6 +77,10 @@ pub struct Connection {
     pipe_room: usize,
     /// A message `recv_bytes_into` could not fit in its buffer, kept for the next receive.
     kept: Option<Vec<u8>>,
+    /// The last frame was too big for the read buffer: the next header is read alone, so a
+    /// stream of large messages goes straight from the pipe into each payload instead of
+    /// through the read buffer first.
+    last_big: bool,
 }
 
 /// Counts of what one connection end moved, frame headers included.
@@ -168,6 +172,7 @@ impl Connection {
             stats: ConnectionStats::default(),
             pipe_room: DEFAULT_PIPE_ROOM,
             kept: None,
+            last_big: false,
         }
     }
 
@@ -349,7 +354,7 @@ impl Connection {
         if self.buf.is_empty() {
             self.buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         }
-        self.fill_at_least(HEADER_LEN)?;
+        self.fill_header()?;
         let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
             .try_into()
             .expect("slice of HEADER_LEN bytes");
@@ -360,6 +365,7 @@ impl Connection {
                 return Err(e);
             }
         };
+        self.last_big = HEADER_LEN + len > READ_BUFFER;
         if len > buf.len() {
             // Taken whole and kept, so the stream stays in step.
             let message = self.recv_bytes()?;
@@ -454,11 +460,12 @@ impl Connection {
         if self.buf.is_empty() {
             self.buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         }
-        self.fill_at_least(HEADER_LEN)?;
+        self.fill_header()?;
         let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
             .try_into()
             .expect("slice of HEADER_LEN bytes");
         let len = codec::payload_len(header, self.max_frame)?;
+        self.last_big = HEADER_LEN + len > READ_BUFFER;
         if HEADER_LEN + len <= READ_BUFFER {
             self.grow_buffer(HEADER_LEN + len);
             self.fill_at_least(HEADER_LEN + len)?;
@@ -469,8 +476,8 @@ impl Connection {
             });
         }
         // A frame bigger than the buffer: take what is buffered, then read the rest straight
-        // into a new payload, grown (and so touched) a chunk at a time just before the kernel
-        // copies into it. Measured (ipc-bench, 1 MiB messages, AMD EPYC): a large buffer kept
+        // into a new payload, allocated (and so touched) just before the kernel copies into
+        // it. Measured (ipc-bench, 1 MiB messages, AMD EPYC): a large buffer kept
         // from the last message, out of cache by the time the next one arrives, made typed
         // receives about 1.6 times as slow as a new one grown this way; the decoded value
         // needs memory of its own anyway.
@@ -513,6 +520,30 @@ impl Connection {
 
     /// Reads until at least `want` bytes (at most the buffer's size) are buffered from `start`.
     /// End of stream with nothing buffered is a clean close; with part of a frame, a cut.
+    /// Buffers the next frame's header: with read-ahead after small frames (one `read` may
+    /// bring several), alone after a large one (see `last_big`).
+    fn fill_header(&mut self) -> Result<()> {
+        if !self.last_big || self.end > self.start {
+            return self.fill_at_least(HEADER_LEN);
+        }
+        self.start = 0;
+        self.end = 0;
+        let reader = self.reader.as_ref().expect("checked by recv");
+        while self.end < HEADER_LEN {
+            let n = os::read(reader.as_fd(), &mut self.buf[self.end..HEADER_LEN])
+                .map_err(|e| Error::io("recv failed", e))?;
+            if n == 0 {
+                return Err(if self.end == 0 {
+                    Error::closed()
+                } else {
+                    Error::truncated(HEADER_LEN, self.end)
+                });
+            }
+            self.end += n;
+        }
+        Ok(())
+    }
+
     fn fill_at_least(&mut self, want: usize) -> Result<()> {
         if self.end - self.start >= want {
             return Ok(());
