@@ -300,3 +300,64 @@ fn send_bytes_over_the_limit_is_refused_before_writing() {
         "nothing of the refused one was sent"
     );
 }
+
+/// A connection that sends a message bigger than its pipe holds grows the pipe (once), so the
+/// message goes in fewer rounds; a small one leaves it as the kernel made it.
+#[test]
+fn a_large_message_grows_the_pipe_it_goes_through() {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let (mut rx, mut tx) = pipe_oneway().expect("pipe");
+    let room = |tx: &Connection| {
+        fcntl(tx.writer_fd().expect("writer"), FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ")
+    };
+    let before = room(&tx);
+    tx.send_bytes(&[1u8; 100]).expect("small");
+    assert_eq!(rx.recv_bytes().expect("small back").len(), 100);
+    assert_eq!(room(&tx), before, "a small message leaves the pipe alone");
+    let big = vec![7u8; 300 * 1024];
+    let sender = std::thread::spawn(move || {
+        tx.send_bytes(&big).expect("big");
+        tx
+    });
+    assert_eq!(rx.recv_bytes().expect("big back"), vec![7u8; 300 * 1024]);
+    let tx = sender.join().expect("sender");
+    assert!(room(&tx) > before, "grown: {} > {before}", room(&tx));
+}
+
+/// Large and small messages, typed and raw, taken with every kind of receive in turn: the
+/// header of the message after a large one is read alone, and nothing is lost or reordered.
+#[test]
+fn large_and_small_messages_alternate_in_step() {
+    let (mut rx, mut tx) = pipe_oneway().expect("pipe");
+    let sender = std::thread::spawn(move || {
+        for i in 0..40u32 {
+            let size = if i % 3 == 0 {
+                70_000 + i as usize
+            } else {
+                8 + i as usize
+            };
+            match i % 4 {
+                0 | 1 => tx.send_bytes(&vec![i as u8; size]).expect("bytes"),
+                _ => tx.send(&vec![i as u8; size]).expect("typed"),
+            }
+        }
+    });
+    let mut buf = vec![0u8; 100_000];
+    for i in 0..40u32 {
+        let size = if i % 3 == 0 {
+            70_000 + i as usize
+        } else {
+            8 + i as usize
+        };
+        let got: Vec<u8> = match i % 4 {
+            0 => rx.recv_bytes().expect("recv_bytes"),
+            1 => {
+                let n = rx.recv_bytes_into(&mut buf).expect("recv_bytes_into");
+                buf[..n].to_vec()
+            }
+            _ => rx.recv::<Vec<u8>>().expect("recv"),
+        };
+        assert_eq!(got, vec![i as u8; size], "message {i}");
+    }
+    sender.join().expect("sender");
+}
