@@ -212,6 +212,8 @@ fn main() -> ExitCode {
         Some(Command::Sweep(args)) => run_sweep(args),
         None => run_once(cli.run),
     };
+    // The forkserver, if any, is stopped and reaped here rather than left to die with us.
+    multiproc::context::stop_forkserver();
     // What was said on stderr goes out before the exit, unless nobody reads it.
     stderr::flush(FLUSH_WITHIN);
     code
@@ -411,6 +413,7 @@ fn run_failed(e: RunError) -> ExitCode {
         RunError::Invalid(why) => usage_error(&why),
         RunError::Interrupted { signal } => {
             stderr::line(format!("pi-master: {e}"));
+            multiproc::context::stop_forkserver();
             stderr::flush(FLUSH_WITHIN);
             // Every worker is reaped: end as the signal would have, so a shell loop stops.
             multiproc::signals::die_of(signal)

@@ -131,6 +131,14 @@ pub fn ensure_forkserver() -> Result<()> {
         .map_err(|e| Error::io_starting("cannot start the forkserver", e))
 }
 
+/// Stops this program's forkserver, if one runs, and reaps it (Python stops its own at exit).
+/// Call it when no more processes will be started, at the end of `main`: the server would die
+/// with this process anyway (`PR_SET_PDEATHSIG`), but then as nobody's child, left for the
+/// system's init to reap, which some containers never do. A later start starts a new one.
+pub fn stop_forkserver() {
+    crate::os::forkserver::stop();
+}
+
 /// The pid of this program's forkserver while one runs (the first start through it starts
 /// it; it is started again if it died); `None` before that.
 pub fn forkserver_pid() -> Option<u32> {

@@ -26,9 +26,19 @@ pub const DESCRIPTORS_PER_PROCESS: u64 = 2;
 /// end each way).
 pub const DESCRIPTORS_PER_CONNECTION: u64 = 2;
 
-/// Threads the runtime itself may start in a process that starts others (the thread that
-/// spawns every child), on top of the children: threads count against `ulimit -u` too.
-pub const RUNTIME_THREADS: u64 = 1;
+/// The processes and threads the runtime will still start, on top of the children themselves,
+/// in a process about to start children: the thread that spawns every child, and the
+/// forkserver when the program's start method is `forkserver`, each unless it runs already.
+/// Threads count against `ulimit -u` as processes do. Counting only what is still to come
+/// keeps a check's arithmetic the same before and after they start.
+pub fn runtime_processes_to_come() -> u64 {
+    let keeper = u64::from(!os::keeper_started());
+    let server = u64::from(
+        crate::context::get_start_method() == crate::context::StartMethod::Forkserver
+            && os::forkserver::server_pid().is_none(),
+    );
+    keeper + server
+}
 
 /// Threads a [`crate::pool::Pool`] runs on top of its workers (the pool thread).
 pub const THREADS_PER_POOL: u64 = 1;
@@ -59,7 +69,7 @@ pub fn ensure_descriptors(more: u64) -> Result<()> {
     )))
 }
 
-/// Makes sure `more` processes (or threads: count [`RUNTIME_THREADS`] and
+/// Makes sure `more` processes (or threads: count [`runtime_processes_to_come`] and
 /// [`THREADS_PER_POOL`] in) can be started without passing the limit on processes of this user
 /// (`ulimit -u`, which counts every process and thread the user runs, here and elsewhere); fails with [`crate::ErrorKind::LimitReached`] and a message saying how many run
 /// and how to allow more. Root is not held to that limit, and not checked.

@@ -50,6 +50,10 @@ fn main() {
         ),
         ("methods_by_name", methods_by_name),
         (
+            "a_stopped_server_is_reaped_and_a_new_one_starts",
+            a_stopped_server_is_reaped_and_a_new_one_starts,
+        ),
+        (
             "the_program_start_method_is_chosen_once",
             the_program_start_method_is_chosen_once,
         ),
@@ -339,6 +343,39 @@ fn many_workers_through_the_forkserver() -> Result<(), Failed> {
         wait_gone(&pids, Duration::from_secs(1)).is_empty(),
         "all reaped",
     )
+}
+
+fn a_stopped_server_is_reaped_and_a_new_one_starts() -> Result<(), Failed> {
+    // Started on purpose in a process of its own: other tests of this binary share the
+    // program's server.
+    let mut p = spawn().process(stops_its_server, ());
+    p.start()?;
+    check(p.join()? == 0, format!("{:?}", p.failure()))
+}
+
+fn stops_its_server(_: ()) -> Result<(), String> {
+    let run = |code| {
+        let mut p = Context::new(StartMethod::Forkserver).process(exits_with, code);
+        p.start().map_err(|e| e.to_string())?;
+        p.join().map_err(|e| e.to_string())
+    };
+    if run(3)? != 3 {
+        return Err("first worker".into());
+    }
+    let server = context::forkserver_pid().ok_or("a server")?;
+    context::stop_forkserver();
+    if context::forkserver_pid().is_some() {
+        return Err("still known after stop".into());
+    }
+    // Reaped: not even a zombie is left.
+    if std::path::Path::new(&format!("/proc/{server}")).exists() {
+        return Err(format!("server {server} not reaped"));
+    }
+    if run(4)? != 4 {
+        return Err("a worker after the stop".into());
+    }
+    context::stop_forkserver();
+    Ok(())
 }
 
 fn methods_by_name() -> Result<(), Failed> {

@@ -23,8 +23,15 @@ struct Writer {
     dropped: AtomicU64,
 }
 
+/// The stderr writer, once started.
+static WRITER: OnceLock<Option<Writer>> = OnceLock::new();
+
+/// Whether the thread that writes stderr was started (it counts against `ulimit -u`).
+pub fn writer_started() -> bool {
+    WRITER.get().is_some()
+}
+
 fn writer() -> Option<&'static Writer> {
-    static WRITER: OnceLock<Option<Writer>> = OnceLock::new();
     WRITER
         .get_or_init(|| {
             let (lines, queue) = sync_channel::<String>(QUEUE);

@@ -1353,10 +1353,10 @@ fn running_as_root() -> bool {
 
 /// Too low a `ulimit -u` is said before any worker starts, naming the limit and the value to
 /// give; and the value it names is enough, in the pool mode (whose thread counts) as in the
-/// pipe mode.
+/// pipe mode, and with a forkserver (one process more).
 #[test]
 fn too_few_processes_is_said_before_any_worker_starts_with_a_limit_that_works() {
-    for mode in ["pipe", "pool"] {
+    for mode in ["pipe", "pool", "pipe --start forkserver"] {
         let args = format!("--procs 8 --steps 1e6 --ipc {mode} -v");
         let out = under_process_limit(3, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -114,6 +114,31 @@ pub(crate) fn ensure_running() -> io::Result<()> {
     Ok(())
 }
 
+/// Stops the server, if one runs: closes its socket (it exits when it sees the end) and reaps
+/// it, killing it if it has not gone within a second. Workers it forked are not affected
+/// (they are this process's children).
+pub(crate) fn stop() {
+    let Some(server) = SERVER.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return;
+    };
+    drop(server.sock);
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match waitpid(server.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(nix::sys::wait::WaitStatus::StillAlive) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                let _ = nix::sys::signal::kill(server.pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(server.pid, None);
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Spawns the server: this program again, with [`SERVER_FLAG`] and this process's pid, its
 /// end of the socket at descriptor `FIRST_CHILD_FD`.
 fn spawn_server(sock: BorrowedFd<'_>) -> io::Result<Pid> {

@@ -20,7 +20,7 @@ pub(crate) mod shm;
 mod spawn;
 
 pub(crate) use code::{code_at, code_offset, learn_own_code};
-pub(crate) use spawn::spawn_self;
+pub(crate) use spawn::{keeper_started, spawn_self};
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

@@ -53,14 +53,21 @@ pub(crate) fn spawn_self(argv: &[OsString], fds: &[BorrowedFd<'_>]) -> io::Resul
 /// A job for the keeper thread.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The keeper thread's queue of jobs, once it was started (`None` inside: it could not be).
+static KEEPER: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>> =
+    std::sync::OnceLock::new();
+
+/// Whether the keeper thread was started (it never ends once started).
+pub(crate) fn keeper_started() -> bool {
+    KEEPER.get().is_some()
+}
+
 /// Runs `job` on the keeper thread (started on first use, and never ending) and returns its
 /// result. Should the keeper not run (a thread cannot be made), runs it here.
 fn on_keeper<T: Send + 'static>(
     job: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
-    use std::sync::mpsc::{Sender, sync_channel};
-    use std::sync::{Mutex, OnceLock};
-    static KEEPER: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    use std::sync::mpsc::sync_channel;
     let keeper = KEEPER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -71,7 +78,7 @@ fn on_keeper<T: Send + 'static>(
                 }
             })
             .ok()
-            .map(|_| Mutex::new(tx))
+            .map(|_| std::sync::Mutex::new(tx))
     });
     let (done, answer) = sync_channel(1);
     let job: Job = Box::new(move || {

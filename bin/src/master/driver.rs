@@ -78,7 +78,9 @@ fn check_limits(procs: u64, pooled: bool) -> Result<(), RunError> {
     limits::ensure_descriptors(procs * per_worker).map_err(fail)?;
     // Threads count against `ulimit -u` as processes do: the runtime's, the pool's, and the
     // thread that writes this program's stderr.
-    let threads = limits::RUNTIME_THREADS + u64::from(pooled) * limits::THREADS_PER_POOL + 1;
+    let threads = limits::runtime_processes_to_come()
+        + u64::from(pooled) * limits::THREADS_PER_POOL
+        + u64::from(!crate::stderr::writer_started());
     limits::ensure_processes(procs + threads).map_err(fail)
 }
 
