@@ -1,7 +1,9 @@
 //! Python's `multiprocessing` model in Rust, with real operating-system processes.
 //!
 //! A [`Process`] runs a function in a child process of its own: a fresh copy of the running
-//! program, re-executed (never a bare `fork`), with its own memory and its own pid. Processes
+//! program, re-executed, or forked from a clean re-executed server ([`context`]: the
+//! `forkserver` start method), never a fork of the running program; with its own memory and its
+//! own pid. Processes
 //! talk over [`pipe`]s: each end is a [`Connection`] that sends and receives whole serde values.
 //!
 //! ```rust,standalone_crate
@@ -40,14 +42,17 @@
 //!
 //! # Layers
 //! Each module depends only on those listed before it:
-//! - `os` (private): every `unsafe` block of the crate: pipes, spawning, descriptor checks,
-//!   process descriptors, code offsets, and shared memory with its robust mutexes,
-//!   semaphores and futexes;
+//! - `os` (private): every `unsafe` block of the crate: pipes, spawning, the forkserver,
+//!   descriptor checks, process descriptors, code offsets, and shared memory with its robust
+//!   mutexes, semaphores and futexes;
+//! - `start` (private, re-exported by [`context`]): the start method chosen for the program;
 //! - [`codec`]: the wire format, the one module that names bincode;
 //! - `handover` (private): descriptors and shared memory carried inside a child's
 //!   arguments;
 //! - [`wait`](mod@wait), [`connection`] (`Pipe`, `Connection`), [`queue`] (`Queue`);
 //! - [`process`] (`Process`, the child registry) and the worker bootstrap ([`init`]);
+//! - [`pool`] (`Pool`), then [`context`] (`get_context`: processes and pools with a chosen
+//!   start method);
 //! - [`signals`] and [`supervise`]: stopping children in order.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -68,6 +73,7 @@ pub mod process;
 pub mod queue;
 mod shared;
 pub mod signals;
+mod start;
 pub mod supervise;
 pub mod sync;
 pub mod value;
@@ -75,10 +81,11 @@ pub mod wait;
 
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};
 pub use connection::{Connection, pipe, pipe_oneway};
-pub use context::{StartMethod, get_context, get_start_method, set_start_method};
+pub use context::get_context;
 pub use error::{Error, ErrorKind, Result};
 pub use os::shm::SharedData;
 pub use process::{ChildInfo, Process, active_children, cpu_count};
 pub use queue::Queue;
+pub use start::{StartMethod, get_start_method, set_start_method};
 pub use value::{Array, ArrayGuard, Value, ValueGuard};
 pub use wait::{Waitable, wait};

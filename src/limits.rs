@@ -34,7 +34,7 @@ pub const DESCRIPTORS_PER_CONNECTION: u64 = 2;
 pub fn runtime_processes_to_come() -> u64 {
     let keeper = u64::from(!os::keeper_started());
     let server = u64::from(
-        crate::context::get_start_method() == crate::context::StartMethod::Forkserver
+        crate::start::get_start_method() == crate::start::StartMethod::Forkserver
             && os::forkserver::server_pid().is_none(),
     );
     keeper + server

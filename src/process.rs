@@ -27,10 +27,10 @@ use serde::de::DeserializeOwned;
 use crate::bootstrap::{self, Boot, Entry, Failure, Outcome, TargetOutput, WORKER_FLAG};
 use crate::codec;
 use crate::connection::Connection;
-use crate::context::StartMethod;
 use crate::error::{Error, Result};
 use crate::handover;
 use crate::os;
+use crate::start::StartMethod;
 
 /// The number of CPUs this process may run on: its affinity mask and any cgroup quota taken
 /// into account (so `taskset -c 0 prog` sees 1). At least 1.
@@ -220,7 +220,7 @@ impl Process {
     /// The method this process starts (or started) with.
     pub fn start_method(&self) -> StartMethod {
         self.start_method
-            .unwrap_or_else(crate::context::get_start_method)
+            .unwrap_or_else(crate::start::get_start_method)
     }
 
     /// The process's name.

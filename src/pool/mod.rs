@@ -34,9 +34,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
-use crate::context::StartMethod;
 use crate::error::{Error, Result};
 use crate::os;
+use crate::start::StartMethod;
 use state::{Chunk, Config, Inner, Job};
 use task::{InitArgs, Initializer, Trampoline, run_chunk, run_init, run_try_chunk};
 
@@ -122,7 +122,7 @@ impl PoolBuilder {
             task_timeout: self.task_timeout,
             start_method: self
                 .start_method
-                .unwrap_or_else(crate::context::get_start_method),
+                .unwrap_or_else(crate::start::get_start_method),
         };
         let (task_timeout, maxtasksperchild) = (config.task_timeout, config.maxtasksperchild);
         let (inner, wake) = Inner::new()?;

@@ -19,7 +19,7 @@ pub(super) struct Config {
     pub(super) initializer: Option<Initializer>,
     pub(super) maxtasksperchild: Option<usize>,
     pub(super) task_timeout: Option<Duration>,
-    pub(super) start_method: crate::context::StartMethod,
+    pub(super) start_method: crate::start::StartMethod,
 }
 
 /// One chunk waiting to be run.
