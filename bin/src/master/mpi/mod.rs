@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiproc::signals::SignalWatch;
@@ -60,7 +61,6 @@ pub fn mpiexec() -> Option<std::path::PathBuf> {
 }
 
 /// The host name, for a rank whose MPI library cannot say.
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 fn hostname_fallback() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -186,11 +186,16 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
     let stdout = child
         .stdout
         .take()
-        .map(|out| std::thread::spawn(move || sort_lines(out, out_sink, verbose)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|err| std::thread::spawn(move || sort_lines(err, Sink::Stderr, verbose)));
+        .map(|out| std::thread::spawn(move || sort_lines(out, out_sink, verbose, None)));
+    // The ranks announce themselves on stderr as they start; the loop below watches those on
+    // this host, to see which one ends first.
+    let announced: Arc<Mutex<Vec<RankLine>>> = Arc::default();
+    let heard = Arc::clone(&announced);
+    let stderr = child.stderr.take().map(|err| {
+        std::thread::spawn(move || sort_lines(err, Sink::Stderr, verbose, Some(&heard)))
+    });
+    let here = hostname_fallback();
+    let mut first_gone: Option<Vec<usize>> = None;
     let mut signal = None;
     let status = loop {
         if let Some(status) = child
@@ -208,7 +213,19 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
             }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        if first_gone.is_none() {
+            let gone: Vec<usize> = announced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|r| r.host == here && rank_gone(r.pid))
+                .map(|r| r.rank)
+                .collect();
+            if !gone.is_empty() {
+                first_gone = Some(gone);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
     };
     let wall_seconds = clock.elapsed().as_secs_f64();
     let mut ranks = Vec::new();
@@ -231,6 +248,7 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
         return Err(RunError::Failed(describe_failure(
             options.procs,
             &ranks,
+            first_gone.as_deref().unwrap_or(&[]),
             &banner,
             status,
         )));
@@ -264,7 +282,12 @@ struct Sorted {
 /// `verbose`) and the launcher's banner (from its first `=====` line on); passes every other
 /// line (rank 0's report, a rank's own error) on to `sink` as it comes. Blank lines are held
 /// back until the next line shows whether they open the banner.
-fn sort_lines(stream: impl Read, mut sink: Sink, verbose: bool) -> Sorted {
+fn sort_lines(
+    stream: impl Read,
+    mut sink: Sink,
+    verbose: bool,
+    heard: Option<&Mutex<Vec<RankLine>>>,
+) -> Sorted {
     let mut ranks = Vec::new();
     let mut banner = Vec::new();
     let mut blank = 0;
@@ -289,6 +312,12 @@ fn sort_lines(stream: impl Read, mut sink: Sink, verbose: bool) -> Sorted {
             if verbose {
                 crate::stderr::line(line);
             }
+            if let Some(heard) = heard {
+                heard
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(rank.clone());
+            }
             ranks.push(rank);
         } else {
             for _ in 0..std::mem::take(&mut blank) {
@@ -309,15 +338,32 @@ fn sort_lines(stream: impl Read, mut sink: Sink, verbose: bool) -> Sorted {
     }
 }
 
+/// Whether the process `pid` (a rank on this host) has ended: gone, or a zombie waiting for
+/// MPI's launcher to reap it.
+fn rank_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
 /// The launcher's report of a failed job, in the user's terms: which rank, what happened.
+///
+/// MPICH's banner names one process that ended badly, by pid, which is not always the one that
+/// ended first (it may name one it killed itself on the way). The ranks of this host are
+/// watched while the job runs, so the one seen gone first (`first_gone`, alone) is named; the
+/// banner says how it ended when it names that same process.
 fn describe_failure(
     procs: usize,
     ranks: &[RankLine],
+    first_gone: &[usize],
     banner: &[String],
     status: std::process::ExitStatus,
 ) -> String {
     let text = banner.join("\n");
-    let pid = text
+    let banner_pid = text
         .split("PID ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
@@ -333,26 +379,37 @@ fn describe_failure(
         .and_then(|rest| rest.split(')').next())
         .and_then(|s| s.parse::<i32>().ok());
     let how = match (signal, exit_code) {
-        (Some(sig), _) => describe_exit(-sig, None),
-        (None, Some(code)) => describe_exit(code, None),
-        (None, None) => "ended badly".to_string(),
+        (Some(sig), _) => Some(describe_exit(-sig, None)),
+        (None, Some(code)) => Some(describe_exit(code, None)),
+        (None, None) => None,
     };
-    let who = match pid.and_then(|pid| ranks.iter().find(|r| r.pid == pid)) {
-        Some(r) => format!(
+    let name = |r: &RankLine| {
+        format!(
             "rank {} of {} (pid {} on host {}, range [{}, {}))",
             r.rank, r.size, r.pid, r.host, r.range.start, r.range.end
-        ),
-        None => match pid {
-            Some(pid) => format!("the rank with pid {pid}"),
-            None => {
-                return format!(
-                    "the MPI job of {procs} ranks failed (mpiexec {})",
-                    describe_status(status)
-                );
-            }
-        },
+        )
     };
-    format!("{who} {how}; mpiexec stopped the other ranks")
+    let culprit = match first_gone {
+        [only] => ranks.iter().find(|r| r.rank == *only),
+        _ => banner_pid.and_then(|pid| ranks.iter().find(|r| r.pid == pid)),
+    };
+    match culprit {
+        Some(r) if Some(r.pid) == banner_pid => format!(
+            "{} {}; mpiexec stopped the other ranks",
+            name(r),
+            how.unwrap_or_else(|| "ended badly".into())
+        ),
+        Some(r) => format!("{} ended first; mpiexec stopped the other ranks", name(r)),
+        None => match (banner_pid, how) {
+            (Some(pid), Some(how)) => {
+                format!("the rank with pid {pid} {how}; mpiexec stopped the other ranks")
+            }
+            _ => format!(
+                "the MPI job of {procs} ranks failed (mpiexec {})",
+                describe_status(status)
+            ),
+        },
+    }
 }
 
 fn describe_status(status: std::process::ExitStatus) -> String {
@@ -409,11 +466,18 @@ mod tests {
         .to_vec();
         use std::os::unix::process::ExitStatusExt;
         let status = std::process::ExitStatus::from_raw(9 << 8);
-        let said = describe_failure(2, &ranks, &banner, status);
+        let said = describe_failure(2, &ranks, &[], &banner, status);
         assert_eq!(
             said,
             "rank 1 of 2 (pid 101 on host vm, range [5, 10)) was killed by signal 9 (SIGKILL); \
              mpiexec stopped the other ranks"
+        );
+        // The banner may name a rank MPICH killed itself: the one seen gone first is named.
+        let said = describe_failure(2, &ranks, &[0], &banner, status);
+        assert_eq!(
+            said,
+            "rank 0 of 2 (pid 100 on host vm, range [0, 5)) ended first; mpiexec stopped the \
+             other ranks"
         );
     }
 }
