@@ -1,10 +1,11 @@
 //! EXEMPLO 2 — a Queue shared by three consumers.
 //!
 //! The parent puts 1..6 and one `end` per consumer; each consumer takes items until it takes an
-//! `end`. Who takes how many changes from run to run, but together they take all six.
+//! `end`. Who takes how many is not fair and changes from run to run (the first to start may
+//! take five and leave another none), but together they take all six.
 //! `cargo run --example queue`
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use multiproc::{Process, Queue};
 use serde::{Deserialize, Serialize};
@@ -15,12 +16,29 @@ enum Item {
     End,
 }
 
+/// Microseconds of "work" for item `n` in this process, this run: 0 to 3000.
+fn work_for(n: u32) -> u64 {
+    let clock = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let mut x = clock ^ (u64::from(std::process::id()) << 20) ^ u64::from(n);
+    // A few rounds of xorshift: enough to scatter close clocks.
+    for _ in 0..3 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x % 3001
+}
+
 fn consumer((name, queue): (String, Queue<Item>)) -> Result<(), multiproc::Error> {
     let mut processed = 0;
-    while let Item::Number(_) = queue.get()? {
+    // Nobody takes turns: whoever is free takes the next item. Each item takes this consumer
+    // a moment of work that differs from item to item and from run to run (0 to 3 ms), as real
+    // work does, so the split changes every time.
+    while let Item::Number(n) = queue.get()? {
         processed += 1;
-        // A little work per item, so the others get their turn.
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_micros(work_for(n)));
     }
     println!(
         "{name} (pid {}) processed {processed} items",
@@ -32,17 +50,19 @@ fn consumer((name, queue): (String, Queue<Item>)) -> Result<(), multiproc::Error
 fn main() -> Result<(), multiproc::Error> {
     multiproc::init();
     let queue: Queue<Item> = Queue::new()?;
-    let mut consumers = Vec::new();
-    for i in 1..=3 {
-        let mut c = Process::new(consumer, (format!("consumer {i}"), queue.try_clone()?));
-        c.start()?;
-        consumers.push(c);
-    }
+    // Everything is on the queue before the first consumer starts, as in the deck: the one
+    // that starts first may well take most of it before the others are even running.
     for n in 1..=6 {
         queue.put(&Item::Number(n))?;
     }
     for _ in 0..3 {
         queue.put(&Item::End)?;
+    }
+    let mut consumers = Vec::new();
+    for i in 1..=3 {
+        let mut c = Process::new(consumer, (format!("consumer {i}"), queue.try_clone()?));
+        c.start()?;
+        consumers.push(c);
     }
     for c in &mut consumers {
         c.join()?;

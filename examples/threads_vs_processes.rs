@@ -1,8 +1,9 @@
 //! Threads versus processes: shared memory versus message passing.
 //!
-//! The same change, made once by a thread and once by a child process: the thread's is seen by
-//! the main program, since threads share their process's memory; the child's is not, since it
-//! changed its own copy. To get a value back from a process, send it.
+//! A thread adds 1 to a counter and a child process adds 100 to it. The thread's change is seen
+//! by the main program, since threads share their process's memory; the child's is not, since
+//! it changed its own copy. Different amounts, so the output shows which change landed where.
+//! To get a value back from a process, send it.
 //! `cargo run --example threads_vs_processes`
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,19 +12,15 @@ use multiproc::{Connection, Process, pipe};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn add_42() {
-    COUNTER.fetch_add(42, Ordering::SeqCst);
-}
-
 fn child(mut conn: Connection) -> Result<(), multiproc::Error> {
     let before = COUNTER.load(Ordering::SeqCst);
-    add_42();
+    COUNTER.fetch_add(100, Ordering::SeqCst);
     let mine = COUNTER.load(Ordering::SeqCst);
     println!(
-        "in the child process (pid {}): counter went from {before} to {mine} (its own copy, \
-         fresh from the program: the parent's 42 is not here)",
+        "in the child process (pid {}): counter {before} -> {mine}",
         std::process::id()
     );
+    println!("  (its own copy, fresh from the program: the parent's 1 is not here)");
     conn.send(&mine)
 }
 
@@ -31,11 +28,14 @@ fn main() -> Result<(), multiproc::Error> {
     multiproc::init();
     println!("at the start: counter = {}", COUNTER.load(Ordering::SeqCst));
 
-    std::thread::spawn(add_42).join().expect("thread");
+    std::thread::spawn(|| COUNTER.fetch_add(1, Ordering::SeqCst))
+        .join()
+        .expect("thread");
     println!(
-        "after a thread added 42: counter = {} (threads share memory: the change is visible)",
+        "after a thread added 1: counter = {}",
         COUNTER.load(Ordering::SeqCst)
     );
+    println!("  (threads share memory: the main program sees the thread's change)");
 
     let (mut here, there) = pipe()?;
     let mut p = Process::new(child, there);
@@ -43,9 +43,10 @@ fn main() -> Result<(), multiproc::Error> {
     let childs: u64 = here.recv()?;
     p.join()?;
     println!(
-        "after a process added 42: counter = {} (processes do not share memory: unchanged here; \
-         the child's value, {childs}, came back only because it was sent)",
+        "after a process added 100: counter = {}",
         COUNTER.load(Ordering::SeqCst)
     );
+    println!("  (processes do not share memory: still 1 here; the child's {childs} came back");
+    println!("   only because it was sent)");
     Ok(())
 }

@@ -151,6 +151,24 @@ fn queue_consumers_share_six_items() {
     line_with(&text, "#ITEMS after all workers finished : 0");
 }
 
+/// The lesson is that the sharing is not fair: one consumer may take five items and another
+/// none. Within a few runs, some run shows consumers taking different numbers of items.
+#[test]
+fn queue_consumers_do_not_take_turns() {
+    for _ in 0..10 {
+        let (_, text) = run("queue", &[]);
+        let counts: Vec<u32> = text
+            .lines()
+            .filter_map(|l| l.split("processed ").nth(1))
+            .map(|r| r.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        if counts.iter().max() != counts.iter().min() {
+            return;
+        }
+    }
+    panic!("ten runs, and every consumer always took the same number of items");
+}
+
 #[test]
 fn pipe_worker_reads_in_order_and_master_gets_thanks() {
     let (_, text) = run("pipe", &[]);
@@ -183,9 +201,15 @@ fn dependencies_compute_r_in_separate_processes() {
 #[test]
 fn threads_share_memory_and_processes_do_not() {
     let (_, text) = run("threads_vs_processes", &[]);
-    line_with(&text, "after a thread added 42: counter = 42");
-    line_with(&text, "after a process added 42: counter = 42 ");
-    line_with(&text, "counter went from 0 to 42");
+    // Different amounts, so each number says whose change it is.
+    line_with(&text, "after a thread added 1: counter = 1");
+    line_with(&text, "counter 0 -> 100");
+    assert!(
+        text.lines()
+            .any(|l| l == "after a process added 100: counter = 1"),
+        "the parent's counter is untouched by the child: {text}"
+    );
+    line_with(&text, "the child's 100 came back");
 }
 
 #[test]
