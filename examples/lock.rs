@@ -6,11 +6,17 @@
 //! is lost: 40 000.
 //! `cargo run --release --example lock [PROCS] [TIMES]`
 
-use multiproc::sync::Lock;
+use multiproc::sync::{Event, Lock};
 use multiproc::{Process, Value};
 
-/// Adds 1 to `counter` `times` times, holding `lock` around each read-and-write when given.
-fn add((counter, lock, times): (Value<u64>, Option<Lock>, u64)) -> multiproc::Result<()> {
+/// Adds 1 to `counter` `times` times, holding `lock` around each read-and-write when given,
+/// once `go` is set.
+fn add(
+    (counter, lock, times, go): (Value<u64>, Option<Lock>, u64, Event),
+) -> multiproc::Result<()> {
+    // All start together: a process started first would otherwise be done before the last
+    // one starts, and no update could be lost for want of anyone to race with.
+    go.wait()?;
     for _ in 0..times {
         let held = lock.as_ref().map(Lock::acquire).transpose()?;
         let value = counter.get()?; // read ...
@@ -25,13 +31,15 @@ fn add((counter, lock, times): (Value<u64>, Option<Lock>, u64)) -> multiproc::Re
 fn count(procs: u64, times: u64, lock: Option<&Lock>) -> multiproc::Result<u64> {
     // A counter without a lock of its own: each get and set is safe, the pair is not.
     let counter = Value::new_raw(0u64)?;
+    let go = Event::new()?;
     let mut workers = Vec::new();
     for _ in 0..procs {
         let lock = lock.map(Lock::try_clone).transpose()?;
-        let mut p = Process::new(add, (counter.try_clone()?, lock, times));
+        let mut p = Process::new(add, (counter.try_clone()?, lock, times, go.try_clone()?));
         p.start()?;
         workers.push(p);
     }
+    go.set();
     for p in &mut workers {
         p.join()?;
     }
