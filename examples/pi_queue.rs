@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize)]
 struct Queues {
     tasks: Queue<Option<(u64, u64)>>,
-    results: Queue<FixedSum>,
+    /// Each range's partial sum, with who computed it: (pid, start, end, sum).
+    results: Queue<(u32, u64, u64, FixedSum)>,
     steps: u64,
 }
 
@@ -22,7 +23,7 @@ fn worker(q: Queues) -> Result<(), multiproc::Error> {
             let x = (i as f64 + 0.5) * step;
             sum.add_f64(4.0 / (1.0 + x * x));
         }
-        q.results.put(&sum)?;
+        q.results.put(&(std::process::id(), start, end, sum))?;
     }
     Ok(())
 }
@@ -40,6 +41,7 @@ fn main() -> Result<(), multiproc::Error> {
     let procs = parse(args.next(), 4, |t| {
         multiproc_pi::input::parse_procs(t).map(|n| n as u64)
     });
+    let tic = std::time::Instant::now();
     let tasks = Queue::new()?;
     let results = Queue::new()?;
     let mut workers = Vec::new();
@@ -66,15 +68,37 @@ fn main() -> Result<(), multiproc::Error> {
         tasks.put(&None)?;
     }
     let mut total = FixedSum::ZERO;
+    // Who took which ranges: a worker takes the next one as soon as it is free, so the
+    // faster (or luckier) ones take more.
+    let mut taken: std::collections::BTreeMap<u32, Vec<(u64, u64)>> = Default::default();
     for _ in 0..chunks {
-        total.merge(results.get()?);
+        let (pid, start, end, sum) = results.get()?;
+        total.merge(sum);
+        taken.entry(pid).or_default().push((start, end));
     }
     for w in &mut workers {
         w.join()?;
     }
     let pi = total.divided_by(steps);
     println!("{chunks} ranges over {procs} processes");
+    for w in &workers {
+        let pid = w.pid().unwrap_or(0);
+        let mine = taken.get(&pid).map_or(&[][..], Vec::as_slice);
+        let first = mine
+            .iter()
+            .map(|(s, e)| format!("[{s}, {e})"))
+            .take(2)
+            .collect::<Vec<_>>();
+        let more = if mine.len() > 2 { ", ..." } else { "" };
+        println!(
+            "pid {pid} took {} of {chunks} ranges: {}{more}",
+            mine.len(),
+            first.join(" ")
+        );
+    }
     println!("pi = {pi:.15}");
     println!("error = {:+.3e}", pi - std::f64::consts::PI);
+    // Processes started, computed and joined: compare with pi_serial's for the speedup.
+    println!("elapsed = {:.3} s", tic.elapsed().as_secs_f64());
     Ok(())
 }

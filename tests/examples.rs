@@ -128,6 +128,33 @@ fn pi_processes_covers_every_index_and_all_pi_examples_agree() {
     }
 }
 
+/// The pi programs print their time (so a class sees the speedup over pi_serial), and the
+/// queue version says who took which ranges: every range once, every worker named.
+#[test]
+fn pi_programs_time_themselves_and_the_queue_says_who_took_what() {
+    for name in ["pi_serial", "pi_processes", "pi_pipes", "pi_queue"] {
+        let (_, text) = run(name, &["1000000", "3"]);
+        line_with(&text, "elapsed = ");
+    }
+    let (_, text) = run("pi_queue", &["1000000", "3"]);
+    let took: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("pid ") && l.contains(" took "))
+        .map(|l| {
+            l.split(" took ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(took.len(), 3, "one line per worker: {text}");
+    assert_eq!(took.iter().sum::<u64>(), 12, "every range once: {text}");
+}
+
 #[test]
 fn isolation_children_change_only_their_copies() {
     let (_, text) = run("isolation", &[]);
