@@ -27,6 +27,8 @@ import subprocess
 import tempfile
 import time
 
+from compare import mpiexec
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -37,14 +39,6 @@ def run(cmd):
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}{out.stderr}")
     return outside, out.stdout
-
-
-def mpiexec(n):
-    cmd = ["mpiexec", "-n", str(n)]
-    version = subprocess.run(["mpiexec", "--version"], capture_output=True, text=True).stdout
-    if "Open MPI" in version and os.geteuid() == 0:
-        cmd.append("--allow-run-as-root")
-    return cmd
 
 
 def main():

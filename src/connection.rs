@@ -351,21 +351,7 @@ impl Connection {
             buf[..kept.len()].copy_from_slice(&kept);
             return Ok(kept.len());
         }
-        if self.buf.is_empty() {
-            self.buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
-        }
-        self.fill_header()?;
-        let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
-            .try_into()
-            .expect("slice of HEADER_LEN bytes");
-        let len = match codec::payload_len(header, self.max_frame) {
-            Ok(len) => len,
-            Err(e) => {
-                self.desynchronised = true;
-                return Err(e);
-            }
-        };
-        self.last_big = HEADER_LEN + len > READ_BUFFER;
+        let len = self.next_payload_len()?;
         if len > buf.len() {
             // Taken whole and kept, so the stream stays in step.
             let message = self.recv_bytes()?;
@@ -456,7 +442,10 @@ impl Connection {
         self.end > self.start || self.kept.is_some()
     }
 
-    fn recv_frame(&mut self) -> Result<Frame> {
+    /// Buffers the next frame's header and returns the payload length it announces (checked
+    /// against the limit; a length over it leaves the connection out of step). The header
+    /// stays buffered, at `start`.
+    fn next_payload_len(&mut self) -> Result<usize> {
         if self.buf.is_empty() {
             self.buf = vec![0; FIRST_READ_BUFFER].into_boxed_slice();
         }
@@ -464,8 +453,15 @@ impl Connection {
         let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
             .try_into()
             .expect("slice of HEADER_LEN bytes");
-        let len = codec::payload_len(header, self.max_frame)?;
+        let len = codec::payload_len(header, self.max_frame).inspect_err(|_| {
+            self.desynchronised = true;
+        })?;
         self.last_big = HEADER_LEN + len > READ_BUFFER;
+        Ok(len)
+    }
+
+    fn recv_frame(&mut self) -> Result<Frame> {
+        let len = self.next_payload_len()?;
         if HEADER_LEN + len <= READ_BUFFER {
             self.grow_buffer(HEADER_LEN + len);
             self.fill_at_least(HEADER_LEN + len)?;

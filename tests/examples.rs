@@ -165,14 +165,18 @@ fn isolation_children_change_only_their_copies() {
     );
 }
 
+/// How many items each consumer of the `queue` example says it processed.
+fn consumer_counts(text: &str) -> Vec<u32> {
+    text.lines()
+        .filter_map(|l| l.split("processed ").nth(1))
+        .map(|r| r.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn queue_consumers_share_six_items() {
     let (_, text) = run("queue", &[]);
-    let counts: Vec<u32> = text
-        .lines()
-        .filter_map(|l| l.split("processed ").nth(1))
-        .map(|r| r.split(' ').next().unwrap().parse().unwrap())
-        .collect();
+    let counts = consumer_counts(&text);
     assert_eq!(counts.len(), 3, "{text}");
     assert_eq!(counts.iter().sum::<u32>(), 6, "{text}");
     line_with(&text, "#ITEMS after all workers finished : 0");
@@ -183,12 +187,7 @@ fn queue_consumers_share_six_items() {
 #[test]
 fn queue_consumers_do_not_take_turns() {
     for _ in 0..10 {
-        let (_, text) = run("queue", &[]);
-        let counts: Vec<u32> = text
-            .lines()
-            .filter_map(|l| l.split("processed ").nth(1))
-            .map(|r| r.split(' ').next().unwrap().parse().unwrap())
-            .collect();
+        let counts = consumer_counts(&run("queue", &[]).1);
         if counts.iter().max() != counts.iter().min() {
             return;
         }
