@@ -24,6 +24,8 @@ use multiproc_pi::input::{parse_count, parse_list};
     version,
     about,
     long_about,
+    // Help fits a projector's 80-column terminal (narrower terminals wrap it narrower).
+    max_term_width = 80,
     args_conflicts_with_subcommands = true
 )]
 struct Cli {

@@ -27,6 +27,8 @@ use multiproc_pi::input::{
     version,
     about,
     long_about,
+    // Help fits a projector's 80-column terminal (narrower terminals wrap it narrower).
+    max_term_width = 80,
     args_conflicts_with_subcommands = true,
     after_long_help = "Exit status: 0 on success; 1 when a worker fails (the message names its \
         index, pid, range and signal or exit status); 2 for a usage error. After SIGINT, SIGTERM \
@@ -268,7 +270,7 @@ fn run_once(args: RunArgs) -> ExitCode {
             "pi-master",
             args.json,
             &report::JsonReport::new(&run),
-            |out| report::write_human(out, &run),
+            |out| report::write_human(out, &run, args.verbose),
         ),
         Err(e) => run_failed(e),
     }
@@ -333,7 +335,7 @@ fn run_as_rank(args: &RunArgs) -> ExitCode {
             "pi-master",
             args.json,
             &report::JsonReport::new(&run),
-            |out| report::write_human(out, &run),
+            |out| report::write_human(out, &run, args.verbose),
         ),
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => run_failed(e),
@@ -402,6 +404,12 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     {
         stderr::line(format!("pi-master: error: {e}"));
         return ExitCode::FAILURE;
+    }
+    if args.json {
+        // The table says it; JSON says it in `warnings`, and people reading stderr see it too.
+        for warning in &result.warnings {
+            stderr::line(format!("pi-master: warning: {warning}"));
+        }
     }
     print_result("pi-master", args.json, &result, |out| {
         sweep::write_table(out, &result)

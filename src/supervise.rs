@@ -150,6 +150,15 @@ pub fn signal_name(signal: i32) -> String {
         .unwrap_or_else(|_| format!("signal {signal}"))
 }
 
+/// A descriptor that becomes readable once the process `pid` has ended (a pidfd): any
+/// process, not only a child of this one (MPI ranks, children of a launcher). Poll it beside
+/// others to learn at once, in the order they happen, which of several processes ended; it
+/// neither reaps nor signals. Fails when no process `pid` exists any more (`ESRCH`).
+pub fn exit_descriptor(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    let pid = i32::try_from(pid).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
+    crate::os::pidfd_open(pid)
+}
+
 /// How a process with exit code `code` ended, in words: `exited with status 3`, or `was killed
 /// by signal 9 (SIGKILL)`, followed by what its target reported (`: it panicked at ...`).
 ///

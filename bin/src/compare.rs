@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::master::{self, Config, Event, Ipc, Plan, RunError};
+use crate::text;
 
 /// One mode's line of the comparison.
 #[derive(Clone, Debug, Serialize)]
@@ -110,32 +111,50 @@ fn mpi_row(config: &Config) -> Result<Row, RunError> {
     })
 }
 
-/// Writes the comparison as a table.
+/// Writes the comparison as a table, within 80 columns.
 pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Result<()> {
     let mpi = rows.iter().find(|r| r.job_seconds.is_some());
     writeln!(
         out,
-        "pipe, queue, shared memory, pool{}: {} steps, {} worker processes (speedup against the same mode with 1)",
-        if mpi.is_some() { " and MPI" } else { "" },
-        config.steps,
-        config.procs
+        "pipe, queue, shared memory, pool{}: {} over {}",
+        if mpi.is_some() { ", MPI" } else { "" },
+        text::count(config.steps, "step", "steps"),
+        text::count(config.procs as u64, "worker process", "worker processes")
     )?;
+    let chunked: Vec<&Row> = rows.iter().filter(|r| r.chunks.is_some()).collect();
+    let chunks = match chunked.as_slice() {
+        [] => String::new(),
+        [first, ..] if chunked.iter().all(|r| r.chunks == first.chunks) => format!(
+            "; {} in {}",
+            chunked
+                .iter()
+                .map(|r| r.ipc.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            text::count(first.chunks.unwrap_or(0), "chunk", "chunks")
+        ),
+        _ => chunked
+            .iter()
+            .map(|r| format!("; {} in {} chunks", r.ipc, r.chunks.unwrap_or(0)))
+            .collect(),
+    };
+    let how = format!("(speedup: against the same mode with 1 process{chunks})");
+    out.write_all(text::wrap(&how, "", " ").as_bytes())?;
     writeln!(out)?;
     writeln!(
         out,
-        "  {:<17}  {:>17}  {:>10}  {:>8}  {:>8}  {:>8}  {:>9}",
+        "  {:<6}  {:>17}  {:>8}  {:>7}  {:>7}  {:>8}  {:>9}",
         "ipc", "pi", "error", "wall s", "speedup", "messages", "bytes"
     )?;
     for r in rows {
-        let name = match r.chunks {
-            Some(c) => format!("{} ({c} chunks)", r.ipc),
-            None => r.ipc.clone(),
-        };
         writeln!(
             out,
-            "  {:<17}  {:>17.15}  {:>10.2e}  {:>8.4}  {:>8.2}  {:>8}  {:>9}",
-            name, r.pi, r.abs_error, r.wall_seconds, r.speedup, r.messages, r.bytes
+            "  {:<6}  {:>17.15}  {:>8.1e}  {:>7.4}  {:>7.2}  {:>8}  {:>9}",
+            r.ipc, r.pi, r.abs_error, r.wall_seconds, r.speedup, r.messages, r.bytes
         )?;
+    }
+    if let Some(note) = text::debug_build_note(text::DEBUG_PI_MASTER) {
+        writeln!(out, "  ({note})")?;
     }
     if rows
         .windows(2)
@@ -146,12 +165,11 @@ pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Re
     }
     if let Some(job) = mpi.and_then(|r| r.job_seconds) {
         writeln!(out)?;
-        writeln!(
-            out,
+        let line = format!(
             "mpi: the ranks time from the moment they are all up; the whole mpiexec job, its own \
-             start and end included, took {:.3} s.",
-            job
-        )?;
+             start and end included, took {job:.3} s."
+        );
+        out.write_all(text::wrap(&line, "", "").as_bytes())?;
     }
     Ok(())
 }

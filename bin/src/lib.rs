@@ -5,7 +5,8 @@
 //! - [`master`]: the distributed computation of pi over worker processes;
 //! - [`report`], [`console`], [`compare`], [`sweep`]: what `pi-master` shows;
 //! - [`bench`](mod@bench): the measurements of `ipc-bench`;
-//! - [`plot`], [`output`], [`stats`]: pictures, results on stdout, medians, shared by both.
+//! - [`plot`], [`output`], [`stats`], [`text`]: pictures, results on stdout, medians, words and
+//!   widths, shared by both.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -19,3 +20,4 @@ pub mod report;
 pub mod stats;
 pub mod stderr;
 pub mod sweep;
+pub mod text;

@@ -8,6 +8,7 @@ use multiproc::supervise::signal_name;
 use multiproc_pi::{exact_midpoint_sum, kernel, partition, ulps_between};
 
 use crate::master::{Event, Ipc, Retry, Run};
+use crate::text::{self, WIDTH};
 
 /// From here on π + 1/(12·steps²) is the exact midpoint sum to well below one ulp.
 const FORMULA_FROM: u64 = 1000;
@@ -146,59 +147,58 @@ pub fn write_json(out: &mut dyn Write, run: &Run) -> io::Result<()> {
     writeln!(out)
 }
 
-/// Writes the report for people.
-pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
+/// Writes the report for people, within [`WIDTH`] columns: a worker's ranges, when they do not
+/// fit, are summarised (how many, what share of the steps); `full` lists them all instead
+/// (`--verbose`).
+pub fn write_human(out: &mut dyn Write, run: &Run, full: bool) -> io::Result<()> {
     let c = &run.config;
     let exact = exact_midpoint_sum(c.steps);
     let error = run.pi - std::f64::consts::PI;
-    let ipc = match (c.ipc, c.chunks) {
-        (Ipc::Queue, Some(chunks)) => format!("queue, {chunks} chunks"),
-        (Ipc::Pool, Some(chunks)) => format!("pool, {chunks} chunks"),
-        (ipc, _) => ipc.to_string(),
-    };
-    // The default start method goes unsaid; the other one is part of what the run shows.
-    let ipc = match multiproc::get_start_method() {
-        multiproc::StartMethod::Spawn => ipc,
-        other => format!("{ipc}, start: {other}"),
-    };
     let mpi = c.ipc == Ipc::Mpi;
+    let steps = text::count(c.steps, "step", "steps");
     if mpi {
         writeln!(
             out,
-            "pi by the midpoint rule: {} steps over {} MPI rank{} (ipc: mpi, rank 0 pid {})",
-            c.steps,
-            c.procs,
-            if c.procs == 1 { "" } else { "s" },
-            run.master_pid
+            "pi by the midpoint rule: {steps} over {}",
+            text::count(c.procs as u64, "MPI rank", "MPI ranks")
         )?;
+        writeln!(out, "(ipc: mpi, rank 0 pid {})", run.master_pid)?;
     } else {
         writeln!(
             out,
-            "pi by the midpoint rule: {} steps over {} worker process{} (ipc: {ipc}, master pid {})",
-            c.steps,
-            c.procs,
-            if c.procs == 1 { "" } else { "es" },
-            run.master_pid
+            "pi by the midpoint rule: {steps} over {}",
+            text::count(c.procs as u64, "worker process", "worker processes")
         )?;
+        let mut how = vec![format!("ipc: {}", c.ipc)];
+        if let (Ipc::Queue | Ipc::Pool, Some(chunks)) = (c.ipc, c.chunks) {
+            how.push(text::count(chunks, "chunk", "chunks"));
+        }
+        // The default start method goes unsaid; the other one is part of what the run shows.
+        if multiproc::get_start_method() != multiproc::StartMethod::Spawn {
+            how.push(format!("start: {}", multiproc::get_start_method()));
+        }
+        how.push(format!("master pid {}", run.master_pid));
+        writeln!(out, "({})", how.join(", "))?;
     }
     writeln!(out)?;
     writeln!(out, "  pi          {:.15}", run.pi)?;
     writeln!(out, "  true pi     {:.15}", std::f64::consts::PI)?;
+    writeln!(out, "  error       {error:+.3e}")?;
     writeln!(
         out,
-        "  error       {error:+.3e}   (the rule itself is off by 1/(12·steps²) = {:.3e};",
+        "              the rule itself is off by 1/(12·steps²) = {:.3e}",
         1.0 / (12.0 * (c.steps as f64).powi(2))
     )?;
     if c.steps >= FORMULA_FROM {
         writeln!(
             out,
-            "                             the arithmetic by {:+.2} ulp of the exact midpoint sum)",
+            "              the arithmetic by {:+.2} ulp of the exact midpoint sum",
             ulps_between(run.pi, exact)
         )?;
     } else {
         writeln!(
             out,
-            "                             an estimate that holds from 1000 steps on)"
+            "              (an estimate of the rule's error that holds from 1000 steps on)"
         )?;
     }
     writeln!(
@@ -207,6 +207,14 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         run.wall_seconds,
         kernel::simd_name()
     )?;
+    if let Some(note) = text::debug_build_note(text::DEBUG_PI_MASTER) {
+        writeln!(out, "              ({note})")?;
+    }
+    let traffic = format!(
+        "{} ({})",
+        text::count(run.traffic.messages, "message", "messages"),
+        text::count(run.traffic.bytes, "byte", "bytes")
+    );
     if mpi {
         writeln!(
             out,
@@ -214,26 +222,41 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         )?;
         writeln!(
             out,
-            "  messages    {} ({} bytes) from the other ranks to rank 0",
-            run.traffic.messages, run.traffic.bytes
+            "  messages    {traffic} from the other ranks to rank 0"
         )?;
     } else if c.ipc == Ipc::Pool {
         writeln!(out, "  messages    (not counted: the pool's own pipes)")?;
     } else {
-        writeln!(
-            out,
-            "  messages    {} ({} bytes) between master and workers",
-            run.traffic.messages, run.traffic.bytes
-        )?;
+        writeln!(out, "  messages    {traffic} between master and workers")?;
     }
     writeln!(out)?;
-    let range_width = run
-        .workers
-        .iter()
-        .map(|w| format_ranges(&w.ranges).len())
-        .max()
-        .unwrap_or(0)
-        .max("range [start, end)".len());
+    write_workers(out, run, full)?;
+    if !run.retries.is_empty() {
+        writeln!(out)?;
+        let lost = text::count(run.retries.len() as u64, "lost worker", "lost workers");
+        out.write_all(
+            text::wrap(
+                &format!(
+                    "{lost} replaced; every range lost was computed again, so pi has the bits \
+                     of a clean run:"
+                ),
+                "  retried     ",
+                "              ",
+            )
+            .as_bytes(),
+        )?;
+        let allowed = run.config.retries;
+        for (i, retry) in run.retries.iter().enumerate() {
+            let line = describe_retry(retry, i as u32 + 1, allowed);
+            out.write_all(text::wrap(&line, "    ", "      ").as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The table of workers: index, pid, ranges, partial sum, compute time, peak memory.
+fn write_workers(out: &mut dyn Write, run: &Run, full: bool) -> io::Result<()> {
+    let mpi = run.config.ipc == Ipc::Mpi;
     let host_width = run
         .workers
         .iter()
@@ -244,46 +267,64 @@ pub fn write_human(out: &mut dyn Write, run: &Run) -> io::Result<()> {
         Some(width) => format!("  {h:<width$}"),
         None => String::new(),
     };
+    // Every column but the ranges, with the spaces between them.
+    const OTHER_COLUMNS: usize = 2 + 6 + 2 + 7 + 2 + 2 + 14 + 2 + 9 + 2 + 8;
+    let budget = WIDTH - OTHER_COLUMNS - host_width.map_or(0, |w| w + 2);
+    let exact: Vec<String> = run
+        .workers
+        .iter()
+        .map(|w| format_ranges(&w.ranges))
+        .collect();
+    let fits = full || exact.iter().all(|r| r.len() <= budget);
+    let shown: Vec<String> = if fits {
+        exact
+    } else {
+        run.workers
+            .iter()
+            .map(|w| summarise_ranges(&w.ranges, run.config.steps))
+            .collect()
+    };
+    let header = if fits {
+        "range [start, end)"
+    } else {
+        "share of steps"
+    };
+    let range_width = shown
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(header.len());
     writeln!(
         out,
-        "  {:>6}{}  {:>8}  {:<range_width$}  {:>17}  {:>9}  {:>8}",
+        "  {:>6}{}  {:>7}  {:<range_width$}  {:>14}  {:>9}  {:>8}",
         if mpi { "rank" } else { "worker" },
         host("host"),
         "pid",
-        "range [start, end)",
+        header,
         "partial sum",
         "compute s",
         "peak RSS"
     )?;
-    for w in &run.workers {
+    for (w, ranges) in run.workers.iter().zip(&shown) {
         writeln!(
             out,
-            "  {:>6}{}  {:>8}  {:<range_width$}  {:>17.15}  {:>9.3}  {:>8}",
+            "  {:>6}{}  {:>7}  {:<range_width$}  {:>14.12}  {:>9.3}  {:>8}",
             w.index,
             host(w.host.as_deref().unwrap_or("")),
             w.pid,
-            format_ranges(&w.ranges),
+            ranges,
             w.partial_sum,
             w.compute_seconds,
             if w.ranges.is_empty() {
                 "-".to_string()
             } else {
-                format!("{} KiB", w.peak_rss_kib)
+                format!("{:.1} MiB", w.peak_rss_kib as f64 / 1024.0)
             }
         )?;
     }
-    if !run.retries.is_empty() {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "  retried     {} lost worker{} replaced; every range lost was computed again, so pi has the bits of a clean run:",
-            run.retries.len(),
-            if run.retries.len() == 1 { "" } else { "s" }
-        )?;
-        let allowed = run.config.retries;
-        for (i, retry) in run.retries.iter().enumerate() {
-            writeln!(out, "    {}", describe_retry(retry, i as u32 + 1, allowed))?;
-        }
+    if !fits {
+        writeln!(out, "  (each worker's ranges in full: --verbose or --json)")?;
     }
     Ok(())
 }
@@ -297,15 +338,40 @@ pub fn percent(done: u64, total: u64) -> f64 {
     }
 }
 
+/// The ranges as `[a, b) [c, d)`, adjacent ones merged.
 fn format_ranges(ranges: &[std::ops::Range<u64>]) -> String {
     if ranges.is_empty() {
         return "(none)".to_string();
     }
-    ranges
+    merged(ranges)
         .iter()
         .map(|r| format!("[{}, {})", r.start, r.end))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `4 ranges, 25.0%`: how many ranges, and what share of all `steps` they hold.
+fn summarise_ranges(ranges: &[std::ops::Range<u64>], steps: u64) -> String {
+    let indices: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    format!(
+        "{}, {:.1}%",
+        text::count(ranges.len() as u64, "range", "ranges"),
+        percent(indices, steps)
+    )
+}
+
+/// The ranges in order, those that touch joined into one.
+fn merged(ranges: &[std::ops::Range<u64>]) -> Vec<std::ops::Range<u64>> {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_by_key(|r| r.start);
+    let mut out: Vec<std::ops::Range<u64>> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// One line of `--verbose` narration for an event, `elapsed` after the run started.
@@ -361,7 +427,10 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
         }
         Event::Stopping { reason } => format!("[master {me}] stopping workers: {reason}"),
         Event::Progress { index, done } => {
-            format!("[master {me}] worker {index} has computed {done} indices")
+            format!(
+                "[master {me}] worker {index} has computed {}",
+                text::count(*done, "index", "indices")
+            )
         }
         Event::Retrying {
             retry,
@@ -392,4 +461,82 @@ pub fn describe_retry(retry: &Retry, attempt: u32, allowed: u32) -> String {
         "worker {} ({who}) {}; {then} (retry {attempt} of {allowed})",
         retry.index, retry.cause
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::{Config, Traffic, WorkerRun};
+
+    /// A queue run of 2 workers over 1000 steps in `chunks` chunks of equal size, taken in
+    /// turns (so no two of a worker's chunks touch), or all by worker 0 when `one_takes_all`.
+    fn queue_run(chunks: u64, one_takes_all: bool) -> Run {
+        let size = 1000 / chunks;
+        let worker = |index: usize| WorkerRun {
+            index,
+            pid: 100 + index as u32,
+            ranges: (0..chunks)
+                .filter(|c| {
+                    if one_takes_all {
+                        index == 0
+                    } else {
+                        *c as usize % 2 == index
+                    }
+                })
+                .map(|c| c * size..(c + 1) * size)
+                .collect(),
+            partial_sum: 1.5,
+            compute_seconds: 0.1,
+            exitcode: 0,
+            peak_rss_kib: 4000,
+            host: None,
+        };
+        Run {
+            config: Config {
+                procs: 2,
+                steps: 1000,
+                ipc: Ipc::Queue,
+                chunks: Some(chunks),
+                progress: false,
+                timeout: None,
+                retries: 0,
+            },
+            pi: std::f64::consts::PI,
+            wall_seconds: 0.2,
+            master_pid: 99,
+            workers: vec![worker(0), worker(1)],
+            traffic: Traffic::default(),
+            retries: Vec::new(),
+        }
+    }
+
+    fn human(run: &Run, full: bool) -> String {
+        let mut out = Vec::new();
+        write_human(&mut out, run, full).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ranges_that_do_not_fit_are_summarised_within_80_columns() {
+        let text = human(&queue_run(20, false), false);
+        for line in text.lines() {
+            assert!(line.chars().count() <= WIDTH, "{line:?} in\n{text}");
+        }
+        assert!(text.contains("share of steps"), "{text}");
+        assert!(text.contains("10 ranges, 50.0%"), "{text}");
+        assert!(text.contains("in full: --verbose or --json"), "{text}");
+        // With --verbose every range is there.
+        let full = human(&queue_run(20, false), true);
+        assert!(full.contains("[0, 50) [100, 150)"), "{full}");
+        assert!(full.contains("[950, 1000)"), "{full}");
+        assert!(!full.contains("share of steps"), "{full}");
+    }
+
+    #[test]
+    fn adjacent_ranges_are_merged() {
+        let text = human(&queue_run(20, true), false);
+        assert!(text.contains("[0, 1000)"), "{text}");
+        assert!(text.contains("(none)"), "{text}");
+        assert!(!text.contains("in full"), "{text}");
+    }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::master::{self, Config, Event, Ipc, Plan, RunError};
 use crate::plot::{Axes, Series, draw_svg};
 use crate::stats::median;
+use crate::text;
 
 /// One process count's measurements.
 #[derive(Clone, Debug, Serialize)]
@@ -45,6 +46,58 @@ pub struct Sweep {
     pub serial_fraction: Option<f64>,
     /// One point per process count, ascending; the first is always 1 process.
     pub points: Vec<Point>,
+    /// What made the timings doubtful: a machine already busy when the sweep began, or
+    /// workers that got well under a CPU each while they computed.
+    pub warnings: Vec<String>,
+}
+
+/// CPUs' worth of work already running when the sweep begins, above which the machine is
+/// busy (measured over [`IDLE_SAMPLE`] before the sweep's own runs).
+const BUSY_CPUS: f64 = 0.5;
+/// How long the machine is watched for other work before the sweep.
+const IDLE_SAMPLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// Workers that had fewer CPU seconds than this share of their computing seconds were kept
+/// waiting by something else.
+const MIN_CPU_SHARE: f64 = 0.8;
+
+/// The machine's busy and total CPU time so far, in ticks, and its number of CPUs, from
+/// `/proc/stat`.
+fn cpu_ticks() -> Option<(u64, u64, usize)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let all: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = all.iter().take(8).sum();
+    let idle = all.get(3)? + all.get(4).copied().unwrap_or(0);
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count();
+    Some((total - idle, total, cpus))
+}
+
+/// How many CPUs' worth of work other programs are running now, watched over
+/// [`IDLE_SAMPLE`].
+fn busy_cpus() -> Option<f64> {
+    let (busy0, total0, cpus) = cpu_ticks()?;
+    std::thread::sleep(IDLE_SAMPLE);
+    let (busy1, total1, _) = cpu_ticks()?;
+    let total = total1.checked_sub(total0).filter(|t| *t > 0)?;
+    Some((busy1 - busy0) as f64 / total as f64 * cpus as f64)
+}
+
+/// CPU seconds (user and system) of every child reaped so far.
+fn children_cpu_seconds() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 * 1e-6;
+        t(u.user_time()) + t(u.system_time())
+    })
 }
 
 /// Fits f in T(p)/T(1) = f + (1−f)/p, by least squares through the origin on
@@ -71,6 +124,19 @@ pub fn run(
     if counts.first() != Some(&1) {
         counts.insert(0, 1);
     }
+    let cpus = multiproc::cpu_count();
+    let mut warnings = Vec::new();
+    if let Some(busy) = busy_cpus().filter(|b| *b > BUSY_CPUS) {
+        warnings.push(format!(
+            "the machine was busy before the sweep began (other programs kept {busy:.1} of \
+             {} busy): the times are longer than they should be and the serial fraction \
+             larger",
+            text::count(cpus as u64, "CPU", "CPUs")
+        ));
+    }
+    // CPU seconds the workers got, against the seconds they spent computing, over the runs
+    // with no more processes than CPUs (beyond that, sharing cores is the point).
+    let (mut cpu, mut computing) = (0.0, 0.0);
     let mut raw: Vec<(usize, Vec<f64>, f64)> = Vec::new();
     for &p in &counts {
         let config = Config {
@@ -86,14 +152,27 @@ pub fn run(
         let mut walls = Vec::with_capacity(repeat);
         let mut pi = 0.0;
         for r in 0..repeat {
+            let before = children_cpu_seconds();
             let run = master::run(&plan, &mut |e| observe(p, r, e))?;
+            if p <= cpus {
+                cpu += children_cpu_seconds() - before;
+                computing += run.workers.iter().map(|w| w.compute_seconds).sum::<f64>();
+            }
             walls.push(run.wall_seconds);
             pi = run.pi;
         }
         raw.push((p, walls, pi));
     }
     let t1 = median(&raw[0].1);
-    let cpus = multiproc::cpu_count();
+    // Tiny runs measure start-up more than computing; judge only runs that computed a while.
+    if computing > 0.2 && cpu < MIN_CPU_SHARE * computing {
+        warnings.push(format!(
+            "the workers had a CPU for only {:.0}% of the time they computed: something else \
+             was running, so the times are longer and the serial fraction larger than the \
+             program's own",
+            100.0 * cpu / computing
+        ));
+    }
     let fit_points: Vec<(usize, f64)> = raw
         .iter()
         .filter(|(p, _, _)| *p <= cpus)
@@ -120,19 +199,22 @@ pub fn run(
         cpus,
         serial_fraction: fit_serial_fraction(&fit_points, t1),
         points,
+        warnings,
     })
 }
 
-/// Writes the sweep as a table.
+/// Writes the sweep as a table, within 80 columns.
 pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
     writeln!(
         out,
-        "speedup of pi-master over {} steps: median wall time of {} run{} per process count, {} CPU{} available",
-        sweep.steps,
-        sweep.repeat,
-        if sweep.repeat == 1 { "" } else { "s" },
-        sweep.cpus,
-        if sweep.cpus == 1 { "" } else { "s" }
+        "speedup of pi-master over {}",
+        text::count(sweep.steps, "step", "steps")
+    )?;
+    writeln!(
+        out,
+        "(median wall time of {} per process count; {} available)",
+        text::count(sweep.repeat as u64, "run", "runs"),
+        text::count(sweep.cpus as u64, "CPU", "CPUs")
     )?;
     writeln!(out)?;
     writeln!(
@@ -151,23 +233,31 @@ pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
             p.pi
         )?;
     }
+    if let Some(note) = text::debug_build_note(text::DEBUG_PI_MASTER) {
+        writeln!(out, "  ({note})")?;
+    }
     writeln!(out)?;
-    match sweep.serial_fraction {
-        Some(f) => writeln!(
-            out,
-            "Amdahl's law fitted to 1..={} processes: serial fraction f = {f:.4}, so no number of processes can be more than {} times as fast as one.",
+    let amdahl = match sweep.serial_fraction {
+        Some(f) => format!(
+            "Amdahl's law fitted to 1..={} processes: serial fraction f = {f:.4}, so no number \
+             of processes can be more than {} times as fast as one.",
             sweep.cpus,
             if f > 0.0 {
                 format!("{:.0}", 1.0 / f)
             } else {
                 "infinitely many".to_string()
             }
-        )?,
-        None => writeln!(
-            out,
-            "Amdahl's law needs a process count above 1 and at most {} (the CPUs available) to fit.",
+        ),
+        None => format!(
+            "Amdahl's law needs a process count above 1 and at most {} (the CPUs available) \
+             to fit.",
             sweep.cpus
-        )?,
+        ),
+    };
+    out.write_all(text::wrap(&amdahl, "", "").as_bytes())?;
+    for warning in &sweep.warnings {
+        writeln!(out)?;
+        out.write_all(text::wrap(warning, "warning: ", "  ").as_bytes())?;
     }
     Ok(())
 }

@@ -131,6 +131,12 @@ fn table_and_plot() {
             show(&args, &out)
         );
     }
+    let wide: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+    assert!(
+        wide.is_empty(),
+        "wider than 80 columns: {wide:?}{}",
+        show(&args, &out)
+    );
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&svg_text).expect("well-formed SVG");
     assert_eq!(doc.root_element().tag_name().name(), "svg");

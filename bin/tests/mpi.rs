@@ -129,10 +129,15 @@ mod under_mpiexec {
         let out = mpiexec(2, &["--ipc", "mpi", "--steps", "1e6"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}");
-        assert!(stdout.contains("over 2 MPI ranks (ipc: mpi"), "{stdout}");
-        assert!(stdout.contains("rank  host"), "{stdout}");
         assert!(
-            stdout.contains("1 (70 bytes) from the other ranks to rank 0"),
+            stdout.contains("over 2 MPI ranks\n(ipc: mpi, rank 0 pid"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("rank  host"), "{stdout}");
+        let wide: Vec<&str> = stdout.lines().filter(|l| l.chars().count() > 80).collect();
+        assert!(wide.is_empty(), "wider than 80 columns: {wide:?}\n{stdout}");
+        assert!(
+            stdout.contains("1 message (70 bytes) from the other ranks to rank 0"),
             "{stdout}"
         );
     }

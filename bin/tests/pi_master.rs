@@ -1660,3 +1660,51 @@ fn a_stderr_nobody_reads_does_not_block_ctrl_c() {
     let left = wait_gone(&pids, Duration::from_secs(2));
     assert!(left.is_empty(), "workers left behind: {left:?}");
 }
+
+/// Lines of `text` wider than a projector's 80-column terminal.
+fn too_wide(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.chars().count() > 80).collect()
+}
+
+#[test]
+fn default_reports_fit_80_columns() {
+    let runs: &[&[&str]] = &[
+        &["--procs", "2", "--steps", "1e6"],
+        &["--procs", "4", "--ipc", "queue", "--steps", "1e6"],
+        &[
+            "--procs", "3", "--ipc", "queue", "--chunks", "64", "--steps", "1e6",
+        ],
+        &["--procs", "2", "--ipc", "pool", "--steps", "1e6"],
+        &["--procs", "2", "--ipc", "shm", "--steps", "1e6"],
+        &["--compare", "--procs", "2", "--steps", "1e5"],
+        &["sweep", "--procs", "2", "--steps", "1e5", "--repeat", "1"],
+        &["--help"],
+        &["-h"],
+        &["sweep", "--help"],
+    ];
+    for args in runs {
+        let out = pi_master(args);
+        assert!(out.status.success(), "{out}");
+        assert_eq!(too_wide(&out.stdout), Vec::<&str>::new(), "{out}");
+    }
+}
+
+#[test]
+fn counts_agree_with_their_nouns_and_a_debug_build_says_so() {
+    let out = pi_master(&["--procs", "1", "--steps", "1"]);
+    assert!(out.status.success(), "{out}");
+    assert!(
+        out.stdout.contains("1 step over 1 worker process\n"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("1 steps"), "{out}");
+    // The tests run the build they were compiled with.
+    assert_eq!(
+        out.stdout.contains("a debug build"),
+        cfg!(debug_assertions),
+        "{out}"
+    );
+    if cfg!(debug_assertions) {
+        assert!(out.stdout.contains("--release"), "{out}");
+    }
+}

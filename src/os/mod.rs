@@ -436,9 +436,9 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// A process descriptor for our child `pid` (`pidfd_open(2)`): it becomes readable when the
-/// child exits, so an exit can be waited for with a timeout, beside other descriptors, and
-/// without reaping. Close-on-exec, as every pidfd is.
+/// A process descriptor for `pid` (`pidfd_open(2)`), usually our child: it becomes readable
+/// when the process exits, so an exit can be waited for with a timeout, beside other
+/// descriptors, and without reaping. Close-on-exec, as every pidfd is.
 pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1; no memory is
     // passed.

@@ -217,14 +217,15 @@ fn human_bytes(n: usize) -> String {
 
 /// Writes the records as two tables: throughput, then round trips.
 pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
+    writeln!(out, "throughput between processes")?;
     writeln!(
         out,
-        "throughput between processes (ratio: bytes per second over the raw pipe's, same pattern and payload)"
+        "(vs raw: bytes per second over the raw pipe's, same pattern and payload)"
     )?;
     writeln!(out)?;
     writeln!(
         out,
-        "  {:<9} {:>7} {:>8} {:>9} {:>8} {:>12} {:>10} {:>7}",
+        "  {:<10} {:>7} {:>8} {:>9} {:>8} {:>11} {:>10} {:>7}",
         "transport", "pattern", "payload", "messages", "seconds", "messages/s", "MB/s", "vs raw"
     )?;
     for r in records {
@@ -241,7 +242,7 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
         {
             writeln!(
                 out,
-                "  {:<9} {:>7} {:>8} {:>9} {:>8.3} {:>12.0} {:>10.1} {:>7}",
+                "  {:<10} {:>7} {:>8} {:>9} {:>8.3} {:>11.0} {:>10.1} {:>7}",
                 transport.to_string(),
                 pattern,
                 human_bytes(*payload_bytes),
@@ -261,7 +262,7 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "  {:<9} {:>8} {:>12} {:>14} {:>7}",
+        "  {:<10} {:>8} {:>12} {:>14} {:>7}",
         "transport", "payload", "round trips", "round trip us", "vs raw"
     )?;
     for r in records {
@@ -276,7 +277,7 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
         {
             writeln!(
                 out,
-                "  {:<9} {:>8} {:>12} {:>14.2} {:>7}",
+                "  {:<10} {:>8} {:>12} {:>14.2} {:>7}",
                 transport.to_string(),
                 human_bytes(*payload_bytes),
                 round_trips,
@@ -284,6 +285,9 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
                 ratio_to_raw.map_or("-".into(), |x| format!("{x:.2}"))
             )?;
         }
+    }
+    if let Some(note) = crate::text::debug_build_note(crate::text::DEBUG_IPC_BENCH) {
+        writeln!(out, "\n({note})")?;
     }
     Ok(())
 }

@@ -149,7 +149,7 @@ pub fn write_table(out: &mut dyn Write, records: &[PoolRecord]) -> io::Result<()
                 ..
             } => writeln!(
                 out,
-                "  map             {:>10.2} M tasks/s   {tasks} tiny tasks, default chunk size, 2 workers",
+                "  map             {:>10.2} M tasks/s   {tasks} tiny tasks, 2 workers",
                 tasks_per_second / 1e6
             )?,
             PoolRecord::ImapUnordered {
@@ -158,18 +158,21 @@ pub fn write_table(out: &mut dyn Write, records: &[PoolRecord]) -> io::Result<()
                 ..
             } => writeln!(
                 out,
-                "  imap_unordered  {:>10.1} k tasks/s   {tasks} tasks, chunk size 1, 2 workers",
+                "  imap_unordered  {:>10.1} k tasks/s   {tasks} tasks, chunk size 1",
                 tasks_per_second / 1e3
             )?,
             PoolRecord::Apply { us_per_task, .. } => writeln!(
                 out,
-                "  apply           {us_per_task:>10.1} us per task (round trip, one at a time)"
+                "  apply           {us_per_task:>10.1} us per task, one at a time"
             )?,
             PoolRecord::Start { procs, ms, .. } => writeln!(
                 out,
-                "  start           {ms:>10.1} ms       Pool({procs}) created, one tiny map, closed, joined"
+                "  start           {ms:>10.1} ms       Pool({procs}) made, mapped, joined"
             )?,
         }
+    }
+    if let Some(note) = crate::text::debug_build_note(crate::text::DEBUG_IPC_BENCH) {
+        writeln!(out, "\n({note})")?;
     }
     Ok(())
 }

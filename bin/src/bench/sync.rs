@@ -251,5 +251,8 @@ pub fn write_table(out: &mut dyn Write, records: &[SyncRecord]) -> io::Result<()
             )?,
         }
     }
+    if let Some(note) = crate::text::debug_build_note(crate::text::DEBUG_IPC_BENCH) {
+        writeln!(out, "\n({note})")?;
+    }
     Ok(())
 }

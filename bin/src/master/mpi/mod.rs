@@ -17,6 +17,7 @@
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::Range;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use multiproc::signals::SignalWatch;
 use multiproc::supervise::describe_exit;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SIGHUP, SIGINT, SIGTERM};
 
 use super::RunError;
@@ -194,7 +196,7 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
     let stderr = child.stderr.take().map(|err| {
         std::thread::spawn(move || sort_lines(err, Sink::Stderr, verbose, Some(&heard)))
     });
-    let here = hostname_fallback();
+    let mut exits = RankExits::new(hostname_fallback());
     let mut first_gone: Option<Vec<usize>> = None;
     let mut signal = None;
     let status = loop {
@@ -214,18 +216,10 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
             }
         }
         if first_gone.is_none() {
-            let gone: Vec<usize> = announced
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter(|r| r.host == here && rank_gone(r.pid))
-                .map(|r| r.rank)
-                .collect();
-            if !gone.is_empty() {
-                first_gone = Some(gone);
-            }
+            first_gone = exits.first_gone(&announced.lock().unwrap_or_else(|p| p.into_inner()));
+        } else {
+            std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(1));
     };
     let wall_seconds = clock.elapsed().as_secs_f64();
     let mut ranks = Vec::new();
@@ -309,14 +303,16 @@ fn sort_lines(
         } else if line.is_empty() {
             blank += 1;
         } else if let Ok(rank) = line.parse::<RankLine>() {
-            if verbose {
-                crate::stderr::line(line);
-            }
+            // Watched before it is relayed: whoever reads the relayed line (and kills that
+            // rank) acts on a rank already watched.
             if let Some(heard) = heard {
                 heard
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(rank.clone());
+            }
+            if verbose {
+                crate::stderr::line(line);
             }
             ranks.push(rank);
         } else {
@@ -338,15 +334,87 @@ fn sort_lines(
     }
 }
 
-/// Whether the process `pid` (a rank on this host) has ended: gone, or a zombie waiting for
-/// MPI's launcher to reap it.
-fn rank_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+/// The ends of the ranks on this host, watched through their exit descriptors (pidfds), so
+/// the first to end is known at once, before MPI's launcher has stopped the others.
+struct RankExits {
+    host: String,
+    /// Ranks announced so far on this host, each with its exit descriptor (`None`: it had
+    /// already ended when it was heard of).
+    watched: Vec<(usize, Option<OwnedFd>)>,
+}
+
+impl RankExits {
+    fn new(host: String) -> Self {
+        RankExits {
+            host,
+            watched: Vec::new(),
+        }
     }
+
+    /// Watches the ranks of `announced` not yet watched, then waits up to 1 ms for one to end;
+    /// the ranks ended by then (the first to go, unless several went within that moment).
+    fn first_gone(&mut self, announced: &[RankLine]) -> Option<Vec<usize>> {
+        for r in announced {
+            if r.host == self.host && !self.watched.iter().any(|(rank, _)| *rank == r.rank) {
+                let exit = multiproc::supervise::exit_descriptor(r.pid).ok();
+                self.watched.push((r.rank, exit));
+            }
+        }
+        let mut polled: Vec<PollFd<'_>> = self
+            .watched
+            .iter()
+            .filter_map(|(_, fd)| fd.as_ref())
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if polled.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        } else if let Err(e) = poll(&mut polled, PollTimeout::from(1u8))
+            && e != nix::errno::Errno::EINTR
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut ready = polled
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()));
+        // A rank counts as gone from the moment it is being killed: its exit descriptor turns
+        // readable only at the very end of its exit, after its sockets closed and MPI's
+        // launcher may already have killed the others.
+        let gone: Vec<usize> = self
+            .watched
+            .iter()
+            .filter(|(rank, fd)| {
+                let exited = fd.is_none() || ready.next() == Some(true);
+                let pid = announced.iter().find(|r| r.rank == *rank).map(|r| r.pid);
+                exited || pid.is_some_and(being_killed)
+            })
+            .map(|(rank, _)| *rank)
+            .collect();
+        (!gone.is_empty()).then_some(gone)
+    }
+}
+
+/// Whether the process `pid` has a SIGKILL pending or has begun to exit (`/proc/PID/status`:
+/// bit 9 of its pending signals; `/proc/PID/stat`: the kernel's `PF_EXITING` flag), or is gone.
+fn being_killed(pid: u32) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (9 - 1);
+    const PF_EXITING: u64 = 0x4;
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let pending = status
+        .lines()
+        .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .any(|mask| mask & SIGKILL_BIT != 0);
+    let exiting = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            // After the command: state, ppid, pgrp, session, tty, tpgid, flags.
+            rest.split_whitespace().nth(6)?.parse::<u64>().ok()
+        })
+        .is_none_or(|flags| flags & PF_EXITING != 0);
+    pending || exiting
 }
 
 /// The launcher's report of a failed job, in the user's terms: which rank, what happened.
