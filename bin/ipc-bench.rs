@@ -239,7 +239,8 @@ fn main() -> ExitCode {
     records.extend(runs.into_iter().filter_map(|r| median_by(r, throughput_of)));
     ipc_bench::add_ratios(&mut records);
     if let Some(plot) = &plot
-        && let Err(e) = ipc_bench::plot_svg(&records).and_then(|svg| plot.write(svg.as_bytes()))
+        && let Err(e) =
+            ipc_bench::plot(&records, plot.format()).and_then(|bytes| plot.write(&bytes))
     {
         let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
         return ExitCode::FAILURE;

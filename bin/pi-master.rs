@@ -400,7 +400,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
         Err(e) => return run_failed(e),
     };
     if let Some(plot) = &plot
-        && let Err(e) = sweep::plot_svg(&result).and_then(|svg| plot.write(svg.as_bytes()))
+        && let Err(e) = sweep::plot(&result, plot.format()).and_then(|bytes| plot.write(&bytes))
     {
         stderr::line(format!("pi-master: error: {e}"));
         return ExitCode::FAILURE;

@@ -1,17 +1,24 @@
-//! Pictures for a projector: the chart style both tools share (size, fonts, line widths, the
-//! legend), drawn with plotters into an SVG string; and [`PlotFile`], which puts a picture in
-//! its file only once a run has succeeded.
+//! Pictures for a projector: the chart style both tools share (size, fonts, line widths, a
+//! legend beside the data, never over it), drawn with plotters as SVG or PNG; and [`PlotFile`],
+//! which puts a picture in its file only once a run has succeeded.
+//!
+//! The text is set in DejaVu Sans, built into the program (the `dejavu` crate), so a PNG has
+//! its labels on a machine without fonts and an SVG is laid out with the same measures.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
+use plotters::style::FontStyle;
 
 /// Pixels of every chart: 16:9, large enough for the back of a room.
 pub const SIZE: (u32, u32) = (1280, 720);
+/// The strip under the chart that holds the legend.
+const LEGEND_HEIGHT: u32 = 60;
 
 /// Grey, blue, red, green, orange: the series colours, in order.
 pub const COLORS: [RGBColor; 5] = [
@@ -21,6 +28,27 @@ pub const COLORS: [RGBColor; 5] = [
     RGBColor(0, 150, 0),
     RGBColor(230, 130, 0),
 ];
+
+/// The picture formats a plot is written in, chosen by the file name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Scalable vector graphics (`.svg`).
+    Svg,
+    /// A 1280×720 bitmap (`.png`).
+    Png,
+}
+
+impl Format {
+    /// The format a file name asks for: `.svg` or `.png` (any case); `None` for another.
+    pub fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "svg" => Some(Format::Svg),
+            "png" => Some(Format::Png),
+            _ => None,
+        }
+    }
+}
 
 /// One series of a chart.
 pub struct Series<'a> {
@@ -34,6 +62,8 @@ pub struct Series<'a> {
     pub width: u32,
     /// Whether each point gets a dot.
     pub markers: bool,
+    /// A dashed line (drawn over solid ones, so a line under it still shows).
+    pub dashed: bool,
 }
 
 /// The axes' descriptions and label formats.
@@ -44,34 +74,78 @@ pub struct Axes<'a> {
     pub y_desc: &'a str,
     /// How many x labels at most.
     pub x_labels: usize,
+    /// How many y labels at most.
+    pub y_labels: usize,
     /// Formats an x label.
     pub x_format: &'a dyn Fn(&f64) -> String,
     /// Formats a y label.
     pub y_format: &'a dyn Fn(&f64) -> String,
 }
 
+/// Makes DejaVu Sans the chart's `sans-serif`, once.
+fn register_fonts() {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        for (style, bytes) in [
+            (FontStyle::Normal, dejavu::sans::regular()),
+            (FontStyle::Bold, dejavu::sans::bold()),
+        ] {
+            // The font is built in and known to parse; a failure would only lose labels.
+            let _ = plotters::style::register_font("sans-serif", style, bytes);
+        }
+    });
+}
+
 /// Draws a chart titled `title` with the given axes and series, over `x` and `y` (plain
-/// ranges or `log_scale()` ones), and returns the SVG.
-pub fn draw_svg<X, Y>(
+/// ranges, `log_scale()` ones, or ones with chosen key points), in `format`.
+pub fn draw<X, Y>(
+    format: Format,
     title: &str,
     x: X,
     y: Y,
     axes: &Axes<'_>,
     series: &[Series<'_>],
-) -> Result<String, String>
+) -> Result<Vec<u8>, String>
 where
     X: AsRangedCoord<Value = f64>,
     Y: AsRangedCoord<Value = f64>,
     X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw_on(&root, title, x, y, axes, series).map_err(|e| format!("cannot draw: {e}"))?;
-        root.present().map_err(|e| format!("cannot draw: {e}"))?;
+    register_fonts();
+    let failed = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                draw_on(&root, title, x, y, axes, series).map_err(|e| failed(&e))?;
+                root.present().map_err(|e| failed(&e))?;
+            }
+            Ok(svg.into_bytes())
+        }
+        Format::Png => {
+            let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                draw_on(&root, title, x, y, axes, series).map_err(|e| failed(&e))?;
+                root.present().map_err(|e| failed(&e))?;
+            }
+            encode_png(&rgb).map_err(|e| failed(&e))
+        }
     }
-    Ok(svg)
+}
+
+/// The RGB pixels of a [`SIZE`] picture as a PNG file.
+fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(bytes)
 }
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -92,40 +166,74 @@ where
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(root)
+    // The legend has its own strip under the chart, so it never covers a point.
+    let (top, legend) = root.split_vertically(SIZE.1 - LEGEND_HEIGHT);
+    let mut chart = ChartBuilder::on(&top)
         .caption(title, ("sans-serif", 34))
         .margin(30)
+        .margin_bottom(10)
         .x_label_area_size(70)
-        .y_label_area_size(100)
+        .y_label_area_size(140)
         .build_cartesian_2d(x, y)?;
     chart
         .configure_mesh()
         .x_desc(axes.x_desc)
         .y_desc(axes.y_desc)
         .x_labels(axes.x_labels)
+        .y_labels(axes.y_labels)
         .x_label_formatter(axes.x_format)
         .y_label_formatter(axes.y_format)
         .label_style(("sans-serif", 24))
         .axis_desc_style(("sans-serif", 28))
         .draw()?;
-    for s in series {
+    // Solid lines first, dashed ones over them: a dashed line on top of a solid one leaves
+    // both visible.
+    let solid = series.iter().filter(|s| !s.dashed);
+    for s in solid.chain(series.iter().filter(|s| s.dashed)) {
         let style = s.color.stroke_width(s.width);
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), style))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], style));
+        if s.dashed {
+            chart.draw_series(DashedLineSeries::new(
+                s.points.iter().copied(),
+                18,
+                10,
+                style,
+            ))?;
+        } else {
+            chart.draw_series(LineSeries::new(s.points.iter().copied(), style))?;
+        }
         if s.markers {
             let dot = s.color.filled();
             chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 8, dot)))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 26))
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&legend, series)
+}
+
+/// The legend: each series' line (and dot) and its label, side by side in the bottom strip.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &[Series<'_>],
+) -> DrawResult<DB> {
+    let font = ("sans-serif", 26).into_font().color(&BLACK);
+    let mut x = 170;
+    let y = (LEGEND_HEIGHT / 2) as i32 - 10;
+    for s in series {
+        let style = s.color.stroke_width(s.width);
+        if s.dashed {
+            for dash in 0..2 {
+                let start = x + dash * 24;
+                area.draw(&PathElement::new(vec![(start, y), (start + 14, y)], style))?;
+            }
+        } else {
+            area.draw(&PathElement::new(vec![(x, y), (x + 40, y)], style))?;
+        }
+        if s.markers {
+            area.draw(&Circle::new((x + 20, y), 8, s.color.filled()))?;
+        }
+        let (width, _) = area.estimate_text_size(&s.label, &font)?;
+        area.draw(&Text::new(s.label.clone(), (x + 52, y - 14), font.clone()))?;
+        x += 52 + width as i32 + 40;
+    }
     Ok(())
 }
 
@@ -140,20 +248,29 @@ where
 pub struct PlotFile {
     target: PathBuf,
     in_place: bool,
+    format: Format,
 }
 
 impl PlotFile {
     /// Checks that a plot can be written at `target` (its directory takes new files, or it is
-    /// a device or FIFO), without changing anything there.
+    /// a device or FIFO) in a format its name asks for (`.svg` or `.png`; a device or FIFO
+    /// with another name gets SVG), without changing anything there.
     pub fn check(target: &Path) -> Result<PlotFile, String> {
         let shown = target.display();
+        let format = Format::of(target);
         match fs::metadata(target) {
             Ok(meta) if meta.is_dir() => Err(format!("{shown} is a directory")),
             Ok(meta) if !meta.is_file() => Ok(PlotFile {
                 target: target.to_path_buf(),
                 in_place: true,
+                format: format.unwrap_or(Format::Svg),
             }),
+            _ if format.is_none() => Err(format!(
+                "cannot write the plot to {shown}: a plot is an SVG or a PNG picture; name \
+                 the file .svg or .png"
+            )),
             found => {
+                let format = format.unwrap_or(Format::Svg);
                 // Through a symbolic link, replace the file it points to, not the link.
                 let target = match found {
                     Ok(_) => fs::canonicalize(target).map_err(|e| format!("{shown}: {e}"))?,
@@ -162,6 +279,7 @@ impl PlotFile {
                 let plot = PlotFile {
                     target,
                     in_place: false,
+                    format,
                 };
                 // Try the directory with a file of our own, removed at once.
                 let probe = plot.temporary();
@@ -179,6 +297,11 @@ impl PlotFile {
     /// The file the plot goes to.
     pub fn path(&self) -> &Path {
         &self.target
+    }
+
+    /// The format the plot is drawn in.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// The temporary file beside the target: hidden, and named after this process.

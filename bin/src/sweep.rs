@@ -11,7 +11,7 @@ use plotters::style::{BLUE, RED, RGBColor};
 use serde::Serialize;
 
 use crate::master::{self, Config, Event, Ipc, Plan, RunError};
-use crate::plot::{Axes, Series, draw_svg};
+use crate::plot::{Axes, Format, Series, draw};
 use crate::stats::median;
 use crate::text;
 
@@ -262,9 +262,9 @@ pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
     Ok(())
 }
 
-/// Draws speedup against processes as an SVG fit for a projector: the ideal line (capped at
-/// the CPU count), the fitted Amdahl curve, and the measured points.
-pub fn plot_svg(sweep: &Sweep) -> Result<String, String> {
+/// Draws speedup against processes, fit for a projector, in `format`: the ideal line (capped
+/// at the CPU count), the measured points, and the fitted Amdahl curve dashed over them.
+pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
     let max_p = sweep.points.iter().map(|p| p.procs).max().unwrap_or(1) as f64;
     let max_s = sweep
         .points
@@ -288,6 +288,7 @@ pub fn plot_svg(sweep: &Sweep) -> Result<String, String> {
         color: RGBColor(150, 150, 150),
         width: 3,
         markers: false,
+        dashed: false,
     }];
     let amdahl: Vec<(f64, f64)>;
     if let Some(f) = sweep.serial_fraction {
@@ -301,6 +302,7 @@ pub fn plot_svg(sweep: &Sweep) -> Result<String, String> {
             color: RED,
             width: 3,
             markers: false,
+            dashed: true,
         });
     }
     series.push(Series {
@@ -309,15 +311,18 @@ pub fn plot_svg(sweep: &Sweep) -> Result<String, String> {
         color: BLUE,
         width: 4,
         markers: true,
+        dashed: false,
     });
     let axes = Axes {
         x_desc: "worker processes",
         y_desc: "speedup  T(1) / T(p)",
         x_labels: (max_p as usize + 2).min(20),
+        y_labels: 10,
         x_format: &|x| format!("{x:.0}"),
         y_format: &|y| format!("{y}"),
     };
-    draw_svg(
+    draw(
+        format,
         &format!("pi-master: speedup over processes ({} steps)", sweep.steps),
         0.0..max_p * 1.05 + 0.5,
         0.0..max_s * 1.15,

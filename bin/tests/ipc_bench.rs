@@ -140,6 +140,22 @@ fn table_and_plot() {
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&svg_text).expect("well-formed SVG");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
+    // The axes speak in the payload sizes measured and in binary units.
+    let labels: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for needle in ["8 B", "4 KiB", "raw-pipe", "queue"] {
+        assert!(
+            labels.contains(&needle),
+            "plot lacks {needle:?}: {labels:?}"
+        );
+    }
+    assert!(
+        labels.iter().any(|l| l.ends_with("iB/s")),
+        "no rate label in binary units: {labels:?}"
+    );
 }
 
 #[test]

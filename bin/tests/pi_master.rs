@@ -532,7 +532,7 @@ fn progress_goes_to_stderr_and_never_into_json() {
 }
 
 #[test]
-fn sweep_reports_speedup_and_draws_a_well_formed_svg() {
+fn sweep_reports_speedup_and_draws_a_well_formed_svg_or_png() {
     let dir = std::env::temp_dir().join(format!("pi-master-sweep-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let svg = dir.join("speedup.svg");
@@ -561,6 +561,30 @@ fn sweep_reports_speedup_and_draws_a_well_formed_svg() {
     for needle in ["speedup", "worker processes", "measured", "ideal"] {
         assert!(labels.contains(needle), "plot lacks {needle:?}");
     }
+    // A PNG when the name asks for one: a real picture, of the chart's size.
+    let png = dir.join("speedup.png");
+    let out = pi_master(&[
+        "sweep",
+        "--procs",
+        "2",
+        "--steps",
+        "1e5",
+        "--repeat",
+        "1",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let reader = decoder.read_info().expect("a well-formed PNG");
+    assert_eq!((reader.info().width, reader.info().height), (1280, 720));
+    // Any other name is refused before anything runs.
+    let jpg = dir.join("speedup.jpg");
+    let out = assert_usage_error(
+        &["sweep", "--steps", "10", "--plot", jpg.to_str().unwrap()],
+        ".svg or .png",
+    );
+    assert!(!jpg.exists(), "{out}");
     let table = pi_master(&["sweep", "--procs", "2", "--steps", "1e4", "--repeat", "1"]);
     assert!(table.status.success(), "{table}");
     for needle in ["speedup", "efficiency", "Amdahl"] {

@@ -22,12 +22,13 @@ pub mod sync;
 use std::fmt;
 use std::io::{self, Write};
 
-use plotters::prelude::{IntoLogRange, RGBColor};
+use plotters::coord::combinators::BindKeyPoints;
+use plotters::prelude::IntoLogRange;
 use serde::{Deserialize, Serialize};
 
 pub use runs::{messages_for, ping_pong, throughput};
 
-use crate::plot::{Axes, COLORS, Series, draw_svg};
+use crate::plot::{Axes, COLORS, Format, Series, draw};
 
 /// What a measurement fails with: the runtime's error, or a message.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -292,8 +293,50 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
     Ok(())
 }
 
-/// Draws throughput against payload size per transport (pattern 1x1) as an SVG.
-pub fn plot_svg(records: &[Record]) -> Result<String, String> {
+/// `{m} B/s`, `{m} KiB/s`, `{m} MiB/s` or `{m} GiB/s` for a rate of `bytes` per second.
+fn human_rate(bytes: f64) -> String {
+    let units = ["B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let digits = if value < 10.0 && value.fract() > 1e-9 {
+        1
+    } else {
+        0
+    };
+    format!("{value:.digits$} {}", units[unit])
+}
+
+/// Ticks for a logarithmic axis over `[low, high]`: 1, 2 and 5 times each power of ten of
+/// every binary unit (B, KiB, MiB, GiB), the ones inside the range.
+fn rate_ticks(low: f64, high: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    for unit in [
+        1.0,
+        1024.0,
+        1024.0f64.powi(2),
+        1024.0f64.powi(3),
+        1024.0f64.powi(4),
+    ] {
+        for decade in [1.0, 10.0, 100.0] {
+            for m in [1.0, 2.0, 5.0] {
+                let t = unit * decade * m;
+                if t >= low && t <= high && !ticks.contains(&t) {
+                    ticks.push(t);
+                }
+            }
+        }
+    }
+    ticks.sort_by(f64::total_cmp);
+    ticks
+}
+
+/// Draws throughput against payload size per transport (pattern 1x1) in `format`: payload
+/// sizes labelled as measured (8 B ... 4 MiB), rates in binary units.
+pub fn plot(records: &[Record], format: Format) -> Result<Vec<u8>, String> {
     let mut series: Vec<(Transport, Vec<(f64, f64)>)> = Vec::new();
     for r in records {
         if let Record::Throughput {
@@ -305,42 +348,80 @@ pub fn plot_svg(records: &[Record]) -> Result<String, String> {
         } = r
             && pattern == "1x1"
         {
-            let point = (*payload_bytes as f64, bytes_per_second / 1e6);
+            let point = (*payload_bytes as f64, *bytes_per_second);
             match series.iter_mut().find(|(t, _)| t == transport) {
                 Some((_, points)) => points.push(point),
                 None => series.push((*transport, vec![point])),
             }
         }
     }
-    let all = series.iter().flat_map(|(_, p)| p.iter());
-    let (min_x, max_x, max_y) = all.fold((f64::MAX, 1.0f64, 1.0f64), |(a, b, c), (x, y)| {
-        (a.min(*x), b.max(*x), c.max(*y))
-    });
-    let min_x = if min_x == f64::MAX { 1.0 } else { min_x };
-    let colors: [RGBColor; 4] = [COLORS[0], COLORS[1], COLORS[2], COLORS[3]];
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let sizes: Vec<f64> = {
+        let mut sizes: Vec<f64> = all.iter().map(|p| p.0).collect();
+        sizes.sort_by(f64::total_cmp);
+        sizes.dedup();
+        sizes
+    };
+    let (min_x, max_x) = match (sizes.first(), sizes.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (1.0, 1024.0),
+    };
+    let max_y = all.iter().map(|p| p.1).fold(1024.0, f64::max);
+    let min_y = all.iter().map(|p| p.1).fold(max_y, f64::min);
+    let (low, high) = (min_y / 2.0, max_y * 2.0);
     let drawn: Vec<Series<'_>> = series
         .iter()
         .enumerate()
         .map(|(i, (transport, points))| Series {
             label: transport.to_string(),
             points,
-            color: colors[i % colors.len()],
+            color: COLORS[i % COLORS.len()],
             width: 4,
             markers: true,
+            dashed: false,
         })
         .collect();
     let axes = Axes {
-        x_desc: "payload bytes per message",
-        y_desc: "MB/s",
-        x_labels: 10,
-        x_format: &|x| format!("{x:.0}"),
-        y_format: &|y| format!("{y}"),
+        x_desc: "payload per message",
+        y_desc: "throughput",
+        x_labels: sizes.len(),
+        y_labels: 20,
+        x_format: &|x| human_bytes(*x as usize),
+        y_format: &|y| human_rate(*y),
     };
-    draw_svg(
+    draw(
+        format,
         "throughput between two processes (1 producer, 1 consumer)",
-        (min_x / 1.5..max_x * 1.5).log_scale(),
-        (0.1f64..max_y * 2.0).log_scale(),
+        (min_x / 1.5..max_x * 1.5)
+            .log_scale()
+            .with_key_points(sizes.clone()),
+        (low..high)
+            .log_scale()
+            .with_key_points(rate_ticks(low, high)),
         &axes,
         &drawn,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_in_binary_units() {
+        assert_eq!(human_rate(512.0), "512 B/s");
+        assert_eq!(human_rate(5.0 * 1024.0 * 1024.0), "5 MiB/s");
+        assert_eq!(human_rate(4.5 * 1024.0 * 1024.0 * 1024.0), "4.5 GiB/s");
+    }
+
+    #[test]
+    fn rate_ticks_cover_the_data_in_order() {
+        let (low, high) = (3e6, 9e9);
+        let ticks = rate_ticks(low, high);
+        assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
+        assert!(ticks.iter().all(|t| (low..=high).contains(t)), "{ticks:?}");
+        // Labels up to the top of the data: 5 GiB/s is below 9e9 bytes/s.
+        assert_eq!(human_rate(*ticks.last().unwrap()), "5 GiB/s");
+        assert_eq!(human_rate(ticks[0]), "5 MiB/s");
+    }
 }
