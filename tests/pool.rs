@@ -23,6 +23,10 @@ fn main() {
             imap_unordered_yields_every_task_once,
         ),
         (
+            "next_timeout_waits_no_longer_than_asked",
+            next_timeout_waits_no_longer_than_asked,
+        ),
+        (
             "errors_and_panics_come_back_per_task",
             errors_and_panics_come_back_per_task,
         ),
@@ -132,6 +136,39 @@ fn imap_unordered_yields_every_task_once() -> Result<(), Failed> {
         seen == (0..500).collect::<Vec<_>>(),
         "every position exactly once",
     )
+}
+
+fn nap_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn next_timeout_waits_no_longer_than_asked() -> Result<(), Failed> {
+    let pool = Pool::new(2)?;
+    let mut results = pool.imap_unordered(nap_ms, [600u64, 600], 1)?;
+    // Nothing can be in before the naps end: a short wait says so, and comes back in time.
+    let asked = Instant::now();
+    let first = results.next_timeout(Duration::from_millis(50));
+    check(
+        matches!(first, Err(PoolError::Timeout)),
+        format!("nothing in yet: {first:?}"),
+    )?;
+    check(
+        asked.elapsed() < Duration::from_millis(400),
+        format!("waited {:?} for 50 ms", asked.elapsed()),
+    )?;
+    // The call goes on: both results come, then the end.
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match results.next_timeout(Duration::from_secs(10)) {
+            Ok(Some((i, r))) => got.push((i, r?)),
+            other => return Err(format!("expected a result, got {other:?}").into()),
+        }
+    }
+    got.sort_unstable();
+    check(got == vec![(0, 600), (1, 600)], format!("{got:?}"))?;
+    let end = results.next_timeout(Duration::from_secs(10));
+    check(matches!(end, Ok(None)), format!("the end: {end:?}"))
 }
 
 fn picky(x: u64) -> u64 {

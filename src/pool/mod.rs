@@ -40,7 +40,7 @@ use crate::start::StartMethod;
 use state::{Chunk, Config, Inner, Job};
 use task::{InitArgs, Initializer, Trampoline, run_chunk, run_init, run_try_chunk};
 
-pub use results::{AsyncResult, PoolError, Results};
+pub use results::{AsyncResult, Outcome, PoolError, Results};
 pub use task::TaskError;
 
 use results::{Finish, finish_many, finish_one};

@@ -398,6 +398,9 @@ pub(super) fn finish_one<T: DeserializeOwned>(
         .ok_or_else(|| PoolError::Pool(Error::misuse("the pool refused the task (it is closed)")))
 }
 
+/// One input's position and what its task gave: its value, or why it has none.
+pub type Outcome<R> = (usize, std::result::Result<R, TaskError>);
+
 /// The results of `imap` or `imap_unordered`, as they come.
 #[derive(Debug)]
 pub struct Results<R> {
@@ -442,22 +445,59 @@ impl<R> Drop for Results<R> {
     }
 }
 
-impl<R: DeserializeOwned> Iterator for Results<R> {
-    /// Each input's position and outcome.
-    type Item = (usize, std::result::Result<R, TaskError>);
+impl<R: DeserializeOwned> Results<R> {
+    /// The next result, waiting at most `timeout` for it (Python's `next(timeout)` on the
+    /// iterator of `imap`): `Err(PoolError::Timeout)` when none came in time (the call goes
+    /// on; ask again), `Ok(None)` once there are no more. Lets a caller watch something else
+    /// (a signal, a clock) between results.
+    ///
+    /// ```
+    /// # multiproc::init();
+    /// use std::time::Duration;
+    /// use multiproc::pool::{Pool, PoolError};
+    ///
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let mut results = pool.imap_unordered(square, 0..10u64, 1)?;
+    /// let mut sum = 0;
+    /// loop {
+    ///     match results.next_timeout(Duration::from_millis(20)) {
+    ///         Ok(Some((_, value))) => sum += value?,
+    ///         Ok(None) => break,
+    ///         Err(PoolError::Timeout) => continue, // look at something else, then wait again
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// assert_eq!(sum, 285);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> std::result::Result<Option<Outcome<R>>, PoolError> {
+        self.next_until(Some(Instant::now() + timeout))
+            .ok_or(PoolError::Timeout)
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next result, waiting until `deadline` (`None`: as long as it takes); `None` when
+    /// the deadline passed first.
+    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Option<Outcome<R>>> {
         loop {
             if let Some(item) = self.pending.pop_front() {
-                return Some(item);
+                return Some(Some(item));
             }
             if self.next_chunk >= self.lens.len() {
                 self.inner.lock().jobs.remove(&self.job);
-                return None;
+                return Some(None);
             }
             let mut s = self.inner.lock();
             let (slot, result) = loop {
-                let job = s.jobs.get_mut(&self.job)?;
+                let Some(job) = s.jobs.get_mut(&self.job) else {
+                    return Some(None);
+                };
                 let slot = if self.ordered {
                     Some(self.next_chunk)
                         .filter(|&c| !matches!(job.results[c], ChunkResult::Pending))
@@ -479,7 +519,7 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
                         None,
                     );
                 }
-                s = self.inner.wait_changed(s);
+                s = self.inner.wait_changed_until(s, deadline)?;
             };
             drop(s);
             self.next_chunk += 1;
@@ -496,5 +536,14 @@ impl<R: DeserializeOwned> Iterator for Results<R> {
                     .map(|(i, r)| (first + i, r)),
             );
         }
+    }
+}
+
+impl<R: DeserializeOwned> Iterator for Results<R> {
+    /// Each input's position and outcome.
+    type Item = Outcome<R>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_until(None).flatten()
     }
 }

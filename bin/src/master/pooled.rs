@@ -33,6 +33,16 @@ fn index_of(pids: &mut Vec<u32>, pid: u32) -> usize {
     }
 }
 
+/// The error of a chunk whose task failed (not its worker): the run fails naming it.
+fn task_failed(pids: &mut Vec<u32>, range: Option<Range<u64>>, why: String) -> RunError {
+    RunError::Worker {
+        index: index_of(pids, 0),
+        pid: None,
+        range,
+        cause: format!("failed its chunk: {why}"),
+    }
+}
+
 pub(super) fn run(
     plan: &Plan,
     watch: &SignalWatch,
@@ -64,66 +74,55 @@ pub(super) fn run(
     while !todo.is_empty() {
         let tasks: Vec<(u64, Range<u64>)> =
             todo.iter().map(|&c| (steps, chunks[c].clone())).collect();
-        let result = pool.try_map_async(pool_chunk, tasks, Some(1))?;
+        // Each chunk's result as it comes in (so progress and --verbose see it at once).
+        let mut results = pool.imap_unordered(pool_chunk, tasks, 1)?;
         observe(&Event::Mapped { chunks: todo.len() });
-        let mut failed = Vec::new();
-        while !result.wait(Some(LOOK_EVERY)) {
-            if let Some(signal) = interrupted(watch) {
-                stop(&mut pool, observe);
-                return Err(RunError::Interrupted { signal });
-            }
-            // More chunks lost than retries left fails the run at once, as in the other
-            // modes (with no retries, the first).
-            failed = result.failures();
-            if failed.len() > retries.left() as usize {
-                stop(&mut pool, observe);
-                break;
-            }
-        }
-        let round = if failed.len() > retries.left() as usize {
-            Err(PoolError::Tasks(failed))
-        } else {
-            result.get_each(None)
-        };
-        // The chunks that came back are kept; those lost are retried or fail the run.
-        let mut lost = Vec::new();
-        match round {
-            Ok(each) => {
-                for (at, outcome) in each.into_iter().enumerate() {
-                    match outcome {
-                        Ok(value) => outcomes[todo[at]] = Some(value),
-                        Err(e) => lost.push((at, e)),
-                    }
-                }
-            }
-            Err(PoolError::Tasks(failed)) => lost = failed,
-            Err(e) => return Err(RunError::Failed(e.to_string())),
-        }
         let mut again = Vec::new();
-        for (at, error) in lost {
+        loop {
+            let (at, outcome) = match results.next_timeout(LOOK_EVERY) {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(PoolError::Timeout) => {
+                    if let Some(signal) = interrupted(watch) {
+                        stop(&mut pool, observe);
+                        return Err(RunError::Interrupted { signal });
+                    }
+                    continue;
+                }
+                Err(e) => return Err(RunError::Failed(e.to_string())),
+            };
             let chunk = todo[at];
             let range = Some(chunks[chunk].clone());
-            let (pid, cause) = match error {
-                TaskError::WorkerDied { pid, how } => {
+            let (pid, cause) = match outcome {
+                Ok(Ok((pid, partial))) => {
+                    observe(&Event::Received {
+                        index: index_of(&mut pids, pid),
+                        pid,
+                        range: chunks[chunk].clone(),
+                        partial: multiproc_pi::finish(steps, partial.sum),
+                        compute_seconds: partial.compute_seconds,
+                    });
+                    outcomes[chunk] = Some((pid, partial));
+                    continue;
+                }
+                Err(TaskError::WorkerDied { pid, how }) => {
                     (pid, format!("{how} before sending the result of its chunk"))
                 }
-                TaskError::TimedOut { pid, after_ms } => (
+                Err(TaskError::TimedOut { pid, after_ms }) => (
                     pid,
                     format!(
                         "timed out: no result within {} s (--timeout); it was killed after {after_ms} ms",
                         config.timeout.map_or(0.0, |t| t.as_secs_f64())
                     ),
                 ),
-                other => {
-                    // The task itself failed: computing it again would fail the same way.
-                    let index = index_of(&mut pids, 0);
+                // The task itself failed: computing it again would fail the same way.
+                Ok(Err(why)) => {
                     stop(&mut pool, observe);
-                    return Err(RunError::Worker {
-                        index,
-                        pid: None,
-                        range,
-                        cause: format!("failed its chunk: {other}"),
-                    });
+                    return Err(task_failed(&mut pids, range, why));
+                }
+                Err(other) => {
+                    stop(&mut pool, observe);
+                    return Err(task_failed(&mut pids, range, other.to_string()));
                 }
             };
             let index = index_of(&mut pids, pid);
@@ -133,6 +132,8 @@ pub(super) fn run(
                 range,
                 cause,
             };
+            // More chunks lost than retries left fails the run at once, as in the other
+            // modes (with no retries, the first).
             match retries.take(lost, observe) {
                 Ok(_) => again.push(chunk),
                 Err(e) => {
@@ -159,13 +160,6 @@ pub(super) fn run(
         if runs.len() <= index {
             runs.resize(index + 1, (Vec::new(), FixedSum::ZERO, 0.0, 0));
         }
-        observe(&Event::Received {
-            index,
-            pid,
-            range: range.clone(),
-            partial: multiproc_pi::finish(steps, partial.sum),
-            compute_seconds: partial.compute_seconds,
-        });
         let run = &mut runs[index];
         run.0.push(range.clone());
         run.1.merge(partial.sum);
