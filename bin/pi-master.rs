@@ -11,7 +11,7 @@ use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
 use multiproc_apps::output::print_result;
 use multiproc_apps::plot::PlotFile;
 use multiproc_apps::stderr;
-use multiproc_apps::{compare, report, sweep};
+use multiproc_apps::{compare, report, sweep, timeline};
 use multiproc_pi::input::{
     parse_count, parse_procs, parse_procs_list, parse_retries, parse_seconds, parse_steps,
 };
@@ -94,6 +94,11 @@ struct RunArgs {
     /// Run every IPC mode at the same steps and processes and show them side by side
     #[arg(long, conflicts_with = "ipc")]
     compare: bool,
+
+    /// After the run, draw each worker's timeline in the terminal (started, given its work,
+    /// computing, reaped); with FILE (.svg or .png), draw it there as a picture too
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    timeline: Option<Option<PathBuf>>,
 
     /// Print one JSON object on stdout instead of the report
     #[arg(long)]
@@ -256,24 +261,58 @@ fn run_once(args: RunArgs) -> ExitCode {
         retries: args.retries,
     };
     if args.compare {
+        if args.timeline.is_some() {
+            return usage_error("--timeline draws one run; --compare makes several");
+        }
         return run_compare(config, args.json, args.verbose);
     }
+    // Fail on an unwritable picture path before running; touch nothing yet.
+    let picture = match args
+        .timeline
+        .clone()
+        .flatten()
+        .as_deref()
+        .map(PlotFile::check)
+    {
+        None => None,
+        Some(Ok(plot)) => Some(plot),
+        Some(Err(e)) => return usage_error(&e),
+    };
     let plan = match Plan::new(&config) {
         Ok(plan) => plan,
         Err(e) => return usage_error(&e.to_string()),
     };
     let mut console = Console::new(args.verbose, progress, terminal, &plan);
-    let outcome = master::run(&plan, &mut |event| console.observe(event));
+    let mut recorder = timeline::Recorder::new();
+    let outcome = master::run(&plan, &mut |event| {
+        recorder.observe(event);
+        console.observe(event);
+    });
     console.finish();
-    match outcome {
-        Ok(run) => print_result(
-            "pi-master",
-            args.json,
-            &report::JsonReport::new(&run),
-            |out| report::write_human(out, &run, args.verbose),
-        ),
-        Err(e) => run_failed(e),
+    let run = match outcome {
+        Ok(run) => run,
+        Err(e) => return run_failed(e),
+    };
+    let timeline = args.timeline.is_some().then(|| recorder.finish());
+    if let (Some(picture), Some(timeline)) = (&picture, &timeline)
+        && let Err(e) =
+            timeline::plot(timeline, picture.format()).and_then(|bytes| picture.write(&bytes))
+    {
+        stderr::line(format!("pi-master: error: {e}"));
+        return ExitCode::FAILURE;
     }
+    let mut json = report::JsonReport::new(&run);
+    json.timeline = timeline.clone();
+    print_result("pi-master", args.json, &json, |out| {
+        report::write_human(out, &run, args.verbose)?;
+        match &timeline {
+            Some(timeline) => {
+                writeln!(out)?;
+                timeline::write_text(out, timeline, multiproc::cpu_count())
+            }
+            None => Ok(()),
+        }
+    })
 }
 
 /// `--ipc mpi`: as a rank under `mpiexec`, or as the one who runs `mpiexec`.
@@ -306,6 +345,11 @@ fn run_mpi(args: RunArgs) -> ExitCode {
             args.start != StartArg::Spawn,
             "--start",
             "mpiexec starts the ranks",
+        ),
+        (
+            args.timeline.is_some(),
+            "--timeline",
+            "the ranks report only their result",
         ),
     ];
     if let Some((_, flag, why)) = unsupported.iter().find(|(given, _, _)| *given) {

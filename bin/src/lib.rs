@@ -3,7 +3,7 @@
 //! The binaries (`pi-master.rs`, `ipc-bench.rs`) parse their command lines and dispatch; the
 //! work lives here, where the tests reach it too:
 //! - [`master`]: the distributed computation of pi over worker processes;
-//! - [`report`], [`console`], [`compare`], [`sweep`]: what `pi-master` shows;
+//! - [`report`], [`console`], [`compare`], [`sweep`], [`timeline`]: what `pi-master` shows;
 //! - [`bench`](mod@bench): the measurements of `ipc-bench`;
 //! - [`plot`], [`output`], [`stats`], [`text`]: pictures, results on stdout, medians, words and
 //!   widths, shared by both.
@@ -21,3 +21,4 @@ pub mod stats;
 pub mod stderr;
 pub mod sweep;
 pub mod text;
+pub mod timeline;

@@ -237,6 +237,110 @@ fn draw_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// One row of a bar chart: its label and its spans `(from, to, kind)`, `kind` indexing the
+/// legend's colours.
+pub struct BarRow {
+    /// The row's label (on the y axis).
+    pub label: String,
+    /// Its spans, along x.
+    pub spans: Vec<(f64, f64, usize)>,
+}
+
+/// Draws horizontal bars, one row each (the first at the top), over `0..x_end` along x, in
+/// `format`; `kinds` names and colours the span kinds in the legend.
+pub fn draw_bars(
+    format: Format,
+    title: &str,
+    x_desc: &str,
+    x_end: f64,
+    rows: &[BarRow],
+    kinds: &[(&str, RGBColor)],
+) -> Result<Vec<u8>, String> {
+    register_fonts();
+    let failed = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                bars_on(&root, title, x_desc, x_end, rows, kinds).map_err(|e| failed(&e))?;
+                root.present().map_err(|e| failed(&e))?;
+            }
+            Ok(svg.into_bytes())
+        }
+        Format::Png => {
+            let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                bars_on(&root, title, x_desc, x_end, rows, kinds).map_err(|e| failed(&e))?;
+                root.present().map_err(|e| failed(&e))?;
+            }
+            encode_png(&rgb).map_err(|e| failed(&e))
+        }
+    }
+}
+
+fn bars_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    x_end: f64,
+    rows: &[BarRow],
+    kinds: &[(&str, RGBColor)],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (top, legend) = root.split_vertically(SIZE.1 - LEGEND_HEIGHT);
+    let n = rows.len().max(1) as f64;
+    // Row i is drawn between y = n - i - 1 and n - i, so the first row is at the top.
+    let mut chart = ChartBuilder::on(&top)
+        .caption(title, ("sans-serif", 34))
+        .margin(30)
+        .margin_bottom(10)
+        .x_label_area_size(70)
+        .y_label_area_size(300)
+        .build_cartesian_2d(0.0..x_end * 1.02, 0.0..n)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .x_labels(10)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_labels(0)
+        .disable_y_mesh()
+        .label_style(("sans-serif", 22))
+        .axis_desc_style(("sans-serif", 28))
+        .draw()?;
+    // The rows' labels, left of the axis, each at its row's height.
+    let font = ("sans-serif", 22).into_font().color(&BLACK);
+    for (i, row) in rows.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(0.0, n - i as f64 - 0.5));
+        let (width, height) = top.estimate_text_size(&row.label, &font)?;
+        top.draw(&Text::new(
+            row.label.clone(),
+            (x - width as i32 - 12, y - height as i32 / 2),
+            font.clone(),
+        ))?;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let y = n - i as f64 - 1.0;
+        chart.draw_series(row.spans.iter().map(|&(a, b, kind)| {
+            let color = kinds.get(kind).map_or(BLACK, |k| k.1);
+            Rectangle::new([(a, y + 0.15), (b, y + 0.85)], color.filled())
+        }))?;
+    }
+    let legend_series: Vec<Series<'_>> = kinds
+        .iter()
+        .map(|(label, color)| Series {
+            label: (*label).to_string(),
+            points: &[],
+            color: *color,
+            width: 14,
+            markers: false,
+            dashed: false,
+        })
+        .collect();
+    draw_legend(&legend, &legend_series)
+}
+
 /// Where a plot goes: checked before a run starts, written only once the run succeeded.
 ///
 /// Nothing at the target is touched before [`PlotFile::write`]: a run that fails or is

@@ -50,6 +50,9 @@ pub struct JsonReport {
     /// Workers lost and replaced under `--retries`, in order: which, why, and the range
     /// computed again.
     pub retries: Vec<JsonRetry>,
+    /// Each worker's moments, with `--timeline` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<crate::timeline::Timeline>,
 }
 
 /// One retry in [`JsonReport`].
@@ -137,6 +140,7 @@ impl JsonReport {
                     cause: r.cause.clone(),
                 })
                 .collect(),
+            timeline: None,
         }
     }
 }

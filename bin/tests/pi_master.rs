@@ -1732,3 +1732,111 @@ fn counts_agree_with_their_nouns_and_a_debug_build_says_so() {
         assert!(out.stdout.contains("--release"), "{out}");
     }
 }
+
+#[test]
+fn the_timeline_shows_every_workers_phases_in_order_in_80_columns() {
+    let dir = ScratchDir::new("pi-master-timeline");
+    for ipc in ["pipe", "queue", "shm", "pool"] {
+        let args = [
+            "--procs",
+            "3",
+            "--steps",
+            "1e7",
+            "--ipc",
+            ipc,
+            "--timeline",
+            "--json",
+        ];
+        let json = json_of(&pi_master(&args));
+        let workers = json["timeline"]["workers"].as_array().expect("a timeline");
+        assert_eq!(workers.len(), 3, "{ipc}: {json}");
+        let end = json["timeline"]["seconds"].as_f64().unwrap();
+        for w in workers {
+            let moments = |key: &str| -> Vec<f64> {
+                w[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|v| match v.as_array() {
+                        Some(pair) => pair.iter().map(|x| x.as_f64().unwrap()).collect(),
+                        None => vec![v.as_f64().unwrap()],
+                    })
+                    .collect()
+            };
+            let computing = moments("computing");
+            let mut order: Vec<f64> = w["started"].as_f64().into_iter().collect();
+            if ipc != "pool" {
+                order.extend(moments("given").first());
+            }
+            order.extend(&computing);
+            order.extend(w["reaped"].as_f64());
+            order.push(end);
+            assert!(
+                order.windows(2).all(|p| p[0] <= p[1] + 1e-9),
+                "{ipc}: worker {} out of order: {order:?}",
+                w["index"]
+            );
+            // In queue and pool modes a worker may find no chunk left.
+            if ipc == "pipe" || ipc == "shm" {
+                assert!(!computing.is_empty(), "{ipc}: {w}");
+            }
+            if ipc != "pool" {
+                assert!(w["reaped"].is_number(), "{ipc}: {w}");
+            }
+        }
+    }
+    // The drawing: a row per worker, phases left to right, 80 columns.
+    let svg = dir.join("timeline.svg");
+    let png = dir.join("timeline.png");
+    for (picture, args) in [
+        (&svg, vec!["--procs", "4", "--steps", "1e7", "--timeline"]),
+        (
+            &png,
+            vec![
+                "--procs",
+                "2",
+                "--steps",
+                "1e7",
+                "--ipc",
+                "queue",
+                "--timeline",
+            ],
+        ),
+    ] {
+        let mut args = args;
+        args.push(picture.to_str().unwrap());
+        let out = pi_master(&args);
+        assert!(out.status.success(), "{out}");
+        assert_eq!(too_wide(&out.stdout), Vec::<&str>::new(), "{out}");
+        let rows: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("worker "))
+            .collect();
+        assert_eq!(rows.len(), if picture == &svg { 4 } else { 2 }, "{out}");
+        assert!(
+            rows.iter().any(|row| row[10..70].contains('#')),
+            "computing shows:\n{out}"
+        );
+        for row in rows {
+            let track = &row[10..70];
+            if let (Some(last_work), Some(reaped)) = (track.rfind('#'), track.find('|')) {
+                assert!(reaped > last_work, "reaped after computing: {row}");
+            }
+        }
+        assert!(out.stdout.contains("# computing"), "{out}");
+    }
+    let doc_text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&doc_text).expect("well-formed SVG");
+    let labels: String = doc.descendants().filter_map(|n| n.text()).collect();
+    for needle in ["worker 3 (pid", "computing", "starting"] {
+        assert!(labels.contains(needle), "the picture lacks {needle:?}");
+    }
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let reader = decoder.read_info().expect("a well-formed PNG");
+    assert_eq!((reader.info().width, reader.info().height), (1280, 720));
+    // One run only, and a picture's name says its format.
+    assert_usage_error(&["--compare", "--timeline"], "--timeline");
+    let bad = dir.join("timeline.gif");
+    assert_usage_error(&["--timeline", bad.to_str().unwrap()], ".svg or .png");
+}
