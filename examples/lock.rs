@@ -60,7 +60,15 @@ fn main() -> multiproc::Result<()> {
     let (procs, times) = (number(4), number(10_000));
     println!("{procs} processes each add 1 to a shared counter {times} times");
     // Updates get lost here; how many depends on the moment, so it is shown, not promised.
-    println!("without lock: {}", count(procs, times, None)?);
+    let total = procs * times;
+    let without = count(procs, times, None)?;
+    println!("without lock: {without}");
+    if without < total {
+        println!(
+            "  ({} updates lost: two processes read the same value, each wrote it + 1)",
+            total - without
+        );
+    }
     let lock = Lock::new()?;
     println!("with lock: {}", count(procs, times, Some(&lock))?);
     Ok(())

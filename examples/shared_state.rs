@@ -26,7 +26,12 @@ fn main() -> multiproc::Result<()> {
     let arr = Array::new(&(0..10).collect::<Vec<i64>>())?;
     let mut p = Process::new(child, (num.try_clone()?, arr.try_clone()?));
     p.start()?;
+    println!("before: {} and {:?}", num.get()?, arr.to_vec()?);
     p.join()?;
+    println!(
+        "the parent reads what its child (pid {}) wrote into shared memory:",
+        p.pid().unwrap_or(0)
+    );
     println!("{}", num.get()?);
     println!("{:?}", arr.to_vec()?);
     Ok(())

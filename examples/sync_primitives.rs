@@ -156,7 +156,7 @@ fn main() -> multiproc::Result<()> {
     drop(guard);
     producer.join()?;
     println!(
-        "condition: the consumer waited, notified each time, until all {} items were there ({})",
+        "condition: the consumer, woken at each notify, waited until all {} items were in ({})",
         items.get()?,
         if got_all { "on time" } else { "timed out" }
     );

@@ -87,6 +87,8 @@ fn pi_serial_shows_pi_time_and_error() {
     assert!((pi - std::f64::consts::PI).abs() < 1e-10, "{text}");
     line_with(&text, "elapsed = ");
     line_with(&text, "error = ");
+    // Why its last digits differ from the parallel programs': said, not left to surprise.
+    assert!(text.contains("rounding"), "{text}");
 }
 
 /// The `pi = ` value printed by an example.
@@ -132,10 +134,27 @@ fn pi_processes_covers_every_index_and_all_pi_examples_agree() {
 /// queue version says who took which ranges: every range once, every worker named.
 #[test]
 fn pi_programs_time_themselves_and_the_queue_says_who_took_what() {
-    for name in ["pi_serial", "pi_processes", "pi_pipes", "pi_queue"] {
+    for name in [
+        "pi_serial",
+        "pi_threads",
+        "pi_processes",
+        "pi_pipes",
+        "pi_queue",
+    ] {
         let (_, text) = run(name, &["1000000", "3"]);
         line_with(&text, "elapsed = ");
+        line_with(&text, "pi = ");
+        line_with(&text, "error = ");
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{name}: wider than 80: {line:?}"
+            );
+        }
     }
+    // The threads say they are threads of one process.
+    let (_, text) = run("pi_threads", &["1000000", "3"]);
+    assert!(text.contains("3 threads of one process"), "{text}");
     let (_, text) = run("pi_queue", &["1000000", "3"]);
     let took: Vec<u64> = text
         .lines()
@@ -256,8 +275,11 @@ fn lock_makes_the_counter_exact() {
 fn shared_state_child_writes_are_seen_by_the_parent() {
     let (_, text) = run("shared_state", &[]);
     let lines: Vec<&str> = text.lines().collect();
+    // What the parent read before its child wrote, then after: the child's writes.
+    assert!(lines[0].starts_with("before: 0 and [0, 1, 2"), "{text}");
+    assert!(lines[1].contains("wrote into shared memory"), "{text}");
     assert_eq!(
-        lines,
+        lines[2..],
         ["3.1415927", "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"],
         "{text}"
     );
@@ -297,7 +319,7 @@ fn sync_primitives_each_scene_shows_its_outcome() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(waited >= 90, "the first waited for the last: {text}");
     assert!(
-        line_with(&text, "condition:").contains("all 3 items were there (on time)"),
+        line_with(&text, "condition:").contains("all 3 items were in (on time)"),
         "{text}"
     );
 }
@@ -322,4 +344,21 @@ fn pool_maps_applies_times_out_and_uses_several_workers() {
         workers >= 2,
         "results from several worker processes: {text}"
     );
+}
+
+/// The course table in the repository names every example, and shows what each printed.
+#[test]
+fn the_course_table_in_the_repository_covers_every_example() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let table = std::fs::read_to_string(dir.join("README.md")).expect("examples/README.md");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            assert!(
+                table.contains(&format!("$ cargo run --release --example {name}\n")),
+                "examples/README.md shows no run of {name}"
+            );
+        }
+    }
 }

@@ -21,7 +21,7 @@ fn main() {
     if std::env::var_os(ERR_CHILD).is_some() {
         // Re-run by `a_target_error_is_printed_on_the_childs_stderr`: start a child that
         // fails, and exit.
-        let mut p = Process::new(fails, "the disk is full".to_string()).with_name("writer");
+        let mut p = Process::new(fails_aloud, "the disk is full".to_string()).with_name("writer");
         let _ = p.start();
         let _ = p.join();
         return;
@@ -113,10 +113,17 @@ fn exit_with(code: i32) {
 }
 
 fn panics(msg: String) {
+    common::quiet_stderr();
     panic!("{msg}");
 }
 
 fn fails(msg: String) -> Result<(), String> {
+    common::quiet_stderr();
+    Err(msg)
+}
+
+/// `fails`, saying so on stderr as every failing child does.
+fn fails_aloud(msg: String) -> Result<(), String> {
     Err(msg)
 }
 
