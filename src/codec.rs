@@ -148,6 +148,20 @@ pub fn encode_frame<T: Serialize + ?Sized>(value: &T, max: usize, out: &mut Vec<
     Ok(())
 }
 
+/// Encodes `value` into `out` and returns the bytes used, or `None` when it does not fit
+/// there (nothing is then promised about `out`'s bytes): for encoding straight into a
+/// shared-memory ring when there is room, and through a buffer otherwise.
+pub fn encode_into_slice<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut [u8],
+) -> Result<Option<usize>> {
+    match bincode::serde::encode_into_slice(value, out, config()) {
+        Ok(used) => Ok(Some(used)),
+        Err(bincode::error::EncodeError::UnexpectedEnd) => Ok(None),
+        Err(e) => Err(encode_error(e)),
+    }
+}
+
 /// Appends to a buffer up to a limit and refuses past it: a value too big for a frame is
 /// refused once a frame's worth is encoded, not after all of it is.
 struct Bounded<'a> {

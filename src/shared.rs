@@ -75,9 +75,16 @@ impl<'de, T: Plain, D: SharedData> Deserialize<'de> for SharedMem<T, D> {
     fn deserialize<Z: Deserializer<'de>>(deserializer: Z) -> std::result::Result<Self, Z::Error> {
         use serde::de::Error as _;
         let index = u32::deserialize(deserializer)?;
-        let fd = handover::import(index, FdKind::Memory).map_err(Z::Error::custom)?;
-        let region = DataRegion::open(fd)
-            .map_err(|e| Z::Error::custom(format!("cannot map shared memory: {e}")))?;
+        SharedMem::adopt(index).map_err(Z::Error::custom)
+    }
+}
+
+impl<T: Plain, D: SharedData> SharedMem<T, D> {
+    /// In a worker unpacking its arguments: maps the region handed over at `index`, after
+    /// checking it holds a `T` and its data.
+    pub(crate) fn adopt(index: u32) -> std::result::Result<Self, String> {
+        let fd = handover::import(index, FdKind::Memory)?;
+        let region = DataRegion::open(fd).map_err(|e| format!("cannot map shared memory: {e}"))?;
         Ok(SharedMem(Arc::new(region)))
     }
 }

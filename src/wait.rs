@@ -32,7 +32,8 @@ use crate::os;
 
 /// Something [`wait`] can watch: it becomes ready when there is something to read or an end to
 /// notice. Implemented by [`crate::Connection`], [`crate::Process`] (ready when the child has ended,
-/// like Python's `Process.sentinel`) and [`crate::signals::SignalWatch`].
+/// like Python's `Process.sentinel`), [`crate::ShmConnection`] and
+/// [`crate::signals::SignalWatch`].
 pub trait Waitable {
     /// The descriptor whose readability means "ready"; `None` is never ready.
     fn wait_fd(&self) -> Option<BorrowedFd<'_>>;
@@ -40,12 +41,19 @@ pub trait Waitable {
     fn ready_now(&self) -> bool {
         false
     }
+    /// Called before [`wait`] sleeps on [`Waitable::wait_fd`]: an object whose writers make
+    /// its descriptor readable only for a reader that says it waits (a shared-memory
+    /// channel) says so here.
+    fn before_sleep(&self) {}
 }
 
 /// Waits until at least one of `objects` is ready, or the timeout passes (`None`: no limit);
 /// returns the indices of the ready ones, empty on timeout. Like Python's
 /// `multiprocessing.connection.wait`.
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Result<Vec<usize>> {
+    for o in objects {
+        o.before_sleep();
+    }
     let now: Vec<usize> = (0..objects.len())
         .filter(|&i| objects[i].ready_now())
         .collect();

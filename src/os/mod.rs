@@ -47,6 +47,37 @@ pub(crate) fn pipe_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
 }
 
+/// A pair of connected Unix stream sockets, both close-on-exec and non-blocking (a
+/// shared-memory channel's bells: no data, just "look again", and a hang-up when the other
+/// end is gone).
+pub(crate) fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Writes one byte on a bell socket, never blocking and never raising `SIGPIPE`: a full
+/// socket already has a bell pending, and a closed one has nobody left to wake.
+pub(crate) fn ring(fd: BorrowedFd<'_>) {
+    use nix::sys::socket::{MsgFlags, send};
+    use std::os::fd::AsRawFd;
+    loop {
+        match send(
+            fd.as_raw_fd(),
+            &[1],
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Err(Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}
+
 /// `read(2)` on a non-blocking descriptor: `Ok(None)` when nothing is there yet.
 pub(crate) fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
     loop {

@@ -330,6 +330,72 @@ impl<T: Plain, D: SharedData> DataRegion<T, D> {
     }
 }
 
+/// Bytes after the `T`, copied in and out without a lock: for a channel's rings
+/// ([`crate::shm_channel`]), which hand each range of bytes to one process at a time through
+/// their head and tail counters (a release store by the side that is done with a range, an
+/// acquire load by the side that takes it over).
+///
+/// The bytes are plain `u8`, valid whatever they hold, and no reference to them outlives a
+/// call. A peer that breaks the hand-over protocol (writes a range while we read it) can only
+/// make us see wrong bytes, which the frame checks and the decoder then refuse; every access
+/// is checked against the mapping's bounds first.
+impl<T: Plain> DataRegion<T, u8> {
+    /// The address of data bytes `at..at + len`, after checking they lie in the mapping.
+    fn byte_range(&self, at: usize, len: usize) -> *mut u8 {
+        let end = at.checked_add(len);
+        assert!(
+            end.is_some_and(|end| end <= self.len),
+            "bytes {at}..{at}+{len} out of range for {} bytes",
+            self.len
+        );
+        if len == 0 {
+            return NonNull::<u8>::dangling().as_ptr();
+        }
+        self.data_ptr(at)
+    }
+
+    /// Copies `src` into the data bytes from `at` on.
+    pub(crate) fn copy_into(&self, at: usize, src: &[u8]) {
+        let dst = self.byte_range(at, src.len());
+        // SAFETY: `dst..dst + len` lies in the mapping (checked) and `src` is our own memory,
+        // so the two do not overlap; u8 has no alignment or validity requirement. The range
+        // belongs to this process at this moment (the protocol above).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    }
+
+    /// Copies the data bytes from `at` on into `dst`.
+    pub(crate) fn copy_out(&self, at: usize, dst: &mut [u8]) {
+        let src = self.byte_range(at, dst.len());
+        // SAFETY: as in `copy_into`, the other way round.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+    }
+
+    /// Runs `f` on the data bytes `at..at + len`, to read them in place (decoding a message
+    /// straight out of a ring).
+    pub(crate) fn with_bytes<R>(&self, at: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let ptr = self.byte_range(at, len);
+        // SAFETY: the range lies in the mapping (checked), is initialised (zero-filled, then
+        // written as bytes), and belongs to this process until `f` returns (the protocol
+        // above); the slice does not outlive the call.
+        f(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+
+    /// Runs `f` on the data bytes `at..at + len`, to write them in place (encoding a message
+    /// straight into a ring).
+    pub(crate) fn with_bytes_mut<R>(
+        &self,
+        at: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        let ptr = self.byte_range(at, len);
+        // SAFETY: as in `with_bytes`; the range belongs to this process alone until `f`
+        // returns, so no other slice over it exists in this process either (each call makes
+        // its own, for its own range, and the channel's ends are not shared between threads).
+        f(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
+}
+
 impl<T: Plain, D: SharedData> Drop for DataRegion<T, D> {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `map_fd`; no reference into it outlives
