@@ -41,7 +41,7 @@ struct Cli {
     patterns: Patterns,
 
     /// Transports to measure besides the raw pipe, which is always measured as the baseline
-    #[arg(long, value_name = "LIST", default_value = "pipe,pipe-bytes,queue", value_parser = parse_transports)]
+    #[arg(long, value_name = "LIST", default_value = "pipe,pipe-bytes,queue,shm", value_parser = parse_transports)]
     transports: Transports,
 
     /// Scale the number of messages per point (1 = about 64 MiB or 200 000 messages)

@@ -32,6 +32,7 @@
 //! As with a pipe, an end handed to a child should be dropped by the parent (moving it into
 //! the [`crate::Process`]'s arguments does that), or the child never sees it close.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -48,12 +49,19 @@ use crate::os::{self, FdKind};
 use crate::shared::SharedMem;
 use crate::wait::Waitable;
 
-/// Bytes of each direction's ring unless asked otherwise: 1 MiB.
-pub const DEFAULT_RING: usize = 1 << 20;
+/// Bytes of each direction's ring unless asked otherwise: 2 MiB, so a 1 MiB message fits
+/// whole and the writer can be a message ahead of the reader (1 MiB messages: 12.4 GB/s
+/// here, against 8.1 with a 1 MiB ring). A channel costs twice this in shared memory;
+/// [`shm_pipe_with_ring`] makes smaller ones for small messages.
+pub const DEFAULT_RING: usize = 2 << 20;
 /// The smallest ring (a frame header and some payload must fit).
 pub const MIN_RING: usize = 4096;
 /// The largest ring: 1 GiB.
 pub const MAX_RING: usize = 1 << 30;
+/// A large message is published to the reader every this many bytes: small enough that the
+/// reader copies a piece out while it is still in cache (1 MiB messages: 8.5 GB/s here,
+/// against 8.0 when published every 64 KiB and 8.2 when only once the ring is full).
+const PUBLISH_EVERY: usize = 16 * 1024;
 /// How long an end spins before it sleeps, unless told otherwise.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 
@@ -67,21 +75,30 @@ plain_struct! {
 }
 
 plain_struct! {
+    /// Words read at every message and written seldom, on a line of their own (so it stays
+    /// in both sides' caches).
+    struct Seldom {
+        /// The reader is asleep (or about to be) waiting for bytes.
+        reader_waiting: AtomicU32,
+        /// The writer is asleep (or about to be) waiting for room.
+        writer_waiting: AtomicU32,
+        /// The pid of the process that sends on this direction, or 0 (taken at its first
+        /// send, given back when its end is dropped or handed to a child).
+        sender: AtomicU32,
+        /// The pid of the process that receives on this direction, or 0.
+        receiver: AtomicU32,
+        _pad: [AtomicU64; 6],
+    }
+}
+
+plain_struct! {
     /// One direction: its ring's counters and who waits on it.
     struct Direction {
         /// Bytes the writer has published, in all.
         head: Line,
         /// Bytes the reader has consumed, in all.
         tail: Line,
-        /// The reader is asleep (or about to be) waiting for bytes.
-        reader_waiting: AtomicU32,
-        /// The writer is asleep (or about to be) waiting for room.
-        writer_waiting: AtomicU32,
-        /// The pid of the process sending a message on this direction now, or 0.
-        sending: AtomicU32,
-        /// The pid of the process receiving a message on this direction now, or 0.
-        receiving: AtomicU32,
-        _pad: [AtomicU64; 6],
+        seldom: Seldom,
     }
 }
 
@@ -101,7 +118,8 @@ plain_struct! {
     }
 }
 
-/// Creates a duplex channel through shared memory with rings of [`DEFAULT_RING`] bytes.
+/// Creates a duplex channel through shared memory with rings of [`DEFAULT_RING`] bytes each
+/// way.
 ///
 /// ```rust,standalone_crate
 /// use multiproc::{Process, ShmConnection, shm_pipe};
@@ -172,6 +190,13 @@ pub struct ShmConnection {
     /// ever), from `inbound_at` on; read before the ring.
     inbound: Vec<u8>,
     inbound_at: usize,
+    /// This process's pid.
+    me: u32,
+    /// The outgoing ring's tail as last seen: room is known without reading the reader's
+    /// line until it seems short.
+    tail_seen: Cell<u64>,
+    /// The incoming ring's head as last seen, likewise.
+    head_seen: Cell<u64>,
 }
 
 /// How a wait ended.
@@ -185,7 +210,7 @@ impl ShmConnection {
     fn new(region: SharedMem<ChannelState, u8>, side: usize, bell: OwnedFd) -> Self {
         region.pids[side].store(std::process::id(), Ordering::SeqCst);
         let ring = region.ring.load(Ordering::SeqCst);
-        ShmConnection {
+        let end = ShmConnection {
             region,
             side,
             bell: Some(bell),
@@ -196,7 +221,15 @@ impl ShmConnection {
             scratch: Vec::new(),
             inbound: Vec::new(),
             inbound_at: 0,
-        }
+            me: std::process::id(),
+            tail_seen: Cell::new(0),
+            head_seen: Cell::new(0),
+        };
+        end.tail_seen
+            .set(end.out().tail.value.load(Ordering::Acquire));
+        end.head_seen
+            .set(end.inn().head.value.load(Ordering::Acquire));
+        end
     }
 
     fn out(&self) -> &Direction {
@@ -252,6 +285,7 @@ impl ShmConnection {
     /// Closes this end now, as dropping it would.
     pub fn close(&mut self) {
         if self.bell.take().is_some() {
+            self.disown();
             self.region.holders[self.side].fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -344,35 +378,52 @@ impl ShmConnection {
 
     // ---- sending -------------------------------------------------------------------------
 
-    /// Runs `f` with this direction's `sending` (or `receiving`) slot claimed for this
-    /// process: two processes using the same end at once would interleave their bytes, so
-    /// the second is refused, naming the first.
+    /// Runs `f` once this process owns this end's sending (or receiving) side: two
+    /// processes using the same end at once would interleave their bytes, so the second is
+    /// refused, naming the first. The side stays this process's until the end is dropped or
+    /// handed to a child, so this is one load per message.
     fn with_claim<R>(
         &mut self,
         sending: bool,
         f: impl FnOnce(&mut Self) -> Result<R>,
     ) -> Result<R> {
-        let me = std::process::id();
-        fn slot(end: &ShmConnection, sending: bool) -> &AtomicU32 {
-            if sending {
-                &end.out().sending
-            } else {
-                &end.inn().receiving
-            }
-        }
-        if let Err(other) =
-            slot(self, sending).compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        let slot = if sending {
+            &self.out().seldom.sender
+        } else {
+            &self.inn().seldom.receiver
+        };
+        if slot.load(Ordering::Relaxed) != self.me
+            && let Err(other) =
+                slot.compare_exchange(0, self.me, Ordering::Acquire, Ordering::Relaxed)
         {
-            let what = if sending { "sending" } else { "receiving" };
+            let what = if sending { "sends" } else { "receives" };
             return Err(Error::misuse(format!(
-                "process {other} is {what} on this end of the shared-memory channel at the same \
-                 time as process {me}: an end belongs to one process at a time (hand it to a \
-                 child and drop it here)"
+                "process {other} {what} on this end of the shared-memory channel, and process {} \
+                 tried to as well: an end belongs to one process at a time (hand it to a child \
+                 and drop it here)",
+                self.me
             )));
         }
-        let result = f(self);
-        slot(self, sending).store(0, Ordering::Release);
-        result
+        f(self)
+    }
+
+    /// Gives back this process's ownership of the end's two sides.
+    fn disown(&self) {
+        for slot in [&self.out().seldom.sender, &self.inn().seldom.receiver] {
+            let _ = slot.compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed);
+        }
+    }
+
+    /// Room in the outgoing ring for a writer at `head`, reading the reader's tail only when
+    /// the last one seen leaves less than `need`.
+    fn room(&self, head: u64, need: u64) -> u64 {
+        let room = self.ring - (head - self.tail_seen.get());
+        if room >= need {
+            return room;
+        }
+        self.tail_seen
+            .set(self.out().tail.value.load(Ordering::Acquire));
+        self.ring - (head - self.tail_seen.get())
     }
 
     /// Sends one value, encoded straight into the ring when it fits where the ring is free.
@@ -387,10 +438,8 @@ impl ShmConnection {
     }
 
     fn send_claimed<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<usize> {
-        let dir = self.out();
-        let head = dir.head.value.load(Ordering::Relaxed);
-        let tail = dir.tail.value.load(Ordering::Acquire);
-        let free = self.ring - (head - tail);
+        let head = self.out().head.value.load(Ordering::Relaxed);
+        let free = self.room(head, 64);
         let at = (head % self.ring) as usize;
         let contiguous = (self.ring as usize - at).min(free as usize);
         if contiguous > HEADER_LEN {
@@ -429,10 +478,35 @@ impl ShmConnection {
             return Err(Error::too_large(bytes.len() as u64, self.max_frame));
         }
         self.bell()?;
-        let header = (bytes.len() as u32).to_le_bytes();
-        self.with_claim(true, |end| end.write_parts(&[&header, bytes]))?;
+        self.with_claim(true, |end| {
+            if !end.put_whole(bytes) {
+                let header = (bytes.len() as u32).to_le_bytes();
+                end.write_parts(&[&header, bytes])?;
+            }
+            Ok(())
+        })?;
         self.count_sent(bytes.len());
         Ok(())
+    }
+
+    /// Writes the frame of `bytes` in one piece and publishes it, if the ring has room for
+    /// it where it is free now; whether it did.
+    fn put_whole(&self, bytes: &[u8]) -> bool {
+        let total = HEADER_LEN + bytes.len();
+        let head = self.out().head.value.load(Ordering::Relaxed);
+        let at = (head % self.ring) as usize;
+        if at + total > self.ring as usize || self.room(head, total as u64) < total as u64 {
+            return false;
+        }
+        let base = self.base(self.side);
+        self.region
+            .data()
+            .with_bytes_mut(base + at, total, |frame| {
+                frame[..HEADER_LEN].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+                frame[HEADER_LEN..].copy_from_slice(bytes);
+            });
+        self.publish(head + total as u64);
+        true
     }
 
     fn count_sent(&mut self, payload: usize) {
@@ -444,7 +518,7 @@ impl ShmConnection {
     fn publish(&self, head: u64) {
         let dir = self.out();
         dir.head.value.store(head, Ordering::SeqCst);
-        self.ring_if(&dir.reader_waiting);
+        self.ring_if(&dir.seldom.reader_waiting);
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
@@ -463,21 +537,23 @@ impl ShmConnection {
         for part in parts {
             let mut part: &[u8] = part;
             while !part.is_empty() {
-                let room =
-                    |end: &Self| ring - (head - end.out().tail.value.load(Ordering::Acquire));
+                let room = |end: &Self| end.room(head, 1);
                 if room(self) == 0 {
                     // Let the reader see what is there, then wait for room (or for something to
                     // take aside).
                     self.publish(head);
                     let take_aside = self.inbound.len() - self.inbound_at < self.max_frame;
                     let (out, inn) = (self.out(), self.inn());
-                    let waited =
-                        self.wait_for(&[&out.writer_waiting, &inn.reader_waiting], None, || {
+                    let waited = self.wait_for(
+                        &[&out.seldom.writer_waiting, &inn.seldom.reader_waiting],
+                        None,
+                        || {
                             room(self) > 0
                                 || (take_aside
                                     && inn.head.value.load(Ordering::Acquire)
                                         > inn.tail.value.load(Ordering::Relaxed))
-                        })?;
+                        },
+                    )?;
                     match waited {
                         Waited::Ready => {}
                         Waited::TimedOut => unreachable_timeout()?,
@@ -497,6 +573,11 @@ impl ShmConnection {
                 head += n as u64;
                 written += n;
                 part = &part[n..];
+                // Published piece by piece, so the reader copies one piece out while this
+                // side copies the next in (both in cache).
+                if written % PUBLISH_EVERY < n && written < total {
+                    self.publish(head);
+                }
             }
         }
         self.publish(head);
@@ -528,8 +609,20 @@ impl ShmConnection {
 
     /// Bytes in the incoming ring.
     fn ring_available(&self) -> u64 {
-        let dir = self.inn();
-        dir.head.value.load(Ordering::Acquire) - dir.tail.value.load(Ordering::Relaxed)
+        self.ring_available_at_least(u64::MAX)
+    }
+
+    /// Bytes in the incoming ring, reading the writer's head only when the last one seen
+    /// shows fewer than `need`.
+    fn ring_available_at_least(&self, need: u64) -> u64 {
+        let tail = self.inn().tail.value.load(Ordering::Relaxed);
+        let have = self.head_seen.get().saturating_sub(tail);
+        if have >= need {
+            return have;
+        }
+        self.head_seen
+            .set(self.inn().head.value.load(Ordering::Acquire));
+        self.head_seen.get() - tail
     }
 
     fn aside(&self) -> usize {
@@ -549,7 +642,10 @@ impl ShmConnection {
         }
         let dir = self.inn();
         let need = (need - aside).min(self.ring);
-        self.wait_for(&[&dir.reader_waiting], deadline, || {
+        if self.ring_available_at_least(need) >= need {
+            return Ok(Waited::Ready);
+        }
+        self.wait_for(&[&dir.seldom.reader_waiting], deadline, || {
             dir.head.value.load(Ordering::Acquire) - dir.tail.value.load(Ordering::Relaxed) >= need
         })
     }
@@ -560,7 +656,7 @@ impl ShmConnection {
         let dir = self.inn();
         let tail = dir.tail.value.load(Ordering::Relaxed);
         dir.tail.value.store(tail + n, Ordering::SeqCst);
-        self.ring_if(&dir.writer_waiting);
+        self.ring_if(&dir.seldom.writer_waiting);
     }
 
     /// Consumes `n` bytes of the stream (taken aside first, then the ring).
@@ -649,7 +745,39 @@ impl ShmConnection {
         Ok(value)
     }
 
+    /// The common case first: when a whole message waits in the ring in one piece (and
+    /// nothing was taken aside), runs `f` on its payload where it lies, consumes it, and
+    /// returns what `f` made of it with the payload's length. `None`: not so, nothing done.
+    fn take_whole<R>(&self, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<(R, usize)>> {
+        if self.aside() != 0
+            || self.bell.is_none()
+            || self.ring_available_at_least(HEADER_LEN as u64) < HEADER_LEN as u64
+        {
+            return Ok(None);
+        }
+        let tail = self.inn().tail.value.load(Ordering::Relaxed);
+        let at = (tail % self.ring) as usize;
+        let mut header = [0u8; HEADER_LEN];
+        self.copy_from_ring(0, &mut header);
+        let len = codec::payload_len(header, self.max_frame)?;
+        let total = (HEADER_LEN + len) as u64;
+        if at + HEADER_LEN + len > self.ring as usize || self.ring_available_at_least(total) < total
+        {
+            return Ok(None);
+        }
+        let base = self.base(1 - self.side);
+        let made = self
+            .region
+            .data()
+            .with_bytes(base + at + HEADER_LEN, len, f);
+        self.consume(total);
+        made.map(|r| Some((r, len)))
+    }
+
     fn recv_claimed<T: DeserializeOwned>(&mut self) -> Result<(T, usize)> {
+        if let Some(whole) = self.take_whole(codec::decode_payload::<T>)? {
+            return Ok(whole);
+        }
         let len = self.next_header()?;
         if self.aside() == 0 && len as u64 <= self.ring {
             // All of it will be in the ring: wait for it, decode it in place unless it wraps.
@@ -698,6 +826,9 @@ impl ShmConnection {
     /// Receives one message sent with `send_bytes` (or any message, as its bytes).
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>> {
         let payload = self.with_claim(false, |end| {
+            if let Some((payload, _)) = end.take_whole(|bytes| Ok(bytes.to_vec()))? {
+                return Ok(payload);
+            }
             let len = end.next_header()?;
             let mut payload = Vec::new();
             end.read_payload(&mut payload, len)?;
@@ -717,6 +848,25 @@ impl ShmConnection {
     }
 
     fn recv_bytes_into_claimed(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let room = buf.len();
+        let fits = |bytes: &[u8]| -> Result<bool> {
+            if bytes.len() <= room {
+                buf[..bytes.len()].copy_from_slice(bytes);
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        };
+        // A message too long for `buf` is consumed here too, and refused below.
+        if let Some((fitted, len)) = self.take_whole(fits)? {
+            return if fitted {
+                Ok(len)
+            } else {
+                Err(Error::buffer_too_short(format!(
+                    "a message of {len} bytes does not fit in a buffer of {room}"
+                )))
+            };
+        }
         let len = self.next_header()?;
         if len > buf.len() {
             // Drop the message, so the channel stays in step.
@@ -789,7 +939,7 @@ impl Waitable for ShmConnection {
 
     fn before_sleep(&self) {
         // A writer rings only for a reader that says it waits.
-        self.inn().reader_waiting.store(1, Ordering::SeqCst);
+        self.inn().seldom.reader_waiting.store(1, Ordering::SeqCst);
     }
 }
 
@@ -829,8 +979,9 @@ impl Serialize for ShmConnection {
             max_frame: self.max_frame as u64,
             spin_ns: self.spin.as_nanos().min(u64::MAX as u128) as u64,
         };
-        // The child's handle, counted now.
+        // The child's handle, counted now; the sides are the child's to take.
         self.region.holders[self.side].fetch_add(1, Ordering::SeqCst);
+        self.disown();
         handed.serialize(serializer)
     }
 }

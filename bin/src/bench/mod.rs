@@ -13,7 +13,9 @@
 //! plain `read`s into a 64 KiB buffer on the other side; no framing, no encoding. `pipe` sends
 //! the payload as a typed message over a [`multiproc::Connection`]; `pipe-bytes` sends it
 //! with `send_bytes` (header and bytes in one `writev`) and receives it with
-//! `recv_bytes_into`; `queue` puts it on a [`multiproc::Queue`].
+//! `recv_bytes_into`; `queue` puts it on a [`multiproc::Queue`]; `shm` sends it with
+//! `send_bytes` over a [`multiproc::ShmConnection`] and receives it with `recv_bytes_into`
+//! into a buffer kept from message to message, as an MPI receiver does.
 
 pub mod pool;
 mod runs;
@@ -50,15 +52,20 @@ pub enum Transport {
     /// A [`multiproc::Queue`].
     #[serde(rename = "queue")]
     Queue,
+    /// A [`multiproc::ShmConnection`] (`send_bytes` / `recv_bytes_into`): bytes through a ring
+    /// of shared memory.
+    #[serde(rename = "shm")]
+    Shm,
 }
 
 impl Transport {
     /// Every transport, baseline first.
-    pub const ALL: [Transport; 4] = [
+    pub const ALL: [Transport; 5] = [
         Transport::RawPipe,
         Transport::Pipe,
         Transport::PipeBytes,
         Transport::Queue,
+        Transport::Shm,
     ];
 
     /// Parses `raw-pipe`, `pipe`, `pipe-bytes` or `queue`.
@@ -68,8 +75,9 @@ impl Transport {
             "pipe" => Ok(Transport::Pipe),
             "pipe-bytes" => Ok(Transport::PipeBytes),
             "queue" => Ok(Transport::Queue),
+            "shm" => Ok(Transport::Shm),
             other => Err(format!(
-                "unknown transport `{other}` (expected raw-pipe, pipe, pipe-bytes or queue)"
+                "unknown transport `{other}` (expected raw-pipe, pipe, pipe-bytes, queue or shm)"
             )),
         }
     }
@@ -82,6 +90,7 @@ impl fmt::Display for Transport {
             Transport::Pipe => "pipe",
             Transport::PipeBytes => "pipe-bytes",
             Transport::Queue => "queue",
+            Transport::Shm => "shm",
         })
     }
 }

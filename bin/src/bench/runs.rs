@@ -4,7 +4,7 @@
 use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
-use multiproc::{Connection, Process, Queue, pipe, pipe_oneway};
+use multiproc::{Connection, Process, Queue, ShmConnection, pipe, pipe_oneway, shm_pipe};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -59,6 +59,8 @@ enum DataEnd {
     Bytes(Connection),
     /// The shared queue; `None` is "no more".
     Queue(Queue<Option<ByteBuf>>),
+    /// A shared-memory channel end used with `send_bytes` / `recv_bytes_into`.
+    Shm(ShmConnection),
 }
 
 /// Child ↔ master control messages.
@@ -121,6 +123,13 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
             }
             0
         }
+        (true, DataEnd::Shm(mut end)) => {
+            expect_go(&mut control)?;
+            for _ in 0..messages {
+                end.send_bytes(&payload)?;
+            }
+            0
+        }
         (true, DataEnd::Queue(queue)) => {
             expect_go(&mut control)?;
             let item = Some(payload);
@@ -163,6 +172,14 @@ fn throughput_child(args: ChildArgs) -> Result<()> {
             control.send(&Control::Ready)?;
             for _ in 0..messages {
                 std::hint::black_box(conn.recv_bytes()?);
+            }
+            messages
+        }
+        (false, DataEnd::Shm(mut end)) => {
+            control.send(&Control::Ready)?;
+            let mut buf = vec![0u8; size];
+            for _ in 0..messages {
+                std::hint::black_box(end.recv_bytes_into(&mut buf)?);
             }
             messages
         }
@@ -224,6 +241,10 @@ pub fn throughput(
                 DataEnd::Queue(queue.as_ref().expect("queue").try_clone()?),
                 None,
             ),
+            Transport::Shm => {
+                let (rx, tx) = shm_pipe()?;
+                (DataEnd::Shm(rx), Some(DataEnd::Shm(tx)))
+            }
         };
         producer_ends.extend(data_for_producer);
         let (mine, theirs) = pipe()?;
@@ -330,6 +351,7 @@ enum EchoEnd {
     Typed(Connection),
     Bytes(Connection),
     Queues(Queue<ByteBuf>, Queue<ByteBuf>),
+    Shm(ShmConnection),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -367,6 +389,13 @@ fn echo_child(args: EchoArgs) -> Result<()> {
                 conn.send_bytes(&buf[..n])?;
             }
         }
+        EchoEnd::Shm(mut end) => {
+            let mut buf = vec![0u8; args.size];
+            for _ in 0..args.rounds {
+                let n = end.recv_bytes_into(&mut buf)?;
+                end.send_bytes(&buf[..n])?;
+            }
+        }
         EchoEnd::Queues(inbox, outbox) => {
             for _ in 0..args.rounds {
                 let b = inbox.get()?;
@@ -392,6 +421,7 @@ fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<()> {
 /// Measures the mean round trip of `size` bytes over `transport`, `rounds` times.
 pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Record> {
     let payload = ByteBuf::from(vec![0x5Au8; size]);
+    let mut shm = None;
     let (mut mine, theirs, queues) = match transport {
         Transport::RawPipe => {
             let (a, b) = pipe()?;
@@ -410,6 +440,11 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
             let to_master: Queue<ByteBuf> = Queue::new()?;
             let end = EchoEnd::Queues(to_child.try_clone()?, to_master.try_clone()?);
             (None, end, Some((to_child, to_master)))
+        }
+        Transport::Shm => {
+            let (a, b) = shm_pipe()?;
+            shm = Some(a);
+            (None, EchoEnd::Shm(b), None)
         }
     };
     let mut p = Process::new(
@@ -438,6 +473,11 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
             (Transport::PipeBytes, Some(c), _) => {
                 c.send_bytes(&payload)?;
                 Ok(c.recv_bytes_into(&mut buf).map(drop)?)
+            }
+            (Transport::Shm, _, _) => {
+                let end = shm.as_mut().ok_or_else(|| Error::from("no shm end"))?;
+                end.send_bytes(&payload)?;
+                Ok(end.recv_bytes_into(&mut buf).map(drop)?)
             }
             (_, _, Some((to_child, to_master))) => {
                 to_child.put(&payload)?;
