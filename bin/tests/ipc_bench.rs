@@ -54,7 +54,7 @@ fn json_records_have_the_documented_fields() {
     for r in records {
         let transport = r["transport"].as_str().unwrap();
         assert!(
-            ["raw-pipe", "pipe", "pipe-bytes", "queue"].contains(&transport),
+            ["raw-pipe", "pipe", "pipe-bytes", "queue", "shm"].contains(&transport),
             "{r}"
         );
         if r["pattern"] == "ping-pong" {
@@ -86,19 +86,22 @@ fn json_records_have_the_documented_fields() {
         "pipe 2x2 71680",
         "pipe-bytes 2x2 71680",
         "queue 2x2 71680",
+        "shm 1x1 8",
+        "shm 2x2 71680",
         "queue 3x1 8",
         "raw-pipe ping-pong",
         "pipe ping-pong",
         "pipe-bytes ping-pong",
         "queue ping-pong",
+        "shm ping-pong",
     ] {
         assert!(seen.contains(want), "missing {want}: {seen:?}");
     }
     // Patterns with N != M exist only for the queue.
     assert!(
-        !seen
-            .iter()
-            .any(|s| s.starts_with("pipe 3x1") || s.starts_with("pipe-bytes 3x1")),
+        !seen.iter().any(|s| s.starts_with("pipe 3x1")
+            || s.starts_with("pipe-bytes 3x1")
+            || s.starts_with("shm 3x1")),
         "{seen:?}"
     );
 }
