@@ -173,6 +173,9 @@ enum IpcArg {
     /// Shared memory: each worker writes its partial sum into its own slot of a shared Array
     /// and releases a Semaphore; no pipe carries a result
     Shm,
+    /// The pipe mode's messages over a shared-memory channel per worker (ShmConnection)
+    #[value(name = "shm-channel")]
+    ShmChannel,
     /// A Pool: the chunks mapped over its workers (replaced if they die)
     Pool,
     /// MPI: the ranks of an mpiexec job are the workers (`mpiexec -n 4 pi-master --ipc mpi`;
@@ -252,6 +255,7 @@ fn run_once(args: RunArgs) -> ExitCode {
             IpcArg::Pipe => Ipc::Pipe,
             IpcArg::Queue => Ipc::Queue,
             IpcArg::Shm => Ipc::Shm,
+            IpcArg::ShmChannel => Ipc::ShmChannel,
             IpcArg::Pool => Ipc::Pool,
             IpcArg::Mpi => Ipc::Mpi,
         },

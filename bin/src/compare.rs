@@ -114,10 +114,11 @@ fn mpi_row(config: &Config) -> Result<Row, RunError> {
 /// Writes the comparison as a table, within 80 columns.
 pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Result<()> {
     let mpi = rows.iter().find(|r| r.job_seconds.is_some());
+    let modes: Vec<&str> = rows.iter().map(|r| r.ipc.as_str()).collect();
     writeln!(
         out,
-        "pipe, queue, shared memory, pool{}: {} over {}",
-        if mpi.is_some() { ", MPI" } else { "" },
+        "{}: {} over {}",
+        modes.join(", "),
         text::count(config.steps, "step", "steps"),
         text::count(config.procs as u64, "worker process", "worker processes")
     )?;
@@ -141,15 +142,16 @@ pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Re
     let how = format!("(speedup: against the same mode with 1 process{chunks})");
     out.write_all(text::wrap(&how, "", " ").as_bytes())?;
     writeln!(out)?;
+    let name = modes.iter().map(|m| m.len()).max().unwrap_or(3).max(3);
     writeln!(
         out,
-        "  {:<6}  {:>17}  {:>8}  {:>7}  {:>7}  {:>8}  {:>9}",
+        "  {:<name$}  {:>17}  {:>8}  {:>7}  {:>7}  {:>8}  {:>8}",
         "ipc", "pi", "error", "wall s", "speedup", "messages", "bytes"
     )?;
     for r in rows {
         writeln!(
             out,
-            "  {:<6}  {:>17.15}  {:>8.1e}  {:>7.4}  {:>7.2}  {:>8}  {:>9}",
+            "  {:<name$}  {:>17.15}  {:>8.1e}  {:>7.4}  {:>7.2}  {:>8}  {:>8}",
             r.ipc, r.pi, r.abs_error, r.wall_seconds, r.speedup, r.messages, r.bytes
         )?;
     }

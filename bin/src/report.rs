@@ -389,8 +389,8 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
         Event::Spawned { index, pid } => {
             format!("[master {me}] started worker {index}: a new process, pid {pid}")
         }
-        Event::Sent { index, range } => format!(
-            "[master {me}] sent worker {index} its range [{}, {}) over its pipe",
+        Event::Sent { index, range, via } => format!(
+            "[master {me}] sent worker {index} its range [{}, {}) over {via}",
             range.start, range.end
         ),
         Event::Received {

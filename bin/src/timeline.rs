@@ -393,6 +393,7 @@ mod tests {
         recorder.observe(&Event::Sent {
             index: 0,
             range: 0..10,
+            via: "its pipe",
         });
         // A computing time longer than the run so far is clamped to the work's arrival.
         recorder.observe(&Event::Received {

@@ -694,6 +694,43 @@ fn shm_mode_json_says_shm_and_covers_every_index() {
 }
 
 #[test]
+fn shm_channel_mode_names_a_killed_worker_and_its_range() {
+    a_killed_worker_in(
+        &["--ipc", "shm-channel"],
+        1,
+        "worker 1 ",
+        "was killed by signal 9 (SIGKILL) before sending its result",
+    );
+}
+
+#[test]
+fn sigint_in_shm_channel_mode_stops_and_reaps_every_worker() {
+    sigint_stops_and_reaps_in(&["--ipc", "shm-channel"]);
+}
+
+#[test]
+fn shm_channel_mode_carries_the_pipe_protocol_and_counts_its_messages() {
+    let json = json_of(&pi_master(&[
+        "--ipc",
+        "shm-channel",
+        "--procs",
+        "3",
+        "--steps",
+        "1000003",
+        "--json",
+    ]));
+    assert_eq!(json["ipc"], "shm-channel");
+    // A range and a stop out, a result back, per worker: as in pipe mode.
+    assert_eq!(json["messages"], 9);
+    assert_tiles(&json, 1000003);
+}
+
+#[test]
+fn retries_replace_a_killed_worker_in_shm_channel_mode() {
+    retried_after_a_kill_in(&["--ipc", "shm-channel"]);
+}
+
+#[test]
 fn pool_mode_names_a_killed_worker_and_its_chunk() {
     a_killed_worker_in(
         &["--ipc", "pool", "--chunks", "4"],
@@ -728,6 +765,7 @@ fn pi_is_the_same_for_any_number_of_processes_and_every_ipc() {
                 &["--ipc", "queue"],
                 &["--ipc", "queue", "--chunks", "5"],
                 &["--ipc", "shm"],
+                &["--ipc", "shm-channel"],
                 &["--ipc", "pool"],
             ] {
                 let mut args = vec!["--procs", procs, "--steps", steps, "--json"];
@@ -805,7 +843,11 @@ fn compare_shows_every_mode_side_by_side() {
     let json = json_of(&out);
     let rows = json.as_array().expect("a list");
     let modes: Vec<&str> = rows.iter().map(|r| r["ipc"].as_str().unwrap()).collect();
-    assert_eq!(modes, vec!["pipe", "queue", "shm", "pool"], "{out}");
+    assert_eq!(
+        modes,
+        vec!["pipe", "queue", "shm", "shm-channel", "pool"],
+        "{out}"
+    );
     for r in rows {
         for key in [
             "pi",
@@ -848,7 +890,7 @@ fn compare_shows_every_mode_side_by_side() {
 
 #[test]
 fn the_largest_number_of_workers_runs_in_every_mode() {
-    for ipc in ["pipe", "queue", "shm", "pool"] {
+    for ipc in ["pipe", "queue", "shm", "shm-channel", "pool"] {
         let json = json_of(&pi_master(&[
             "--procs", "1024", "--steps", "4096", "--ipc", ipc, "--json",
         ]));
@@ -1217,7 +1259,7 @@ fn forkservers_of(master: u32, workers: &[u32]) -> Vec<u32> {
 /// how its workers were started.
 #[test]
 fn forkserver_gives_the_bits_of_spawn_in_every_mode() {
-    for ipc in ["pipe", "queue", "shm", "pool"] {
+    for ipc in ["pipe", "queue", "shm", "shm-channel", "pool"] {
         let args = ["--procs", "3", "--steps", "1000003", "--ipc", ipc, "--json"];
         let spawned = json_of(&pi_master(&args));
         let mut forked_args = args.to_vec();

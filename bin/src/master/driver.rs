@@ -27,7 +27,16 @@ pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError
     let mut workers: Vec<Worker> = Vec::with_capacity(plan.config().procs);
     let mut retries = Retries::new(plan.config().retries);
     let outcome = match plan.config().ipc {
-        Ipc::Pipe => pipes::drive(plan, &watch, &mut workers, &mut retries, observe),
+        Ipc::Pipe => {
+            pipes::drive::<multiproc::Connection>(plan, &watch, &mut workers, &mut retries, observe)
+        }
+        Ipc::ShmChannel => pipes::drive::<multiproc::ShmConnection>(
+            plan,
+            &watch,
+            &mut workers,
+            &mut retries,
+            observe,
+        ),
         Ipc::Queue => queued::drive(plan, &watch, &mut workers, &mut retries, observe),
         Ipc::Shm => shm::drive(plan, &watch, &mut workers, &mut retries, observe),
         Ipc::Pool => unreachable!("pool mode runs on its own, above"),

@@ -8,6 +8,8 @@
 //! - [`Ipc::Shm`] (`shm.rs`): each worker is given its range with its arguments, writes its
 //!   partial sum into its own slot of a shared `Array`, and releases a `Semaphore`; nothing
 //!   travels through a pipe after start-up.
+//! - [`Ipc::ShmChannel`] (`pipes.rs` too): the pipe mode's messages over a shared-memory
+//!   channel per worker.
 //! - [`Ipc::Pool`] (`pooled.rs`): the chunks mapped over a `multiproc::pool::Pool`.
 //! - [`Ipc::Mpi`] ([`mpi`]): the ranks of an `mpiexec` job, with the `mpi` feature.
 //!
@@ -57,6 +59,10 @@ pub enum Ipc {
     /// Shared memory: each worker writes its partial sum into its own slot of a shared
     /// `Array` and says so through a `Semaphore`; no pipe carries a result.
     Shm,
+    /// The pipe mode's messages over a shared-memory channel (`multiproc::ShmConnection`)
+    /// per worker instead of a pipe.
+    #[serde(rename = "shm-channel")]
+    ShmChannel,
     /// A `Pool`: the chunks mapped over its workers, which it replaces if they die.
     Pool,
     /// MPI: the ranks started by `mpiexec` are the workers; each computes its own range and
@@ -66,7 +72,7 @@ pub enum Ipc {
 
 impl Ipc {
     /// Every mode, in the order `--compare` shows them.
-    pub const ALL: [Ipc; 4] = [Ipc::Pipe, Ipc::Queue, Ipc::Shm, Ipc::Pool];
+    pub const ALL: [Ipc; 5] = [Ipc::Pipe, Ipc::Queue, Ipc::Shm, Ipc::ShmChannel, Ipc::Pool];
 }
 
 impl fmt::Display for Ipc {
@@ -75,6 +81,7 @@ impl fmt::Display for Ipc {
             Ipc::Pipe => "pipe",
             Ipc::Queue => "queue",
             Ipc::Shm => "shm",
+            Ipc::ShmChannel => "shm-channel",
             Ipc::Pool => "pool",
             Ipc::Mpi => "mpi",
         })
@@ -128,12 +135,14 @@ pub enum Event {
         /// Its pid.
         pid: u32,
     },
-    /// The master sent worker `index` its range over its pipe.
+    /// The master sent worker `index` its range over its pipe (or channel).
     Sent {
         /// The worker's index.
         index: usize,
         /// The range it must compute.
         range: Range<u64>,
+        /// What carried it: `its pipe`, `its shared-memory channel`.
+        via: &'static str,
     },
     /// Worker `index` was given its range with its arguments (shm mode).
     Assigned {

@@ -1,10 +1,14 @@
-//! Pipe mode: one duplex pipe per worker, a static split of the range.
+//! Pipe mode: one duplex pipe per worker, a static split of the range; and the same over a
+//! shared-memory channel per worker (`--ipc shm-channel`).
 //!
 //! The master sends worker `i` the `i`-th range of the plan and a stop message, then waits on
-//! every pipe at once. A worker's pipe ending before its result is its death, seen at once;
+//! every link at once. A worker's link ending before its result is its death, seen at once;
 //! under `--retries` a new worker takes its place and its range.
 
-use multiproc::{Connection, Waitable, pipe, wait};
+use multiproc::connection::ConnectionStats;
+use multiproc::{Connection, ShmConnection, Waitable, pipe, wait};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::driver::{Retries, interrupted, restart_worker, start_worker};
 use super::plan::Plan;
@@ -13,21 +17,73 @@ use super::worker::{Channel, Report, Task};
 use super::{Event, RunError, Traffic};
 use multiproc::signals::SignalWatch;
 
-pub(super) fn drive(
+/// What the mode needs of the link to a worker: a pipe ([`Connection`]) or a shared-memory
+/// channel ([`ShmConnection`]), which have the same API.
+pub(super) trait Link: Waitable + Sized {
+    /// A new pair: the master's end, and the worker's as it travels in its arguments.
+    fn pair() -> multiproc::Result<(Self, Channel)>;
+    /// Sends one message.
+    fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> multiproc::Result<()>;
+    /// Receives one message.
+    fn recv<T: DeserializeOwned>(&mut self) -> multiproc::Result<T>;
+    /// What crossed it.
+    fn stats(&self) -> ConnectionStats;
+    /// What it is, for the narration: `its pipe`.
+    const NAME: &'static str;
+}
+
+impl Link for Connection {
+    const NAME: &'static str = "its pipe";
+    fn pair() -> multiproc::Result<(Self, Channel)> {
+        let (mine, theirs) = pipe()?;
+        Ok((mine, Channel::Pipe(theirs)))
+    }
+    fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> multiproc::Result<()> {
+        Connection::send(self, value)
+    }
+    fn recv<T: DeserializeOwned>(&mut self) -> multiproc::Result<T> {
+        Connection::recv(self)
+    }
+    fn stats(&self) -> ConnectionStats {
+        Connection::stats(self)
+    }
+}
+
+/// Rings for a worker's channel: its messages are a few dozen bytes.
+const WORKER_RING: usize = 16 * 1024;
+
+impl Link for ShmConnection {
+    const NAME: &'static str = "its shared-memory channel";
+    fn pair() -> multiproc::Result<(Self, Channel)> {
+        let (mine, theirs) = multiproc::shm_channel::shm_pipe_with_ring(WORKER_RING)?;
+        Ok((mine, Channel::ShmChannel(theirs)))
+    }
+    fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> multiproc::Result<()> {
+        ShmConnection::send(self, value)
+    }
+    fn recv<T: DeserializeOwned>(&mut self) -> multiproc::Result<T> {
+        ShmConnection::recv(self)
+    }
+    fn stats(&self) -> ConnectionStats {
+        ShmConnection::stats(self)
+    }
+}
+
+pub(super) fn drive<L: Link>(
     plan: &Plan,
     watch: &SignalWatch,
     workers: &mut Vec<Worker>,
     retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<Traffic, RunError> {
-    let mut conns: Vec<Connection> = Vec::with_capacity(plan.ranges().len());
-    // Connections of lost workers, kept for their counts.
-    let mut retired: Vec<Connection> = Vec::new();
+    let mut conns: Vec<L> = Vec::with_capacity(plan.ranges().len());
+    // Links of lost workers, kept for their counts.
+    let mut retired: Vec<L> = Vec::new();
     // Each worker is sent its range as soon as it runs, so the first ones compute while the
     // last ones are being started.
     for (index, range) in plan.ranges().iter().enumerate() {
-        let (conn, theirs) = pipe()?;
-        start_worker(plan, index, Channel::Pipe(theirs), watch, workers, observe)?;
+        let (conn, theirs) = L::pair()?;
+        start_worker(plan, index, theirs, watch, workers, observe)?;
         workers[index].assign(range.clone());
         conns.push(conn);
         if let Err(lost) = send_range(&mut workers[index], &mut conns[index], observe) {
@@ -112,9 +168,9 @@ pub(super) fn drive(
 
 /// Sends a worker its range and the stop message; a worker that is gone already is
 /// described (and reaped).
-fn send_range(
+fn send_range<L: Link>(
     w: &mut Worker,
-    conn: &mut Connection,
+    conn: &mut L,
     observe: &mut dyn FnMut(&Event),
 ) -> Result<(), RunError> {
     let Some(range) = w.current().cloned() else {
@@ -132,6 +188,7 @@ fn send_range(
     observe(&Event::Sent {
         index: w.index,
         range,
+        via: L::NAME,
     });
     Ok(())
 }
@@ -140,12 +197,12 @@ fn send_range(
 /// replacement that is lost at once uses the next retry, until none is left (then the loss
 /// stands as the run's error).
 #[allow(clippy::too_many_arguments)]
-fn replace(
+fn replace<L: Link>(
     plan: &Plan,
     watch: &SignalWatch,
     workers: &mut [Worker],
-    conns: &mut [Connection],
-    retired: &mut Vec<Connection>,
+    conns: &mut [L],
+    retired: &mut Vec<L>,
     mut lost: RunError,
     retries: &mut Retries,
     observe: &mut dyn FnMut(&Event),
@@ -155,8 +212,8 @@ fn replace(
         let Some(again) = range else {
             return Ok(());
         };
-        let (conn, theirs) = pipe()?;
-        restart_worker(plan, index, Channel::Pipe(theirs), watch, workers, observe)?;
+        let (conn, theirs) = L::pair()?;
+        restart_worker(plan, index, theirs, watch, workers, observe)?;
         retired.push(std::mem::replace(&mut conns[index], conn));
         workers[index].assign(again);
         match send_range(&mut workers[index], &mut conns[index], observe) {

@@ -46,7 +46,9 @@ impl Plan {
         }
         let mut config = config.clone();
         let ranges = match config.ipc {
-            Ipc::Pipe | Ipc::Shm | Ipc::Mpi => partition::partition(config.steps, config.procs),
+            Ipc::Pipe | Ipc::Shm | Ipc::ShmChannel | Ipc::Mpi => {
+                partition::partition(config.steps, config.procs)
+            }
             Ipc::Queue | Ipc::Pool => {
                 let asked = config.chunks.unwrap_or(default_chunks(config.procs));
                 if asked == 0 || asked > MAX_CHUNKS {
@@ -75,7 +77,10 @@ impl Plan {
     /// How many indices each worker will compute, when that is known in advance (pipe and
     /// shm modes); `None` when workers take chunks as they go (queue mode).
     pub fn per_worker(&self) -> Option<Vec<u64>> {
-        matches!(self.config.ipc, Ipc::Pipe | Ipc::Shm | Ipc::Mpi)
-            .then(|| self.ranges.iter().map(|r| r.end - r.start).collect())
+        matches!(
+            self.config.ipc,
+            Ipc::Pipe | Ipc::Shm | Ipc::ShmChannel | Ipc::Mpi
+        )
+        .then(|| self.ranges.iter().map(|r| r.end - r.start).collect())
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use multiproc::sync::Semaphore;
-use multiproc::{Array, Connection, Queue};
+use multiproc::{Array, Connection, Queue, ShmConnection};
 use multiproc_pi::partition;
 use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ pub(super) enum Channel {
     },
     /// Its own duplex pipe: tasks in, reports out.
     Pipe(Connection),
+    /// Its own shared-memory channel, used as the pipe is.
+    ShmChannel(ShmConnection),
     /// The task queue and the result queue every worker shares.
     Queue {
         /// Where it takes tasks.
@@ -111,6 +113,28 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
                 };
                 compute(index, steps, range, progress, &mut garbage, &mut |r| {
                     conn.send(&r)
+                })?;
+            }
+            fault::at(index, Moment::After, &mut garbage);
+            Ok(())
+        }
+        Channel::ShmChannel(conn) => {
+            // Garbage is a message of bytes that decodes as no report.
+            let conn = std::cell::RefCell::new(conn);
+            let mut garbage = || {
+                let _ = conn.borrow_mut().send_bytes(&[0xff; 64]);
+            };
+            fault::at(index, Moment::Start, &mut garbage);
+            loop {
+                let task = conn.borrow_mut().recv::<Task>();
+                let range = match task {
+                    Ok(Some(range)) => range,
+                    Ok(None) => break,
+                    Err(e) if e.is_closed() => break,
+                    Err(e) => return Err(text(e)),
+                };
+                compute(index, steps, range, progress, &mut garbage, &mut |r| {
+                    conn.borrow_mut().send(&r)
                 })?;
             }
             fault::at(index, Moment::After, &mut garbage);
