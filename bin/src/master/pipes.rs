@@ -56,7 +56,7 @@ impl Link for ShmConnection {
     const NAME: &'static str = "its shared-memory channel";
     fn pair() -> multiproc::Result<(Self, Channel)> {
         let (mine, theirs) = multiproc::shm_channel::shm_pipe_with_ring(WORKER_RING)?;
-        Ok((mine, Channel::ShmChannel(theirs)))
+        Ok((mine, Channel::ShmRing(theirs)))
     }
     fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> multiproc::Result<()> {
         ShmConnection::send(self, value)

@@ -39,7 +39,7 @@ pub(super) enum Channel {
     /// Its own duplex pipe: tasks in, reports out.
     Pipe(Connection),
     /// Its own shared-memory channel, used as the pipe is.
-    ShmChannel(ShmConnection),
+    ShmRing(ShmConnection),
     /// The task queue and the result queue every worker shares.
     Queue {
         /// Where it takes tasks.
@@ -118,7 +118,7 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
             fault::at(index, Moment::After, &mut garbage);
             Ok(())
         }
-        Channel::ShmChannel(conn) => {
+        Channel::ShmRing(conn) => {
             // Garbage is a message of bytes that decodes as no report.
             let conn = std::cell::RefCell::new(conn);
             let mut garbage = || {
