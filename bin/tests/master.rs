@@ -102,6 +102,7 @@ fn plans_cover_every_index_in_every_mode() -> Result<(), Failed> {
         (Ipc::Pipe, 4, 10, None),
         (Ipc::Pipe, 3, 1_000_003, None),
         (Ipc::Shm, 2, 999, None),
+        (Ipc::ShmChannel, 3, 1_000_003, None),
         (Ipc::Mpi, 3, 1_000_003, None),
         (Ipc::Queue, 2, 1_000_000, Some(7)),
         (Ipc::Queue, 2, 10, Some(1000)),
@@ -115,7 +116,7 @@ fn plans_cover_every_index_in_every_mode() -> Result<(), Failed> {
             format!("{ipc}: contiguous: {ranges:?}"),
         )?;
         match ipc {
-            Ipc::Pipe | Ipc::Shm | Ipc::Mpi => check(
+            Ipc::Pipe | Ipc::Shm | Ipc::ShmChannel | Ipc::Mpi => check(
                 plan.per_worker().map(|v| v.len()) == Some(procs),
                 "one range per worker",
             )?,
