@@ -5,11 +5,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use multiproc_apps::bench::{self as ipc_bench, Pattern, Record, Transport};
+use multiproc_apps::lang;
 use multiproc_apps::output::print_result;
 use multiproc_apps::plot::PlotFile;
 use multiproc_apps::stats::median_by;
+use multiproc_apps::tr as t;
 use multiproc_pi::input::{parse_count, parse_list};
 
 /// Throughput and latency of Pipe and Queue between processes, against the raw pipe.
@@ -63,6 +65,11 @@ struct Cli {
     /// Also draw throughput against payload size per transport (pattern 1x1) into this SVG
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+
+    /// Language of what is printed for people: pt or en [default: from LC_ALL, LC_MESSAGES
+    /// or LANG]
+    #[arg(long, value_name = "LANG", global = true)]
+    lang: Option<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -170,10 +177,45 @@ fn throughput_of(r: &Record) -> f64 {
     }
 }
 
+/// The command line's definition with its help in the language chosen.
+fn localized_command() -> clap::Command {
+    let help = |key: &'static str| move |a: clap::Arg| a.help(t!(key).into_owned());
+    let sub = |key: &'static str| {
+        move |cmd: clap::Command| {
+            cmd.about(t!(key).into_owned())
+                .mut_arg("repeat", help("help.bench_sync_repeat"))
+                .mut_arg("scale", help("help.bench_sync_scale"))
+                .mut_arg("json", help("help.bench_sync_json"))
+        }
+    };
+    let cmd = Cli::command()
+        .about(t!("help.bench_about").into_owned())
+        .long_about(t!("help.bench_long").into_owned())
+        .mut_arg("sizes", help("help.bench_sizes"))
+        .mut_arg("patterns", help("help.bench_patterns"))
+        .mut_arg("transports", help("help.bench_transports"))
+        .mut_arg("scale", help("help.bench_scale"))
+        .mut_arg("rounds", help("help.bench_rounds"))
+        .mut_arg("repeat", help("help.bench_repeat"))
+        .mut_arg("json", help("help.bench_json"))
+        .mut_arg("plot", help("help.bench_plot"))
+        .mut_arg("lang", help("help.lang"))
+        .mut_subcommand("sync", sub("help.bench_sync"))
+        .mut_subcommand("pool", sub("help.bench_pool"));
+    lang::localize_help(cmd)
+}
+
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
     multiproc::init();
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The language first, so that --help and every message come in it.
+    if let Err(e) = lang::choose(&args) {
+        let _ = writeln!(io::stderr(), "ipc-bench: {}: {e}", t!("error.prefix"));
+        return ExitCode::from(2);
+    }
+    let matches = localized_command().get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::Pool(args)) = &cli.command {
         return match ipc_bench::pool::measure(args.repeat, args.scale) {
             Ok(records) => print_result("ipc-bench", args.json, &records, |out| {

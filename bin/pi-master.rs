@@ -5,13 +5,15 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::PossibleValue;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use multiproc_apps::console::Console;
 use multiproc_apps::master::{self, Config, Ipc, Plan, RunError};
 use multiproc_apps::output::print_result;
 use multiproc_apps::plot::PlotFile;
 use multiproc_apps::stderr;
-use multiproc_apps::{compare, report, sweep, timeline};
+use multiproc_apps::tr as t;
+use multiproc_apps::{compare, lang, report, sweep, timeline};
 use multiproc_pi::input::{
     parse_count, parse_procs, parse_procs_list, parse_retries, parse_seconds, parse_steps,
 };
@@ -116,6 +118,11 @@ struct RunArgs {
     /// Never show progress
     #[arg(long)]
     no_progress: bool,
+
+    /// Language of what is printed for people: pt or en [default: from LC_ALL, LC_MESSAGES
+    /// or LANG]
+    #[arg(long, value_name = "LANG", global = true)]
+    lang: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -164,31 +171,61 @@ fn parse_list(text: &str) -> Result<ProcsList, String> {
     parse_procs_list(text).map(ProcsList)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// How ranges and partial sums travel (`--ipc`); each value's help is in the catalogues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum IpcArg {
-    /// One duplex pipe between the master and each worker; a static split of the range
     Pipe,
-    /// A task queue and a result queue shared by all; chunks taken as workers become free
     Queue,
-    /// Shared memory: each worker writes its partial sum into its own slot of a shared Array
-    /// and releases a Semaphore; no pipe carries a result
     Shm,
-    /// The pipe mode's messages over a shared-memory channel per worker (ShmConnection)
-    #[value(name = "shm-channel")]
     ShmChannel,
-    /// A Pool: the chunks mapped over its workers (replaced if they die)
     Pool,
-    /// MPI: the ranks of an mpiexec job are the workers (`mpiexec -n 4 pi-master --ipc mpi`;
-    /// outside mpiexec, pi-master runs it with --procs ranks). Needs the `mpi` build feature
     Mpi,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+impl ValueEnum for IpcArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            IpcArg::Pipe,
+            IpcArg::Queue,
+            IpcArg::Shm,
+            IpcArg::ShmChannel,
+            IpcArg::Pool,
+            IpcArg::Mpi,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let (name, help) = match self {
+            IpcArg::Pipe => ("pipe", t!("help.ipc_pipe")),
+            IpcArg::Queue => ("queue", t!("help.ipc_queue")),
+            IpcArg::Shm => ("shm", t!("help.ipc_shm")),
+            IpcArg::ShmChannel => ("shm-channel", t!("help.ipc_shm_channel")),
+            IpcArg::Pool => ("pool", t!("help.ipc_pool")),
+            IpcArg::Mpi => ("mpi", t!("help.ipc_mpi")),
+        };
+        Some(PossibleValue::new(name).help(help.into_owned()))
+    }
+}
+
+/// How worker processes start (`--start`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StartArg {
-    /// A fresh copy of this program for every worker (posix_spawn and exec)
     Spawn,
-    /// One clean copy of this program, started once, forks every worker
     Forkserver,
+}
+
+impl ValueEnum for StartArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[StartArg::Spawn, StartArg::Forkserver]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let (name, help) = match self {
+            StartArg::Spawn => ("spawn", t!("help.start_spawn")),
+            StartArg::Forkserver => ("forkserver", t!("help.start_forkserver")),
+        };
+        Some(PossibleValue::new(name).help(help.into_owned()))
+    }
 }
 
 impl StartArg {
@@ -206,7 +243,15 @@ const LONG_RUN: u64 = 2_000_000_000;
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
     multiproc::init();
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The language first, so that --help and every message come in it.
+    if let Err(e) = lang::choose(&args) {
+        let code = usage_error(&e);
+        stderr::flush(FLUSH_WITHIN);
+        return code;
+    }
+    let matches = localized_command().get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let start = match &cli.command {
         Some(Command::Sweep(args)) => args.start,
         None => cli.run.start,
@@ -227,6 +272,42 @@ fn main() -> ExitCode {
     // What was said on stderr goes out before the exit, unless nobody reads it.
     stderr::flush(FLUSH_WITHIN);
     code
+}
+
+/// The command line's definition with its help in the language chosen (the catalogues hold
+/// every line of `--help`, in English too).
+fn localized_command() -> clap::Command {
+    let help = |key: &'static str| move |a: clap::Arg| a.help(t!(key).into_owned());
+    let cmd = Cli::command()
+        .about(t!("help.pi_master_about").into_owned())
+        .long_about(t!("help.pi_master_long").into_owned())
+        .after_long_help(t!("help.pi_master_after").into_owned())
+        .mut_arg("procs", help("help.procs"))
+        .mut_arg("steps", help("help.steps"))
+        .mut_arg("ipc", help("help.ipc"))
+        .mut_arg("chunks", help("help.chunks"))
+        .mut_arg("timeout", help("help.timeout"))
+        .mut_arg("retries", help("help.retries"))
+        .mut_arg("start", help("help.start"))
+        .mut_arg("compare", help("help.compare"))
+        .mut_arg("timeline", help("help.timeline"))
+        .mut_arg("json", help("help.json"))
+        .mut_arg("verbose", help("help.verbose"))
+        .mut_arg("progress", help("help.progress"))
+        .mut_arg("no_progress", help("help.no_progress"))
+        .mut_arg("lang", help("help.lang"))
+        .mut_subcommand("sweep", |sweep| {
+            sweep
+                .about(t!("help.sweep").into_owned())
+                .mut_arg("procs", help("help.sweep_procs"))
+                .mut_arg("steps", help("help.sweep_steps"))
+                .mut_arg("start", help("help.sweep_start"))
+                .mut_arg("repeat", help("help.sweep_repeat"))
+                .mut_arg("plot", help("help.sweep_plot"))
+                .mut_arg("json", help("help.sweep_json"))
+                .mut_arg("verbose", help("help.sweep_verbose"))
+        });
+    lang::localize_help(cmd)
 }
 
 /// How long the end of a run waits for its stderr lines to be written: a stderr nobody reads
@@ -302,7 +383,7 @@ fn run_once(args: RunArgs) -> ExitCode {
         && let Err(e) =
             timeline::plot(timeline, picture.format()).and_then(|bytes| picture.write(&bytes))
     {
-        stderr::line(format!("pi-master: error: {e}"));
+        stderr::line(format!("pi-master: {}: {e}", t!("error.prefix")));
         return ExitCode::FAILURE;
     }
     let mut json = report::JsonReport::new(&run);
@@ -398,7 +479,9 @@ fn run_as_rank(_: &RunArgs) -> ExitCode {
 /// A usage error found after parsing: the message, and exit status 2.
 fn usage_error(message: &str) -> ExitCode {
     stderr::line(format!(
-        "error: {message}\n\nFor more information, try '--help'."
+        "{}: {message}\n\n{}",
+        t!("error.prefix"),
+        t!("error.usage_more")
     ));
     ExitCode::from(2)
 }
@@ -428,7 +511,7 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let plot = match args.plot.as_deref().map(PlotFile::check).transpose() {
         Ok(plot) => plot,
         Err(e) => {
-            stderr::line(format!("pi-master: error: {e}"));
+            stderr::line(format!("pi-master: {}: {e}", t!("error.prefix")));
             return ExitCode::from(2);
         }
     };
@@ -450,13 +533,17 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     if let Some(plot) = &plot
         && let Err(e) = sweep::plot(&result, plot.format()).and_then(|bytes| plot.write(&bytes))
     {
-        stderr::line(format!("pi-master: error: {e}"));
+        stderr::line(format!("pi-master: {}: {e}", t!("error.prefix")));
         return ExitCode::FAILURE;
     }
     if args.json {
         // The table says it; JSON says it in `warnings`, and people reading stderr see it too.
         for warning in &result.warnings {
-            stderr::line(format!("pi-master: warning: {warning}"));
+            stderr::line(format!(
+                "pi-master: {}: {}",
+                t!("error.warning"),
+                warning.words(None)
+            ));
         }
     }
     print_result("pi-master", args.json, &result, |out| {
@@ -475,7 +562,7 @@ fn run_failed(e: RunError) -> ExitCode {
             multiproc::signals::die_of(signal)
         }
         e => {
-            stderr::line(format!("pi-master: error: {e}"));
+            stderr::line(format!("pi-master: {}: {e}", t!("error.prefix")));
             ExitCode::FAILURE
         }
     }

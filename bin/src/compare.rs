@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::master::{self, Config, Event, Ipc, Plan, RunError};
 use crate::text;
+use rust_i18n::t;
 
 /// One mode's line of the comparison.
 #[derive(Clone, Debug, Serialize)]
@@ -117,36 +118,62 @@ pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Re
     let modes: Vec<&str> = rows.iter().map(|r| r.ipc.as_str()).collect();
     writeln!(
         out,
-        "{}: {} over {}",
-        modes.join(", "),
-        text::count(config.steps, "step", "steps"),
-        text::count(config.procs as u64, "worker process", "worker processes")
+        "{}",
+        t!(
+            "compare.title",
+            modes = modes.join(", "),
+            steps = text::count(config.steps, &t!("word.step"), &t!("word.steps")),
+            workers = text::count(
+                config.procs as u64,
+                &t!("word.worker_process"),
+                &t!("word.worker_processes")
+            )
+        )
     )?;
     let chunked: Vec<&Row> = rows.iter().filter(|r| r.chunks.is_some()).collect();
     let chunks = match chunked.as_slice() {
         [] => String::new(),
-        [first, ..] if chunked.iter().all(|r| r.chunks == first.chunks) => format!(
-            "; {} in {}",
-            chunked
+        [first, ..] if chunked.iter().all(|r| r.chunks == first.chunks) => t!(
+            "compare.chunks",
+            modes = chunked
                 .iter()
                 .map(|r| r.ipc.as_str())
                 .collect::<Vec<_>>()
-                .join(" and "),
-            text::count(first.chunks.unwrap_or(0), "chunk", "chunks")
-        ),
+                .join(&format!(" {} ", t!("word.and"))),
+            count = text::count(
+                first.chunks.unwrap_or(0),
+                &t!("word.chunk"),
+                &t!("word.chunks")
+            )
+        )
+        .into_owned(),
         _ => chunked
             .iter()
-            .map(|r| format!("; {} in {} chunks", r.ipc, r.chunks.unwrap_or(0)))
+            .map(|r| {
+                t!(
+                    "compare.chunks",
+                    modes = r.ipc,
+                    count =
+                        text::count(r.chunks.unwrap_or(0), &t!("word.chunk"), &t!("word.chunks"))
+                )
+                .into_owned()
+            })
             .collect(),
     };
-    let how = format!("(speedup: against the same mode with 1 process{chunks})");
+    let how = t!("compare.how", chunks = chunks);
     out.write_all(text::wrap(&how, "", " ").as_bytes())?;
     writeln!(out)?;
     let name = modes.iter().map(|m| m.len()).max().unwrap_or(3).max(3);
     writeln!(
         out,
         "  {:<name$}  {:>17}  {:>8}  {:>7}  {:>7}  {:>8}  {:>8}",
-        "ipc", "pi", "error", "wall s", "speedup", "messages", "bytes"
+        t!("compare.col_ipc"),
+        t!("compare.col_pi"),
+        t!("compare.col_error"),
+        t!("compare.col_wall"),
+        t!("compare.col_speedup"),
+        t!("compare.col_messages"),
+        t!("compare.col_bytes")
     )?;
     for r in rows {
         writeln!(
@@ -155,7 +182,7 @@ pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Re
             r.ipc, r.pi, r.abs_error, r.wall_seconds, r.speedup, r.messages, r.bytes
         )?;
     }
-    if let Some(note) = text::debug_build_note(text::DEBUG_PI_MASTER) {
+    if let Some(note) = text::debug_build_note(&rust_i18n::t!("report.debug_pi")) {
         writeln!(out, "  ({note})")?;
     }
     if rows
@@ -163,14 +190,11 @@ pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Re
         .all(|w| w[0].pi.to_bits() == w[1].pi.to_bits())
     {
         writeln!(out)?;
-        writeln!(out, "Every mode computed the same bits of pi.")?;
+        writeln!(out, "{}", t!("compare.same_bits"))?;
     }
     if let Some(job) = mpi.and_then(|r| r.job_seconds) {
         writeln!(out)?;
-        let line = format!(
-            "mpi: the ranks time from the moment they are all up; the whole mpiexec job, its own \
-             start and end included, took {job:.3} s."
-        );
+        let line = t!("compare.mpi_job", seconds = format!("{job:.3}"));
         out.write_all(text::wrap(&line, "", "").as_bytes())?;
     }
     Ok(())

@@ -16,6 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, T
 use crate::master::{Event, Plan};
 use crate::report::{narrate, percent};
 use crate::text::WIDTH;
+use rust_i18n::t;
 
 /// More workers than this get only the bar for the whole run (a terminal has few rows).
 const MAX_BARS: usize = 32;
@@ -155,14 +156,15 @@ impl Console {
                         .progress_chars("#>-")
                 };
                 let all = multi.add(ProgressBar::new(total));
-                all.set_style(style(
-                    "{prefix:>9} [{wide_bar:.green}] {percent:>3}%  {eta:>3} left",
-                ));
-                all.set_prefix("all");
+                all.set_style(style(&format!(
+                    "{{prefix:>9}} [{{wide_bar:.green}}] {{percent:>3}}%  {{eta:>3}} {}",
+                    t!("progress.left")
+                )));
+                all.set_prefix(t!("progress.all").into_owned());
                 // A worker's bar: its range (pipe, shm), or its share of all the steps.
                 let (lens, of) = match plan.per_worker() {
-                    Some(lens) => (lens, ""),
-                    None => (vec![total; procs], " of all"),
+                    Some(lens) => (lens, String::new()),
+                    None => (vec![total; procs], format!(" {}", t!("progress.of_all"))),
                 };
                 // Padded to the width of the whole run's line, so the bars line up.
                 let worker_style = style(&format!(
@@ -174,7 +176,7 @@ impl Console {
                         .map(|(i, len)| {
                             let bar = multi.add(ProgressBar::new(*len));
                             bar.set_style(worker_style.clone());
-                            bar.set_prefix(format!("worker {i}"));
+                            bar.set_prefix(t!("progress.worker", index = i).into_owned());
                             bar
                         })
                         .collect()
@@ -298,13 +300,18 @@ impl Console {
 /// (the workers' shares of all the steps, as many as fit).
 fn progress_line(sum: u64, total: u64, elapsed: Duration, done: &[u64]) -> String {
     let seconds = elapsed.as_secs_f64();
-    let mut line = format!("progress: {:.0}% after {seconds:.1} s", percent(sum, total));
+    let mut line = t!(
+        "progress.line",
+        percent = format!("{:.0}", percent(sum, total)),
+        seconds = format!("{seconds:.1}")
+    )
+    .into_owned();
     if sum > 0 && sum < total {
         let left = seconds * (total - sum) as f64 / sum as f64;
-        line.push_str(&format!(", about {left:.1} s left"));
+        line.push_str(&t!("progress.line_left", left = format!("{left:.1}")));
     }
     if done.len() > 1 {
-        let mut workers = String::from("; workers");
+        let mut workers = t!("progress.line_workers").into_owned();
         for d in done {
             let share = format!(" {:.0}%", percent(*d, total));
             if line.len() + workers.len() + share.len() + " ...".len() > WIDTH {

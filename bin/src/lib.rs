@@ -10,9 +10,13 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+// The message catalogues (`locales/en.toml`, `locales/pt.toml`), read at build time.
+rust_i18n::i18n!("locales", fallback = "en");
+
 pub mod bench;
 pub mod compare;
 pub mod console;
+pub mod lang;
 pub mod master;
 pub mod output;
 pub mod plot;

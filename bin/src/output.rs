@@ -25,7 +25,11 @@ pub fn print_result<T: Serialize + ?Sized>(
     };
     match written.and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            let _ = writeln!(io::stderr(), "{program}: cannot write the results: {e}");
+            let _ = writeln!(
+                io::stderr(),
+                "{program}: {}",
+                rust_i18n::t!("error.cannot_write", error = e)
+            );
             ExitCode::FAILURE
         }
         _ => ExitCode::SUCCESS,

@@ -369,10 +369,9 @@ impl PlotFile {
                 in_place: true,
                 format: format.unwrap_or(Format::Svg),
             }),
-            _ if format.is_none() => Err(format!(
-                "cannot write the plot to {shown}: a plot is an SVG or a PNG picture; name \
-                 the file .svg or .png"
-            )),
+            _ if format.is_none() => {
+                Err(rust_i18n::t!("error.plot_name", path = shown).into_owned())
+            }
             found => {
                 let format = format.unwrap_or(Format::Svg);
                 // Through a symbolic link, replace the file it points to, not the link.

@@ -9,6 +9,7 @@ use multiproc_pi::{exact_midpoint_sum, kernel, partition, ulps_between};
 
 use crate::master::{Event, Ipc, Retry, Run};
 use crate::text::{self, WIDTH};
+use rust_i18n::t;
 
 /// From here on π + 1/(12·steps²) is the exact midpoint sum to well below one ulp.
 const FORMULA_FROM: u64 = 1000;
@@ -159,93 +160,105 @@ pub fn write_human(out: &mut dyn Write, run: &Run, full: bool) -> io::Result<()>
     let exact = exact_midpoint_sum(c.steps);
     let error = run.pi - std::f64::consts::PI;
     let mpi = c.ipc == Ipc::Mpi;
-    let steps = text::count(c.steps, "step", "steps");
-    if mpi {
-        writeln!(
-            out,
-            "pi by the midpoint rule: {steps} over {}",
-            text::count(c.procs as u64, "MPI rank", "MPI ranks")
-        )?;
-        writeln!(out, "(ipc: mpi, rank 0 pid {})", run.master_pid)?;
+    let steps = text::count(c.steps, &t!("word.step"), &t!("word.steps"));
+    let workers = if mpi {
+        text::count(c.procs as u64, &t!("word.mpi_rank"), &t!("word.mpi_ranks"))
     } else {
-        writeln!(
-            out,
-            "pi by the midpoint rule: {steps} over {}",
-            text::count(c.procs as u64, "worker process", "worker processes")
-        )?;
-        let mut how = vec![format!("ipc: {}", c.ipc)];
+        text::count(
+            c.procs as u64,
+            &t!("word.worker_process"),
+            &t!("word.worker_processes"),
+        )
+    };
+    writeln!(
+        out,
+        "{}",
+        t!("report.title", steps = steps, workers = workers)
+    )?;
+    if mpi {
+        writeln!(out, "{}", t!("report.how_mpi", pid = run.master_pid))?;
+    } else {
+        let mut how = vec![t!("report.how_ipc", ipc = c.ipc).into_owned()];
         if let (Ipc::Queue | Ipc::Pool, Some(chunks)) = (c.ipc, c.chunks) {
-            how.push(text::count(chunks, "chunk", "chunks"));
+            how.push(text::count(chunks, &t!("word.chunk"), &t!("word.chunks")));
         }
         // The default start method goes unsaid; the other one is part of what the run shows.
         if multiproc::get_start_method() != multiproc::StartMethod::Spawn {
-            how.push(format!("start: {}", multiproc::get_start_method()));
+            how.push(t!("report.how_start", method = multiproc::get_start_method()).into_owned());
         }
-        how.push(format!("master pid {}", run.master_pid));
+        how.push(t!("report.how_master", pid = run.master_pid).into_owned());
         writeln!(out, "({})", how.join(", "))?;
     }
     writeln!(out)?;
-    writeln!(out, "  pi          {:.15}", run.pi)?;
-    writeln!(out, "  true pi     {:.15}", std::f64::consts::PI)?;
-    writeln!(out, "  error       {error:+.3e}")?;
+    let label = |key: &str| format!("  {:<12}", t!(key));
+    // The lines under a labelled one start where its value does.
+    let under = " ".repeat(14);
+    writeln!(out, "{}{:.15}", label("report.pi"), run.pi)?;
     writeln!(
         out,
-        "              the rule itself is off by 1/(12·steps²) = {:.3e}",
-        1.0 / (12.0 * (c.steps as f64).powi(2))
+        "{}{:.15}",
+        label("report.true_pi"),
+        std::f64::consts::PI
     )?;
+    writeln!(out, "{}{error:+.3e}", label("report.error"))?;
+    let rule = format!("{:.3e}", 1.0 / (12.0 * (c.steps as f64).powi(2)));
+    writeln!(out, "{under}{}", t!("report.rule", value = rule))?;
     if c.steps >= FORMULA_FROM {
-        writeln!(
-            out,
-            "              the arithmetic by {:+.2} ulp of the exact midpoint sum",
-            ulps_between(run.pi, exact)
-        )?;
+        let ulps = format!("{:+.2}", ulps_between(run.pi, exact));
+        writeln!(out, "{under}{}", t!("report.arithmetic", ulps = ulps))?;
     } else {
-        writeln!(
-            out,
-            "              (an estimate of the rule's error that holds from 1000 steps on)"
-        )?;
+        writeln!(out, "{under}{}", t!("report.estimate"))?;
     }
     writeln!(
         out,
-        "  wall time   {:.3} s   (kernel: {})",
+        "{}{:.3} s   {}",
+        label("report.wall_time"),
         run.wall_seconds,
-        kernel::simd_name()
+        t!("report.kernel", simd = kernel::simd_name())
     )?;
-    if let Some(note) = text::debug_build_note(text::DEBUG_PI_MASTER) {
-        writeln!(out, "              ({note})")?;
+    if let Some(note) = text::debug_build_note(&t!("report.debug_pi")) {
+        writeln!(out, "{under}({note})")?;
     }
-    let traffic = format!(
-        "{} ({})",
-        text::count(run.traffic.messages, "message", "messages"),
-        text::count(run.traffic.bytes, "byte", "bytes")
+    let traffic = t!(
+        "report.traffic",
+        messages = text::count(
+            run.traffic.messages,
+            &t!("word.message"),
+            &t!("word.messages")
+        ),
+        bytes = text::count(run.traffic.bytes, &t!("word.byte"), &t!("word.bytes"))
     );
+    let messages = label("report.messages");
     if mpi {
+        writeln!(out, "{under}{}", t!("report.mpi_timed"))?;
         writeln!(
             out,
-            "              (timed from every rank up; mpiexec's own start is not counted)"
-        )?;
-        writeln!(
-            out,
-            "  messages    {traffic} from the other ranks to rank 0"
+            "{messages}{}",
+            t!("report.traffic_mpi", traffic = traffic)
         )?;
     } else if c.ipc == Ipc::Pool {
-        writeln!(out, "  messages    (not counted: the pool's own pipes)")?;
+        writeln!(out, "{messages}{}", t!("report.traffic_pool"))?;
     } else {
-        writeln!(out, "  messages    {traffic} between master and workers")?;
+        writeln!(
+            out,
+            "{messages}{}",
+            t!("report.traffic_pipes", traffic = traffic)
+        )?;
     }
     writeln!(out)?;
     write_workers(out, run, full)?;
     if !run.retries.is_empty() {
         writeln!(out)?;
-        let lost = text::count(run.retries.len() as u64, "lost worker", "lost workers");
+        let lost = text::count(
+            run.retries.len() as u64,
+            &t!("word.lost_worker"),
+            &t!("word.lost_workers"),
+        );
         out.write_all(
             text::wrap(
-                &format!(
-                    "{lost} replaced; every range lost was computed again, so pi has the bits \
-                     of a clean run:"
-                ),
-                "  retried     ",
-                "              ",
+                &t!("report.retried", lost = lost),
+                &label("report.retried_label"),
+                &under,
             )
             .as_bytes(),
         )?;
@@ -271,15 +284,21 @@ fn write_workers(out: &mut dyn Write, run: &Run, full: bool) -> io::Result<()> {
         Some(width) => format!("  {h:<width$}"),
         None => String::new(),
     };
+    let first = if mpi {
+        t!("report.col_rank")
+    } else {
+        t!("report.col_worker")
+    };
+    let first_width = first.chars().count().max(6);
     // Every column but the ranges, with the spaces between them.
-    const OTHER_COLUMNS: usize = 2 + 6 + 2 + 7 + 2 + 2 + 14 + 2 + 9 + 2 + 8;
-    let budget = WIDTH - OTHER_COLUMNS - host_width.map_or(0, |w| w + 2);
+    let other_columns = 2 + first_width + 2 + 7 + 2 + 2 + 14 + 2 + 9 + 2 + 8;
+    let budget = WIDTH - other_columns - host_width.map_or(0, |w| w + 2);
     let exact: Vec<String> = run
         .workers
         .iter()
         .map(|w| format_ranges(&w.ranges))
         .collect();
-    let fits = full || exact.iter().all(|r| r.len() <= budget);
+    let fits = full || exact.iter().all(|r| r.chars().count() <= budget);
     let shown: Vec<String> = if fits {
         exact
     } else {
@@ -289,31 +308,31 @@ fn write_workers(out: &mut dyn Write, run: &Run, full: bool) -> io::Result<()> {
             .collect()
     };
     let header = if fits {
-        "range [start, end)"
+        t!("report.col_range")
     } else {
-        "share of steps"
+        t!("report.col_share")
     };
     let range_width = shown
         .iter()
-        .map(String::len)
+        .map(|r| r.chars().count())
         .max()
         .unwrap_or(0)
-        .max(header.len());
+        .max(header.chars().count());
     writeln!(
         out,
-        "  {:>6}{}  {:>7}  {:<range_width$}  {:>14}  {:>9}  {:>8}",
-        if mpi { "rank" } else { "worker" },
-        host("host"),
-        "pid",
+        "  {:>first_width$}{}  {:>7}  {:<range_width$}  {:>14}  {:>9}  {:>8}",
+        first,
+        host(&t!("report.col_host")),
+        t!("report.col_pid"),
         header,
-        "partial sum",
-        "compute s",
-        "peak RSS"
+        t!("report.col_partial"),
+        t!("report.col_compute"),
+        t!("report.col_rss")
     )?;
     for (w, ranges) in run.workers.iter().zip(&shown) {
         writeln!(
             out,
-            "  {:>6}{}  {:>7}  {:<range_width$}  {:>14.12}  {:>9.3}  {:>8}",
+            "  {:>first_width$}{}  {:>7}  {:<range_width$}  {:>14.12}  {:>9.3}  {:>8}",
             w.index,
             host(w.host.as_deref().unwrap_or("")),
             w.pid,
@@ -328,7 +347,7 @@ fn write_workers(out: &mut dyn Write, run: &Run, full: bool) -> io::Result<()> {
         )?;
     }
     if !fits {
-        writeln!(out, "  (each worker's ranges in full: --verbose or --json)")?;
+        writeln!(out, "  {}", t!("report.in_full"))?;
     }
     Ok(())
 }
@@ -345,7 +364,7 @@ pub fn percent(done: u64, total: u64) -> f64 {
 /// The ranges as `[a, b) [c, d)`, adjacent ones merged.
 fn format_ranges(ranges: &[std::ops::Range<u64>]) -> String {
     if ranges.is_empty() {
-        return "(none)".to_string();
+        return t!("report.none").into_owned();
     }
     merged(ranges)
         .iter()
@@ -359,7 +378,7 @@ fn summarise_ranges(ranges: &[std::ops::Range<u64>], steps: u64) -> String {
     let indices: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     format!(
         "{}, {:.1}%",
-        text::count(ranges.len() as u64, "range", "ranges"),
+        text::count(ranges.len() as u64, &t!("word.range"), &t!("word.ranges")),
         percent(indices, steps)
     )
 }
@@ -385,13 +404,14 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
         std::process::id(),
         elapsed.as_secs_f64() * 1e3
     );
-    match event {
-        Event::Spawned { index, pid } => {
-            format!("[master {me}] started worker {index}: a new process, pid {pid}")
-        }
-        Event::Sent { index, range, via } => format!(
-            "[master {me}] sent worker {index} its range [{}, {}) over {via}",
-            range.start, range.end
+    let what = match event {
+        Event::Spawned { index, pid } => t!("narrate.spawned", index = index, pid = pid),
+        Event::Sent { index, range, via } => t!(
+            "narrate.sent",
+            index = index,
+            start = range.start,
+            end = range.end,
+            via = via.words()
         ),
         Event::Received {
             index,
@@ -399,23 +419,28 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
             range,
             partial,
             compute_seconds,
-        } => format!(
-            "[master {me}] received from worker {index} (pid {pid}) the partial sum of [{}, {}): {partial:.15}, computed in {compute_seconds:.3} s",
-            range.start, range.end
+        } => t!(
+            "narrate.received",
+            index = index,
+            pid = pid,
+            start = range.start,
+            end = range.end,
+            partial = format!("{partial:.15}"),
+            seconds = format!("{compute_seconds:.3}")
         ),
-        Event::Assigned { index, range } => format!(
-            "[master {me}] worker {index} was given its range [{}, {}) with its arguments",
-            range.start, range.end
+        Event::Assigned { index, range } => t!(
+            "narrate.assigned",
+            index = index,
+            start = range.start,
+            end = range.end
         ),
-        Event::Mapped { chunks } => {
-            format!("[master {me}] mapped {chunks} chunks over the pool's workers")
-        }
-        Event::Queued { chunks } => {
-            format!("[master {me}] put {chunks} chunks on the task queue")
-        }
-        Event::Took { index, range } => format!(
-            "[master {me}] worker {index} took [{}, {}) from the task queue",
-            range.start, range.end
+        Event::Mapped { chunks } => t!("narrate.mapped", chunks = chunks),
+        Event::Queued { chunks } => t!("narrate.queued", chunks = chunks),
+        Event::Took { index, range } => t!(
+            "narrate.took",
+            index = index,
+            start = range.start,
+            end = range.end
         ),
         Event::Exited {
             index,
@@ -423,48 +448,56 @@ pub fn narrate(event: &Event, elapsed: std::time::Duration) -> String {
             exitcode,
         } => {
             let how = if *exitcode < 0 {
-                format!("was killed by {}", signal_name(-exitcode))
+                t!("narrate.exit_signal", signal = signal_name(-exitcode))
             } else {
-                format!("exited with status {exitcode}")
+                t!("narrate.exit_status", code = exitcode)
             };
-            format!("[master {me}] worker {index} (pid {pid}) {how} and was reaped")
+            t!("narrate.exited", index = index, pid = pid, how = how)
         }
-        Event::Stopping { reason } => format!("[master {me}] stopping workers: {reason}"),
-        Event::Progress { index, done } => {
-            format!(
-                "[master {me}] worker {index} has computed {}",
-                text::count(*done, "index", "indices")
-            )
-        }
+        Event::Stopping { reason } => t!("narrate.stopping", reason = reason),
+        Event::Progress { index, done } => t!(
+            "narrate.progress",
+            index = index,
+            done = text::count(*done, &t!("word.index"), &t!("word.indices"))
+        ),
         Event::Retrying {
             retry,
             attempt,
             allowed,
-        } => format!(
-            "[master {me}] {}",
-            describe_retry(retry, *attempt, *allowed)
-        ),
-    }
+        } => describe_retry(retry, *attempt, *allowed).into(),
+    };
+    format!("{} {what}", t!("narrate.master", me = me))
 }
 
 /// `worker 1 (pid 4242, range [0, 500)) was killed by signal 9 (SIGKILL) before sending its
 /// result; its range goes to a new worker (retry 1 of 3)`.
 pub fn describe_retry(retry: &Retry, attempt: u32, allowed: u32) -> String {
     let who = match (&retry.pid, &retry.range) {
-        (Some(pid), Some(r)) => format!("pid {pid}, range [{}, {})", r.start, r.end),
-        (Some(pid), None) => format!("pid {pid}"),
-        (None, Some(r)) => format!("range [{}, {})", r.start, r.end),
-        (None, None) => String::new(),
+        (Some(pid), Some(r)) => t!(
+            "report.who_pid_range",
+            pid = pid,
+            start = r.start,
+            end = r.end
+        ),
+        (Some(pid), None) => t!("report.who_pid", pid = pid),
+        (None, Some(r)) => t!("report.who_range", start = r.start, end = r.end),
+        (None, None) => "".into(),
     };
     let then = if retry.range.is_some() {
-        "its range goes to a new worker"
+        t!("report.retry_range")
     } else {
-        "a new worker takes its place"
+        t!("report.retry_place")
     };
-    format!(
-        "worker {} ({who}) {}; {then} (retry {attempt} of {allowed})",
-        retry.index, retry.cause
+    t!(
+        "report.retry",
+        index = retry.index,
+        who = who,
+        cause = retry.cause,
+        then = then,
+        attempt = attempt,
+        allowed = allowed
     )
+    .into_owned()
 }
 
 #[cfg(test)]

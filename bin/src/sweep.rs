@@ -14,6 +14,7 @@ use crate::master::{self, Config, Event, Ipc, Plan, RunError};
 use crate::plot::{Axes, Format, Series, draw};
 use crate::stats::median;
 use crate::text;
+use rust_i18n::t;
 
 /// One process count's measurements.
 #[derive(Clone, Debug, Serialize)]
@@ -48,7 +49,62 @@ pub struct Sweep {
     pub points: Vec<Point>,
     /// What made the timings doubtful: a machine already busy when the sweep began, or
     /// workers that got well under a CPU each while they computed.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
+}
+
+/// What made a sweep's timings doubtful. In `--json` it is said in English whatever the
+/// language (the JSON output does not change with it); the table says it in the language
+/// chosen.
+#[derive(Clone, Debug)]
+pub enum Warning {
+    /// Other programs kept `busy` CPUs busy before the sweep began.
+    Busy {
+        /// CPUs' worth of other work.
+        busy: f64,
+        /// CPUs available.
+        cpus: usize,
+    },
+    /// The workers had a CPU for only `percent` of the time they computed.
+    Starved {
+        /// That share, in percent.
+        percent: f64,
+    },
+}
+
+impl Warning {
+    /// The warning in words: in `locale` (`None`: the language chosen).
+    pub fn words(&self, locale: Option<&str>) -> String {
+        let locale = locale
+            .map(str::to_string)
+            .unwrap_or_else(|| rust_i18n::locale().to_string());
+        match self {
+            Warning::Busy { busy, cpus } => {
+                let cpus = text::count(
+                    *cpus as u64,
+                    &t!("word.cpu", locale = &locale),
+                    &t!("word.cpus", locale = &locale),
+                );
+                t!(
+                    "sweep.busy",
+                    locale = &locale,
+                    busy = format!("{busy:.1}"),
+                    cpus = cpus
+                )
+            }
+            Warning::Starved { percent } => t!(
+                "sweep.starved",
+                locale = &locale,
+                percent = format!("{percent:.0}")
+            ),
+        }
+        .into_owned()
+    }
+}
+
+impl Serialize for Warning {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.words(Some("en")))
+    }
 }
 
 /// CPUs' worth of work already running when the sweep begins, above which the machine is
@@ -127,12 +183,7 @@ pub fn run(
     let cpus = multiproc::cpu_count();
     let mut warnings = Vec::new();
     if let Some(busy) = busy_cpus().filter(|b| *b > BUSY_CPUS) {
-        warnings.push(format!(
-            "the machine was busy before the sweep began (other programs kept {busy:.1} of \
-             {} busy): the times are longer than they should be and the serial fraction \
-             larger",
-            text::count(cpus as u64, "CPU", "CPUs")
-        ));
+        warnings.push(Warning::Busy { busy, cpus });
     }
     // CPU seconds the workers got, against the seconds they spent computing, over the runs
     // with no more processes than CPUs (beyond that, sharing cores is the point).
@@ -166,12 +217,9 @@ pub fn run(
     let t1 = median(&raw[0].1);
     // Tiny runs measure start-up more than computing; judge only runs that computed a while.
     if computing > 0.2 && cpu < MIN_CPU_SHARE * computing {
-        warnings.push(format!(
-            "the workers had a CPU for only {:.0}% of the time they computed: something else \
-             was running, so the times are longer and the serial fraction larger than the \
-             program's own",
-            100.0 * cpu / computing
-        ));
+        warnings.push(Warning::Starved {
+            percent: 100.0 * cpu / computing,
+        });
     }
     let fit_points: Vec<(usize, f64)> = raw
         .iter()
@@ -203,24 +251,29 @@ pub fn run(
     })
 }
 
-/// Writes the sweep as a table, within 80 columns.
+/// Writes the sweep as a table, within 80 columns, in the language chosen.
 pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
+    let steps = text::count(sweep.steps, &t!("word.step"), &t!("word.steps"));
+    let cpus = text::count(sweep.cpus as u64, &t!("word.cpu"), &t!("word.cpus"));
+    writeln!(out, "{}", t!("sweep.title", steps = steps))?;
     writeln!(
         out,
-        "speedup of pi-master over {}",
-        text::count(sweep.steps, "step", "steps")
-    )?;
-    writeln!(
-        out,
-        "(median wall time of {} per process count; {} available)",
-        text::count(sweep.repeat as u64, "run", "runs"),
-        text::count(sweep.cpus as u64, "CPU", "CPUs")
+        "{}",
+        t!(
+            "sweep.how",
+            runs = text::count(sweep.repeat as u64, &t!("word.run"), &t!("word.runs")),
+            cpus = cpus
+        )
     )?;
     writeln!(out)?;
     writeln!(
         out,
         "  {:>5}  {:>10}  {:>8}  {:>10}  {:>17}",
-        "procs", "wall s", "speedup", "efficiency", "pi"
+        t!("sweep.col_procs"),
+        t!("sweep.col_wall"),
+        t!("sweep.col_speedup"),
+        t!("sweep.col_efficiency"),
+        t!("sweep.col_pi")
     )?;
     for p in &sweep.points {
         writeln!(
@@ -233,31 +286,27 @@ pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
             p.pi
         )?;
     }
-    if let Some(note) = text::debug_build_note(text::DEBUG_PI_MASTER) {
+    if let Some(note) = text::debug_build_note(&t!("report.debug_pi")) {
         writeln!(out, "  ({note})")?;
     }
     writeln!(out)?;
     let amdahl = match sweep.serial_fraction {
-        Some(f) => format!(
-            "Amdahl's law fitted to 1..={} processes: serial fraction f = {f:.4}, so no number \
-             of processes can be more than {} times as fast as one.",
-            sweep.cpus,
-            if f > 0.0 {
+        Some(f) => t!(
+            "sweep.amdahl",
+            cpus = sweep.cpus,
+            f = format!("{f:.4}"),
+            bound = if f > 0.0 {
                 format!("{:.0}", 1.0 / f)
             } else {
-                "infinitely many".to_string()
+                t!("sweep.amdahl_unbounded").into_owned()
             }
         ),
-        None => format!(
-            "Amdahl's law needs a process count above 1 and at most {} (the CPUs available) \
-             to fit.",
-            sweep.cpus
-        ),
+        None => t!("sweep.amdahl_cannot", cpus = sweep.cpus),
     };
     out.write_all(text::wrap(&amdahl, "", "").as_bytes())?;
     for warning in &sweep.warnings {
         writeln!(out)?;
-        out.write_all(text::wrap(warning, "warning: ", "  ").as_bytes())?;
+        out.write_all(text::wrap(&warning.words(None), &t!("sweep.warning"), "  ").as_bytes())?;
     }
     Ok(())
 }
@@ -283,7 +332,11 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
         .map(|p| (p.procs as f64, p.speedup))
         .collect();
     let mut series = vec![Series {
-        label: format!("ideal (at most {} CPUs)", sweep.cpus),
+        label: t!(
+            "sweep.plot_ideal",
+            cpus = text::count(sweep.cpus as u64, &t!("word.cpu"), &t!("word.cpus"))
+        )
+        .into_owned(),
         points: &ideal,
         color: RGBColor(150, 150, 150),
         width: 3,
@@ -297,7 +350,7 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
             .map(|&p| (p, 1.0 / (f + (1.0 - f) / p.min(cpus))))
             .collect();
         series.push(Series {
-            label: format!("Amdahl, serial fraction {f:.3}"),
+            label: t!("sweep.plot_amdahl", f = format!("{f:.3}")).into_owned(),
             points: &amdahl,
             color: RED,
             width: 3,
@@ -306,7 +359,7 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
         });
     }
     series.push(Series {
-        label: "measured".into(),
+        label: t!("sweep.plot_measured").into_owned(),
         points: &measured,
         color: BLUE,
         width: 4,
@@ -314,8 +367,8 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
         dashed: false,
     });
     let axes = Axes {
-        x_desc: "worker processes",
-        y_desc: "speedup  T(1) / T(p)",
+        x_desc: &t!("sweep.plot_x"),
+        y_desc: &t!("sweep.plot_y"),
         x_labels: (max_p as usize + 2).min(20),
         y_labels: 10,
         x_format: &|x| format!("{x:.0}"),
@@ -323,7 +376,10 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
     };
     draw(
         format,
-        &format!("pi-master: speedup over processes ({} steps)", sweep.steps),
+        &t!(
+            "sweep.plot_title",
+            steps = text::count(sweep.steps, &t!("word.step"), &t!("word.steps"))
+        ),
         0.0..max_p * 1.05 + 0.5,
         0.0..max_s * 1.15,
         &axes,

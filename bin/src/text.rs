@@ -1,5 +1,5 @@
 //! Words for people: reports fit 80 columns (a projector's terminal), counts agree with their
-//! nouns ("1 step", "2 steps"), and a debug build says it is one.
+//! nouns ("1 step", "2 steps", in the language chosen), and a debug build says it is one.
 
 /// The width every report keeps to by default.
 pub const WIDTH: usize = 80;
@@ -23,17 +23,12 @@ pub fn count(count: u64, singular: &str, plural: &str) -> String {
     format!("{count} {}", if count == 1 { singular } else { plural })
 }
 
-/// What a debug build of `pi-master` is slow at: the pi kernel is optimised in every build
-/// (`profile.dev.package.multiproc-pi`), the runtime around it is not.
-pub const DEBUG_PI_MASTER: &str = "only the pi kernel is optimised";
-/// What a debug build of `ipc-bench` is slow at (measured: 1 MiB messages 13 times slower,
-/// 8-byte ones 1.7 times).
-pub const DEBUG_IPC_BENCH: &str = "messages up to 13 times slower";
-
 /// When this program is a debug build, what a report adds to say so, with `why` its timings
-/// mislead (a [`DEBUG_PI_MASTER`]-like phrase).
+/// mislead (`report.debug_pi`: only the pi kernel is optimised in every build, by
+/// `profile.dev.package.multiproc-pi`; `report.debug_bench`: 1 MiB messages were measured 13
+/// times slower, 8-byte ones 1.7 times).
 pub fn debug_build_note(why: &str) -> Option<String> {
-    cfg!(debug_assertions).then(|| format!("a debug build: {why}; time --release"))
+    cfg!(debug_assertions).then(|| rust_i18n::t!("report.debug", why = why).into_owned())
 }
 
 #[cfg(test)]
@@ -61,9 +56,12 @@ mod tests {
 
     #[test]
     fn the_debug_note_fits_and_follows_the_build() {
-        for why in [DEBUG_PI_MASTER, DEBUG_IPC_BENCH] {
-            assert_eq!(debug_build_note(why).is_some(), cfg!(debug_assertions));
-            if let Some(note) = debug_build_note(why) {
+        for why in [
+            rust_i18n::t!("report.debug_pi"),
+            rust_i18n::t!("report.debug_bench"),
+        ] {
+            assert_eq!(debug_build_note(&why).is_some(), cfg!(debug_assertions));
+            if let Some(note) = debug_build_note(&why) {
                 // The report indents it by 14 columns, in parentheses.
                 assert!(note.chars().count() + 16 <= WIDTH, "{note}");
             }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::master::Event;
 use crate::plot::{self, Format};
 use crate::text::WIDTH;
+use rust_i18n::t;
 
 /// One worker's moments, in seconds from the start of the run.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -210,9 +211,12 @@ pub fn write_text(out: &mut dyn Write, timeline: &Timeline, cpus: usize) -> io::
     let per_column = end / track as f64;
     writeln!(
         out,
-        "timeline: 0 to {} (one column = {})",
-        human_seconds(end),
-        human_seconds(per_column)
+        "{}",
+        t!(
+            "timeline.title",
+            end = human_seconds(end),
+            column = human_seconds(per_column)
+        )
     )?;
     for w in &timeline.workers {
         // Each column shows the phase that held most of its time, computing first.
@@ -257,28 +261,21 @@ pub fn write_text(out: &mut dyn Write, timeline: &Timeline, cpus: usize) -> io::
         writeln!(
             out,
             "{:<LABEL$}{row}{:>TAIL$}",
-            format!("worker {}", w.index),
+            t!("timeline.worker", index = w.index),
             human_seconds(w.computing_seconds())
         )?;
     }
-    writeln!(
-        out,
-        "{:LABEL$}. starting  # computing  - waiting (for work, a CPU)  _ done",
-        ""
-    )?;
-    writeln!(
-        out,
-        "{:LABEL$}| reaped (done: result sent, not yet reaped; right: time computing)",
-        ""
-    )?;
+    writeln!(out, "{:LABEL$}{}", "", t!("timeline.legend"))?;
+    writeln!(out, "{:LABEL$}{}", "", t!("timeline.legend2"))?;
     let workers = timeline.workers.len();
     if workers > cpus && cpus > 0 {
         writeln!(out)?;
-        let why = format!(
-            "{workers} workers share {}: each computes at about {cpus}/{workers} of a CPU's \
-             speed, so each takes longer over a smaller share, and the run takes about as long \
-             as with {cpus}.",
-            crate::text::count(cpus as u64, "CPU", "CPUs")
+        let why = t!(
+            "timeline.share",
+            workers = workers,
+            cpus = crate::text::count(cpus as u64, &t!("word.cpu"), &t!("word.cpus")),
+            share = format!("{cpus}/{workers}"),
+            few = cpus
         );
         out.write_all(crate::text::wrap(&why, "", "").as_bytes())?;
     }
@@ -313,7 +310,7 @@ pub fn plot(timeline: &Timeline, format: Format) -> Result<Vec<u8>, String> {
                 }
             }
             plot::BarRow {
-                label: format!("worker {} (pid {})", w.index, w.pid),
+                label: t!("timeline.plot_worker", index = w.index, pid = w.pid).into_owned(),
                 spans: spans
                     .into_iter()
                     .map(|(a, b, k)| (a * 1e3, b * 1e3, k))
@@ -323,16 +320,16 @@ pub fn plot(timeline: &Timeline, format: Format) -> Result<Vec<u8>, String> {
         .collect();
     plot::draw_bars(
         format,
-        "pi-master: where each worker's time went",
-        "milliseconds since the run started",
+        &t!("timeline.plot_title"),
+        &t!("timeline.plot_x"),
         end * 1e3,
         &rows,
         &[
-            ("starting", plot::COLORS[0]),
-            ("waiting", plot::COLORS[4]),
-            ("computing", plot::COLORS[1]),
+            (&t!("timeline.starting"), plot::COLORS[0]),
+            (&t!("timeline.waiting"), plot::COLORS[4]),
+            (&t!("timeline.computing"), plot::COLORS[1]),
             (
-                "done, not yet reaped",
+                &t!("timeline.done"),
                 plotters::style::RGBColor(200, 200, 200),
             ),
         ],
@@ -393,7 +390,7 @@ mod tests {
         recorder.observe(&Event::Sent {
             index: 0,
             range: 0..10,
-            via: "its pipe",
+            via: crate::master::Via::Pipe,
         });
         // A computing time longer than the run so far is clamped to the work's arrival.
         recorder.observe(&Event::Received {

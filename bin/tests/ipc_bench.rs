@@ -5,7 +5,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_ipc-bench");
 fn ipc_bench(args: &[&str]) -> Output {
     let what = format!("ipc-bench {}", args.join(" "));
     common::output_within(
-        Command::new(BIN).args(args),
+        common::command(BIN).args(args),
         Duration::from_secs(120),
         &what,
     )
@@ -196,7 +196,7 @@ fn an_interrupted_run_leaves_an_existing_plot_file_intact() {
     let dir = common::ScratchDir::new("ipc-bench-kept");
     let svg = dir.join("throughput.svg");
     std::fs::write(&svg, "the plot of last week").unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = common::command(BIN)
         .args(["--repeat", "99", "--plot", svg.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

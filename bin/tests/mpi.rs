@@ -6,7 +6,6 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -15,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_pi-master");
 /// `pi-master ARGS`, with its output, within the deadline.
 fn pi_master(args: &[&str]) -> std::process::Output {
     let what = format!("pi-master {}", args.join(" "));
-    common::output_within(Command::new(BIN).args(args), DEADLINE, &what)
+    common::output_within(common::command(BIN).args(args), DEADLINE, &what)
 }
 
 #[cfg(not(feature = "mpi"))]
@@ -48,7 +47,7 @@ mod under_mpiexec {
         let n = ranks.to_string();
         let what = format!("mpiexec -n {ranks} pi-master {}", args.join(" "));
         common::output_within(
-            Command::new("mpiexec").args(["-n", &n, BIN]).args(args),
+            common::command("mpiexec").args(["-n", &n, BIN]).args(args),
             DEADLINE,
             &what,
         )
@@ -182,7 +181,7 @@ mod under_mpiexec {
     #[test]
     fn without_mpiexec_on_the_path_the_launcher_says_so() {
         let out = common::output_within(
-            Command::new(BIN)
+            common::command(BIN)
                 .args(["--ipc", "mpi", "--steps", "1e6"])
                 .env("PATH", "/nonexistent"),
             DEADLINE,
@@ -284,7 +283,7 @@ mod under_mpiexec {
     fn launched_job(ranks: usize) -> LiveJob {
         let procs = ranks.to_string();
         LiveJob::start(
-            Command::new(BIN).args(["--ipc", "mpi", "--procs", &procs, "--steps", "1e13", "-v"]),
+            common::command(BIN).args(["--ipc", "mpi", "--procs", &procs, "--steps", "1e13", "-v"]),
             "pi-master --ipc mpi (launched)",
         )
     }
@@ -326,7 +325,8 @@ mod under_mpiexec {
     #[test]
     fn a_killed_rank_under_mpiexec_ends_the_job_and_leaves_nothing() {
         let mut job = LiveJob::start(
-            Command::new("mpiexec").args(["-n", "2", BIN, "--ipc", "mpi", "--steps", "1e13", "-v"]),
+            common::command("mpiexec")
+                .args(["-n", "2", BIN, "--ipc", "mpi", "--steps", "1e13", "-v"]),
             "mpiexec -n 2 pi-master --ipc mpi",
         );
         let pids = job.rank_pids(2);
@@ -356,7 +356,8 @@ mod under_mpiexec {
     #[test]
     fn sigint_to_mpiexec_reaches_every_rank() {
         let mut job = LiveJob::start(
-            Command::new("mpiexec").args(["-n", "2", BIN, "--ipc", "mpi", "--steps", "1e13", "-v"]),
+            common::command("mpiexec")
+                .args(["-n", "2", BIN, "--ipc", "mpi", "--steps", "1e13", "-v"]),
             "mpiexec -n 2 pi-master --ipc mpi",
         );
         let pids = job.rank_pids(2);

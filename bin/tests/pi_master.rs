@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,7 +44,11 @@ fn command_line(args: &[&str]) -> String {
 
 /// Runs pi-master to completion within the deadline.
 fn pi_master(args: &[&str]) -> Output {
-    let out = common::output_within(Command::new(BIN).args(args), DEADLINE, &command_line(args));
+    let out = common::output_within(
+        common::command(BIN).args(args),
+        DEADLINE,
+        &command_line(args),
+    );
     Output {
         command: command_line(args),
         status: out.status,
@@ -327,7 +331,7 @@ impl LiveRun {
     fn start_args(args: &[&str]) -> LiveRun {
         let mut args = args.to_vec();
         args.push("--verbose");
-        let mut child = Command::new(BIN)
+        let mut child = common::command(BIN)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -472,7 +476,7 @@ fn one_ctrl_c_stops_a_shell_loop() {
     let script = format!(
         "for i in 1 2 3; do '{BIN}' --procs 2 --steps 1e15 --no-progress; echo after $i; done"
     );
-    let mut shell = Command::new("bash")
+    let mut shell = common::command("bash")
         .arg("-c")
         .arg(&script)
         .process_group(0)
@@ -911,7 +915,7 @@ fn interrupt_a_sweep(plot: &std::path::Path, signal: Signal) -> (ExitStatus, u32
     let args = [
         "sweep", "--procs", "1,2", "--steps", "1e15", "--repeat", "1", "--plot", &plot_arg, "-v",
     ];
-    let mut child = Command::new(BIN)
+    let mut child = common::command(BIN)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -993,7 +997,7 @@ fn a_successful_sweep_replaces_the_plot_file_whole() {
 #[test]
 fn default_procs_follow_the_cpu_affinity() {
     // `taskset` (util-linux) pins the master to one CPU; cpu_count() must see just that one.
-    let Ok(mut child) = Command::new("taskset")
+    let Ok(mut child) = common::command("taskset")
         .args(["-c", "0", BIN, "--steps", "1000", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1021,8 +1025,11 @@ fn a_master_started_with_sigchld_ignored_still_sees_its_workers_exit() {
     // their exit statuses would be lost (every worker looked killed).
     for ipc in ["pipe", "queue"] {
         let script = format!("trap '' CHLD; exec '{BIN}' --procs 2 --steps 1e6 --ipc {ipc} --json");
-        let out =
-            common::output_within(Command::new("sh").args(["-c", &script]), DEADLINE, &script);
+        let out = common::output_within(
+            common::command("sh").args(["-c", &script]),
+            DEADLINE,
+            &script,
+        );
         assert!(
             out.status.success(),
             "{script}: {}",
@@ -1094,7 +1101,7 @@ fn a_stopped_worker_is_killed_after_the_grace_period() {
 #[test]
 fn a_timeout_that_is_not_a_positive_number_is_a_usage_error() {
     for bad in ["0", "-1", "abc", "inf", "1e12"] {
-        let out = Command::new(BIN)
+        let out = common::command(BIN)
             .args(["--timeout", bad, "--steps", "10"])
             .output()
             .expect("run pi-master");
@@ -1106,7 +1113,7 @@ fn a_timeout_that_is_not_a_positive_number_is_a_usage_error() {
 
 #[test]
 fn a_run_within_its_timeout_is_unchanged() {
-    let out = Command::new(BIN)
+    let out = common::command(BIN)
         .args([
             "--procs",
             "2",
@@ -1353,7 +1360,11 @@ fn forkserver_workers_fail_and_stop_as_spawned_ones_do() {
 /// `pi-master ARGS` under `sh -c 'SETUP; exec pi-master ARGS'`.
 fn under_shell(setup: &str, args: &str) -> std::process::Output {
     let script = format!("{setup}; exec '{BIN}' {args}");
-    common::output_within(Command::new("sh").arg("-c").arg(&script), DEADLINE, &script)
+    common::output_within(
+        common::command("sh").arg("-c").arg(&script),
+        DEADLINE,
+        &script,
+    )
 }
 
 #[test]
@@ -1388,7 +1399,7 @@ fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
 fn under_process_limit(limit: u64, args: &str) -> std::process::Output {
     let script = format!("ulimit -u {limit} && exec '{BIN}' {args}");
     let mut command = if running_as_root() {
-        let mut c = Command::new("setpriv");
+        let mut c = common::command("setpriv");
         c.args([
             "--reuid=65534",
             "--regid=65534",
@@ -1398,7 +1409,7 @@ fn under_process_limit(limit: u64, args: &str) -> std::process::Output {
         ]);
         c
     } else {
-        let mut c = Command::new("bash");
+        let mut c = common::command("bash");
         c.arg("-c");
         c
     };
@@ -1479,7 +1490,7 @@ mod faults {
         let scratch = ScratchDir::new(&format!("fault-{run}"));
         let spent = scratch.join("spent");
         let out = common::output_within(
-            Command::new(BIN)
+            common::command(BIN)
                 .args(args)
                 .arg("-v")
                 .env("PI_MASTER_FAULT", spec)
@@ -1676,7 +1687,7 @@ fn a_soak_of_runs_back_to_back_leaks_nothing() {
 #[test]
 fn a_stderr_nobody_reads_does_not_block_ctrl_c() {
     // A million tiny chunks, two narrated lines each: the pipe is full within milliseconds.
-    let mut child = Command::new(BIN)
+    let mut child = common::command(BIN)
         .args([
             "--procs", "2", "--steps", "4e10", "--ipc", "queue", "--chunks", "1000000", "-v",
         ])

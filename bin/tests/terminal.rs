@@ -12,7 +12,7 @@ mod common;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ impl OnTerminal {
         let slave = File::from(pty.slave);
         // `setsid -c`: a session of its own with the terminal as its controlling terminal, so
         // a typed Ctrl-C reaches it as it would from a shell.
-        let child = Command::new("setsid")
+        let child = common::command("setsid")
             .arg("-c")
             .arg(BIN)
             .args(args)
@@ -180,6 +180,8 @@ fn ctrl_c_leaves_no_bar_on_the_screen_and_nothing_on_stdout() {
         // Every worker's bar is up, under the whole run's.
         run.wait_for("worker 1 [");
         run.wait_for("all [");
+        // The master is running its workers (it narrates them), its signals watched.
+        run.wait_for("started worker 1");
         run.type_keys(b"\x03");
         let (status, stdout, raw) = run.finish();
         let shown = screen(&raw);
@@ -188,7 +190,11 @@ fn ctrl_c_leaves_no_bar_on_the_screen_and_nothing_on_stdout() {
             args.join(" "),
             String::from_utf8_lossy(&raw)
         );
-        assert_eq!(status.signal(), Some(2), "dies of SIGINT: {context}");
+        assert_eq!(
+            status.signal(),
+            Some(2),
+            "dies of SIGINT, not {status:?}: {context}"
+        );
         assert!(stdout.is_empty(), "progress on stdout: {stdout:?}");
         assert!(shown.contains("interrupted by SIGINT"), "{context}");
         for line in shown.lines() {

@@ -36,6 +36,14 @@ pub fn with_deadline(
     }
 }
 
+/// A command for `program` that speaks English whatever the test machine's locale: the tools
+/// follow `LC_ALL`, `LC_MESSAGES` and `LANG` (tests of Portuguese set them again).
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut c = std::process::Command::new(program);
+    c.env("LC_ALL", "C");
+    c
+}
+
 /// Whether `pid` no longer names a live process (gone, or a zombie waiting for someone
 /// other than us).
 pub fn process_gone(pid: u32) -> bool {

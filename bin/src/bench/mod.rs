@@ -227,16 +227,21 @@ fn human_bytes(n: usize) -> String {
 
 /// Writes the records as two tables: throughput, then round trips.
 pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
-    writeln!(out, "throughput between processes")?;
-    writeln!(
-        out,
-        "(vs raw: bytes per second over the raw pipe's, same pattern and payload)"
-    )?;
+    use rust_i18n::t;
+    writeln!(out, "{}", t!("bench.throughput"))?;
+    writeln!(out, "{}", t!("bench.throughput_how"))?;
     writeln!(out)?;
     writeln!(
         out,
         "  {:<10} {:>7} {:>8} {:>9} {:>8} {:>11} {:>10} {:>7}",
-        "transport", "pattern", "payload", "messages", "seconds", "messages/s", "MB/s", "vs raw"
+        t!("bench.col_transport"),
+        t!("bench.col_pattern"),
+        t!("bench.col_payload"),
+        t!("bench.col_messages"),
+        t!("bench.col_seconds"),
+        t!("bench.col_rate"),
+        "MB/s",
+        t!("bench.col_vs_raw")
     )?;
     for r in records {
         if let Record::Throughput {
@@ -265,15 +270,16 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
         }
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "round trip, master <-> one child (ratio: time over the raw pipe's)"
-    )?;
+    writeln!(out, "{}", t!("bench.round_trip"))?;
     writeln!(out)?;
     writeln!(
         out,
-        "  {:<10} {:>8} {:>12} {:>14} {:>7}",
-        "transport", "payload", "round trips", "round trip us", "vs raw"
+        "  {:<10} {:>8} {:>13} {:>14} {:>8}",
+        t!("bench.col_transport"),
+        t!("bench.col_payload"),
+        t!("bench.col_round_trips"),
+        t!("bench.col_round_trip"),
+        t!("bench.col_vs_raw")
     )?;
     for r in records {
         if let Record::PingPong {
@@ -287,7 +293,7 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
         {
             writeln!(
                 out,
-                "  {:<10} {:>8} {:>12} {:>14.2} {:>7}",
+                "  {:<10} {:>8} {:>13} {:>14.2} {:>8}",
                 transport.to_string(),
                 human_bytes(*payload_bytes),
                 round_trips,
@@ -296,7 +302,7 @@ pub fn write_table(out: &mut dyn Write, records: &[Record]) -> io::Result<()> {
             )?;
         }
     }
-    if let Some(note) = crate::text::debug_build_note(crate::text::DEBUG_IPC_BENCH) {
+    if let Some(note) = crate::text::debug_build_note(&rust_i18n::t!("report.debug_bench")) {
         writeln!(out, "\n({note})")?;
     }
     Ok(())
@@ -391,8 +397,8 @@ pub fn plot(records: &[Record], format: Format) -> Result<Vec<u8>, String> {
         })
         .collect();
     let axes = Axes {
-        x_desc: "payload per message",
-        y_desc: "throughput",
+        x_desc: &rust_i18n::t!("bench.plot_x"),
+        y_desc: &rust_i18n::t!("bench.plot_y"),
         x_labels: sizes.len(),
         y_labels: 20,
         x_format: &|x| human_bytes(*x as usize),
@@ -400,7 +406,7 @@ pub fn plot(records: &[Record], format: Format) -> Result<Vec<u8>, String> {
     };
     draw(
         format,
-        "throughput between two processes (1 producer, 1 consumer)",
+        &rust_i18n::t!("bench.plot_title"),
         (min_x / 1.5..max_x * 1.5)
             .log_scale()
             .with_key_points(sizes.clone()),

@@ -251,7 +251,7 @@ pub fn write_table(out: &mut dyn Write, records: &[SyncRecord]) -> io::Result<()
             )?,
         }
     }
-    if let Some(note) = crate::text::debug_build_note(crate::text::DEBUG_IPC_BENCH) {
+    if let Some(note) = crate::text::debug_build_note(&rust_i18n::t!("report.debug_bench")) {
         writeln!(out, "\n({note})")?;
     }
     Ok(())

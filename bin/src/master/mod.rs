@@ -48,6 +48,26 @@ use serde::{Deserialize, Serialize};
 pub use driver::run;
 pub use plan::{Plan, default_chunks};
 
+/// What carried a worker's range to it (for the narration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Its pipe.
+    Pipe,
+    /// Its shared-memory channel.
+    ShmChannel,
+}
+
+impl Via {
+    /// `its pipe`, in the language chosen.
+    pub fn words(self) -> String {
+        match self {
+            Via::Pipe => rust_i18n::t!("narrate.via_pipe"),
+            Via::ShmChannel => rust_i18n::t!("narrate.via_shm"),
+        }
+        .into_owned()
+    }
+}
+
 /// How ranges and partial sums travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,8 +161,8 @@ pub enum Event {
         index: usize,
         /// The range it must compute.
         range: Range<u64>,
-        /// What carried it: `its pipe`, `its shared-memory channel`.
-        via: &'static str,
+        /// What carried it.
+        via: Via,
     },
     /// Worker `index` was given its range with its arguments (shm mode).
     Assigned {
@@ -295,8 +315,11 @@ impl fmt::Display for RunError {
             RunError::Invalid(why) | RunError::Failed(why) => write!(f, "{why}"),
             RunError::Interrupted { signal } => write!(
                 f,
-                "interrupted by {}; all workers were stopped",
-                multiproc::supervise::signal_name(*signal)
+                "{}",
+                rust_i18n::t!(
+                    "error.interrupted",
+                    signal = multiproc::supervise::signal_name(*signal)
+                )
             ),
             RunError::Worker {
                 index,
@@ -304,13 +327,25 @@ impl fmt::Display for RunError {
                 range,
                 cause,
             } => {
-                write!(f, "worker {index} ")?;
+                use rust_i18n::t;
+                write!(f, "{} ", t!("error.worker", index = index))?;
                 match (pid, range) {
-                    (Some(pid), Some(r)) => {
-                        write!(f, "(pid {pid}, range [{}, {})) ", r.start, r.end)?
-                    }
-                    (Some(pid), None) => write!(f, "(pid {pid}) ")?,
-                    (None, Some(r)) => write!(f, "(range [{}, {})) ", r.start, r.end)?,
+                    (Some(pid), Some(r)) => write!(
+                        f,
+                        "({}) ",
+                        t!(
+                            "report.who_pid_range",
+                            pid = pid,
+                            start = r.start,
+                            end = r.end
+                        )
+                    )?,
+                    (Some(pid), None) => write!(f, "({}) ", t!("report.who_pid", pid = pid))?,
+                    (None, Some(r)) => write!(
+                        f,
+                        "({}) ",
+                        t!("report.who_range", start = r.start, end = r.end)
+                    )?,
                     (None, None) => {}
                 }
                 write!(f, "{cause}")

@@ -14,7 +14,7 @@ use super::driver::{Retries, interrupted, restart_worker, start_worker};
 use super::plan::Plan;
 use super::watch::{Worker, overdue, wait_for};
 use super::worker::{Channel, Report, Task};
-use super::{Event, RunError, Traffic};
+use super::{Event, RunError, Traffic, Via};
 use multiproc::signals::SignalWatch;
 
 /// What the mode needs of the link to a worker: a pipe ([`Connection`]) or a shared-memory
@@ -28,12 +28,12 @@ pub(super) trait Link: Waitable + Sized {
     fn recv<T: DeserializeOwned>(&mut self) -> multiproc::Result<T>;
     /// What crossed it.
     fn stats(&self) -> ConnectionStats;
-    /// What it is, for the narration: `its pipe`.
-    const NAME: &'static str;
+    /// What it is, for the narration.
+    const VIA: Via;
 }
 
 impl Link for Connection {
-    const NAME: &'static str = "its pipe";
+    const VIA: Via = Via::Pipe;
     fn pair() -> multiproc::Result<(Self, Channel)> {
         let (mine, theirs) = pipe()?;
         Ok((mine, Channel::Pipe(theirs)))
@@ -53,7 +53,7 @@ impl Link for Connection {
 const WORKER_RING: usize = 16 * 1024;
 
 impl Link for ShmConnection {
-    const NAME: &'static str = "its shared-memory channel";
+    const VIA: Via = Via::ShmChannel;
     fn pair() -> multiproc::Result<(Self, Channel)> {
         let (mine, theirs) = multiproc::shm_channel::shm_pipe_with_ring(WORKER_RING)?;
         Ok((mine, Channel::ShmRing(theirs)))
@@ -131,7 +131,7 @@ pub(super) fn drive<L: Link>(
                 // End of stream (clean or mid-message) is its death; anything else is
                 // garbage from a live worker.
                 Err(e) if e.is_closed() || e.is_truncated() => {
-                    lost.push(w.lost(observe, "before sending its result"))
+                    lost.push(w.lost(observe, &rust_i18n::t!("cause.before_result")))
                 }
                 Err(e) => lost.push(w.sent_garbage(&e, observe)),
             }
@@ -183,12 +183,12 @@ fn send_range<L: Link>(
         .is_err()
     {
         // It died before reading its range; say how.
-        return Err(w.lost(observe, "before reading its range"));
+        return Err(w.lost(observe, &rust_i18n::t!("cause.before_range")));
     }
     observe(&Event::Sent {
         index: w.index,
         range,
-        via: L::NAME,
+        via: L::VIA,
     });
     Ok(())
 }

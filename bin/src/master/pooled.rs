@@ -105,9 +105,10 @@ pub(super) fn run(
                     outcomes[chunk] = Some((pid, partial));
                     continue;
                 }
-                Err(TaskError::WorkerDied { pid, how }) => {
-                    (pid, format!("{how} before sending the result of its chunk"))
-                }
+                Err(TaskError::WorkerDied { pid, how }) => (
+                    pid,
+                    format!("{how} {}", rust_i18n::t!("cause.before_chunk_result")),
+                ),
                 Err(TaskError::TimedOut { pid, after_ms }) => (
                     pid,
                     format!(

@@ -240,7 +240,7 @@ fn round(
             let code = w.process.join_timeout(Duration::ZERO)?;
             if w.current().is_some() || code != Some(0) {
                 let when = if w.current().is_some() {
-                    "before sending the result of the chunk it had taken"
+                    &rust_i18n::t!("cause.before_taken_chunk")
                 } else {
                     "holding no chunk it had reported (between chunks, or just after taking one)"
                 };

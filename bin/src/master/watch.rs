@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use multiproc::Process;
-use multiproc::supervise::{Reaped, Shutdown, describe_exit, join_or_kill};
+use multiproc::supervise::{Reaped, Shutdown, join_or_kill};
 use multiproc_pi::reduction::FixedSum;
 
 use super::worker::{Partial, Report};
@@ -199,7 +199,10 @@ impl Worker {
                     pid,
                     exitcode: code,
                 });
-                format!("{} {when}", describe_exit(code, self.process.failure()))
+                format!(
+                    "{} {when}",
+                    crate::lang::describe_exit(code, self.process.failure())
+                )
             }
             _ => "closed its channel without sending a result and did not exit; it was killed"
                 .to_string(),
@@ -276,7 +279,7 @@ impl Worker {
             exitcode,
         });
         if exitcode != 0 {
-            let how = describe_exit(exitcode, self.process.failure());
+            let how = crate::lang::describe_exit(exitcode, self.process.failure());
             return Err(failed(self, format!("finished its work but then {how}")));
         }
         Ok(())
