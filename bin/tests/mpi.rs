@@ -32,7 +32,7 @@ fn without_the_feature_ipc_mpi_says_how_to_build_it() {
 mod under_mpiexec {
     use std::io::{BufRead, BufReader};
     use std::os::unix::process::ExitStatusExt;
-    use std::process::{Child, Stdio};
+    use std::process::{Child, Command, Stdio};
     use std::sync::mpsc::{Receiver, channel};
     use std::time::Instant;
 
