@@ -4,6 +4,13 @@
 //! values it needs, which arrive over pipes from the tasks that compute them.
 //! `cargo run --example dependencies`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Connection, Process, pipe_oneway};
 use serde::{Deserialize, Serialize};
 
@@ -22,9 +29,13 @@ fn run(task: Task, compute: fn(&[i64]) -> i64) -> Result<(), multiproc::Error> {
     }
     let value = compute(&values);
     println!(
-        "{} = {value}   (pid {}, from {values:?})",
+        "{} = {value}   {}",
         task.line,
-        std::process::id()
+        t!(
+            "from",
+            pid = std::process::id(),
+            values = format!("{values:?}")
+        )
     );
     for mut output in task.outputs {
         output.send(&value)?;
@@ -49,6 +60,7 @@ fn l5(t: Task) -> Result<(), multiproc::Error> {
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
     // One pipe per dependency: (receiving end, sending end).
     let (a_to_p, a_for_p) = pipe_oneway()?;

@@ -2,6 +2,13 @@
 //!
 //! `cargo run --example hello4` (the children print in whatever order they run)
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Process, cpu_count};
 
 fn greet(id: usize) {
@@ -9,8 +16,9 @@ fn greet(id: usize) {
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
-    println!("this machine lets us use {} CPUs", cpu_count());
+    println!("{}", t!("cpus", cpus = cpu_count()));
     let mut children: Vec<Process> = (0..4).map(|id| Process::new(greet, id)).collect();
     for child in &mut children {
         child.start()?;

@@ -6,6 +6,13 @@
 //! is lost: 40 000.
 //! `cargo run --release --example lock [PROCS] [TIMES]`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::sync::{Event, Lock};
 use multiproc::{Process, Value};
 
@@ -47,6 +54,7 @@ fn count(procs: u64, times: u64, lock: Option<&Lock>) -> multiproc::Result<u64> 
 }
 
 fn main() -> multiproc::Result<()> {
+    say::choose_language();
     multiproc::init();
     let mut args = std::env::args().skip(1);
     let mut number = |default: u64| {
@@ -58,16 +66,13 @@ fn main() -> multiproc::Result<()> {
         })
     };
     let (procs, times) = (number(4), number(10_000));
-    println!("{procs} processes each add 1 to a shared counter {times} times");
+    println!("{}", t!("lock_intro", procs = procs, times = times));
     // Updates get lost here; how many depends on the moment, so it is shown, not promised.
     let total = procs * times;
     let without = count(procs, times, None)?;
     println!("without lock: {without}");
     if without < total {
-        println!(
-            "  ({} updates lost: two processes read the same value, each wrote it + 1)",
-            total - without
-        );
+        println!("{}", t!("lost", lost = total - without));
     }
     let lock = Lock::new()?;
     println!("with lock: {}", count(procs, times, Some(&lock))?);

@@ -2,6 +2,13 @@
 //! the worker sends its partial sum back on the same pipe.
 //! `cargo run --release --example pi_pipes [STEPS] [PROCS]`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Connection, Process, pipe};
 use multiproc_pi::reduction::FixedSum;
 
@@ -18,6 +25,7 @@ fn worker(mut conn: Connection) -> Result<(), multiproc::Error> {
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
     let mut args = std::env::args().skip(1);
     let parse = |t: Option<String>, default: u64, f: fn(&str) -> Result<u64, String>| {
@@ -50,8 +58,8 @@ fn main() -> Result<(), multiproc::Error> {
     }
     let pi = total.divided_by(steps);
     println!("pi = {pi:.15}");
-    println!("error = {:+.3e}", pi - std::f64::consts::PI);
+    println!("{} = {:+.3e}", t!("error"), pi - std::f64::consts::PI);
     // Processes started, computed and joined: compare with pi_serial's for the speedup.
-    println!("elapsed = {:.3} s", tic.elapsed().as_secs_f64());
+    println!("{} = {:.3} s", t!("elapsed"), tic.elapsed().as_secs_f64());
     Ok(())
 }

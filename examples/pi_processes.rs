@@ -6,6 +6,13 @@
 //! its range as an argument and sends its partial sum back over a one-way pipe.
 //! `cargo run --release --example pi_processes [STEPS] [PROCS]`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Connection, Process, pipe_oneway};
 use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
@@ -30,6 +37,7 @@ fn partial_sum(mut work: Work) -> Result<(), multiproc::Error> {
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
     let mut args = std::env::args().skip(1);
     let steps: u64 = args
@@ -67,14 +75,20 @@ fn main() -> Result<(), multiproc::Error> {
         );
         child.start()?;
         println!(
-            "process {p} (pid {}) computes [{start}, {end}): {} indices",
-            child.pid().unwrap_or(0),
-            end - start
+            "{}",
+            t!(
+                "computes",
+                p = p,
+                pid = child.pid().unwrap_or(0),
+                start = start,
+                end = end,
+                count = end - start
+            )
         );
         children.push((child, receiver));
         start = end;
     }
-    println!("indices handed out: {start} of {steps}");
+    println!("{}", t!("handed_out", done = start, steps = steps));
     let mut total = FixedSum::ZERO;
     for (child, receiver) in &mut children {
         total.merge(receiver.recv::<FixedSum>()?);
@@ -82,8 +96,8 @@ fn main() -> Result<(), multiproc::Error> {
     }
     let pi = total.divided_by(steps);
     println!("pi = {pi:.15}");
-    println!("error = {:+.3e}", pi - std::f64::consts::PI);
+    println!("{} = {:+.3e}", t!("error"), pi - std::f64::consts::PI);
     // Processes started, computed and joined: compare with pi_serial's for the speedup.
-    println!("elapsed = {:.3} s", tic.elapsed().as_secs_f64());
+    println!("{} = {:.3} s", t!("elapsed"), tic.elapsed().as_secs_f64());
     Ok(())
 }

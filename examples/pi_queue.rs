@@ -2,6 +2,13 @@
 //! partial sums from a result queue; a worker takes the next range as soon as it is free.
 //! `cargo run --release --example pi_queue [STEPS] [PROCS]`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Process, Queue};
 use multiproc_pi::reduction::FixedSum;
 use serde::{Deserialize, Serialize};
@@ -29,6 +36,7 @@ fn worker(q: Queues) -> Result<(), multiproc::Error> {
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
     let mut args = std::env::args().skip(1);
     let parse = |t: Option<String>, default: u64, f: fn(&str) -> Result<u64, String>| {
@@ -80,7 +88,7 @@ fn main() -> Result<(), multiproc::Error> {
         w.join()?;
     }
     let pi = total.divided_by(steps);
-    println!("{chunks} ranges over {procs} processes");
+    println!("{}", t!("ranges_over", chunks = chunks, procs = procs));
     for w in &workers {
         let pid = w.pid().unwrap_or(0);
         let mine = taken.get(&pid).map_or(&[][..], Vec::as_slice);
@@ -91,14 +99,19 @@ fn main() -> Result<(), multiproc::Error> {
             .collect::<Vec<_>>();
         let more = if mine.len() > 2 { ", ..." } else { "" };
         println!(
-            "pid {pid} took {} of {chunks} ranges: {}{more}",
-            mine.len(),
-            first.join(" ")
+            "{}",
+            t!(
+                "took",
+                pid = pid,
+                count = mine.len(),
+                chunks = chunks,
+                ranges = format!("{}{more}", first.join(" "))
+            )
         );
     }
     println!("pi = {pi:.15}");
-    println!("error = {:+.3e}", pi - std::f64::consts::PI);
+    println!("{} = {:+.3e}", t!("error"), pi - std::f64::consts::PI);
     // Processes started, computed and joined: compare with pi_serial's for the speedup.
-    println!("elapsed = {:.3} s", tic.elapsed().as_secs_f64());
+    println!("{} = {:.3} s", t!("elapsed"), tic.elapsed().as_secs_f64());
     Ok(())
 }

@@ -1,9 +1,17 @@
 //! PI SEQUENCIAL — the midpoint rule for ∫₀¹ 4/(1+x²) dx in one process, written as plainly as
 //! the deck's loop. `cargo run --release --example pi_serial [STEPS]` (default 100000000)
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use std::time::Instant;
 
 fn main() {
+    say::choose_language();
     let steps: u64 = match std::env::args().nth(1) {
         None => 100_000_000,
         Some(text) => multiproc_pi::input::parse_steps(&text).unwrap_or_else(|e| {
@@ -21,9 +29,9 @@ fn main() {
     let pi = step * sum;
     let seconds = tic.elapsed().as_secs_f64();
     println!("pi = {pi:.15}");
-    println!("error = {:+.3e}", pi - std::f64::consts::PI);
-    println!("elapsed = {seconds:.3} s");
+    println!("{} = {:+.3e}", t!("error"), pi - std::f64::consts::PI);
+    println!("{} = {seconds:.3} s", t!("elapsed"));
     // Why the last digits differ from the parallel programs', said before a student asks.
-    println!("({steps} terms added one at a time in f64: rounding shows in the last digits;");
-    println!(" pi_processes, pi_pipes and pi_queue add exactly and print 3.141592653589793)");
+    println!("{}", t!("serial_rounding", steps = steps));
+    println!("{}", t!("serial_exact"));
 }

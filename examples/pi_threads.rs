@@ -5,6 +5,13 @@
 //! `cargo run --release --example pi_threads -- [STEPS] [THREADS]` (default 1e8 steps, 2
 //! threads) prints pi, its error and the time, like the other pi programs.
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use std::time::Instant;
 
 use multiproc_pi::input::{parse_procs, parse_steps};
@@ -13,6 +20,7 @@ use multiproc_pi::reduction::FixedSum;
 use multiproc_pi::{finish, range_sum};
 
 fn main() {
+    say::choose_language();
     let mut args = std::env::args().skip(1);
     let parse = |arg: Option<String>, default: &str, f: fn(&str) -> Result<u64, String>| {
         f(arg.as_deref().unwrap_or(default)).unwrap_or_else(|e| {
@@ -37,10 +45,10 @@ fn main() {
     let pi = finish(steps, total);
     let seconds = clock.elapsed().as_secs_f64();
     println!(
-        "{threads} threads of one process (pid {}) share its memory",
-        std::process::id()
+        "{}",
+        t!("threads", threads = threads, pid = std::process::id())
     );
     println!("pi = {pi:.15}");
-    println!("error = {:+.3e}", pi - std::f64::consts::PI);
-    println!("elapsed = {seconds:.3} s");
+    println!("{} = {:+.3e}", t!("error"), pi - std::f64::consts::PI);
+    println!("{} = {seconds:.3} s", t!("elapsed"));
 }

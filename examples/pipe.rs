@@ -4,6 +4,13 @@
 //! nothing has arrived); then it answers, and the master prints the one reply it reads.
 //! `cargo run --example pipe`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Connection, Process, pipe};
 
 fn listener(mut conn: Connection) -> Result<(), multiproc::Error> {
@@ -12,15 +19,16 @@ fn listener(mut conn: Connection) -> Result<(), multiproc::Error> {
         if word == "end" {
             break;
         }
-        println!("worker got: {word}");
+        println!("{}", t!("worker_got", text = word));
     }
     // Second part: read one more message and answer it.
     let question: String = conn.recv()?;
-    println!("worker got: {question}");
+    println!("{}", t!("worker_got", text = question));
     conn.send("thanks")
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
     let (mut master_end, worker_end) = pipe()?;
     let mut worker = Process::new(listener, worker_end);
@@ -30,7 +38,7 @@ fn main() -> Result<(), multiproc::Error> {
     }
     master_end.send("can you hear me?")?;
     let reply: String = master_end.recv()?;
-    println!("master got: {reply}");
+    println!("{}", t!("master_got", text = reply));
     worker.join()?;
     Ok(())
 }

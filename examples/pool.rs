@@ -1,6 +1,13 @@
 //! Using a pool of workers: `map`, `apply_async`, a `get` with a timeout, `imap_unordered`.
 //! `cargo run --example pool`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use std::time::Duration;
 
 use multiproc::pool::{Pool, PoolError};
@@ -21,6 +28,7 @@ fn square_with_pid(x: u64) -> (u64, u32) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    say::choose_language();
     multiproc::init();
     let pool = Pool::new(4)?;
     println!("{:?}", pool.map(square, 0..10u64)?);
@@ -34,9 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let slow = pool.apply_async(slow_square, 3);
     match slow.get(Some(Duration::from_millis(500))) {
         Err(PoolError::Timeout) => {
-            println!("a slow task's get(timeout=0.5 s) gave up: timeout (its worker was replaced)")
+            println!("{}", t!("slow_task"))
         }
-        other => println!("unexpected: {other:?}"),
+        other => println!("{}", t!("unexpected", what = format!("{other:?}"))),
     }
 
     let mut pids: Vec<u32> = pool
@@ -46,8 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pids.sort_unstable();
     pids.dedup();
     println!(
-        "imap_unordered: 40 results from {} worker processes {pids:?}",
-        pids.len()
+        "{}",
+        t!("imap", count = pids.len(), pids = format!("{pids:?}"))
     );
     pool.close();
     pool.join()?;

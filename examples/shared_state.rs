@@ -6,6 +6,13 @@
 //! same memory in both processes.
 //! `cargo run --example shared_state`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use multiproc::{Array, Process, Value};
 
 // The course's own number, as its Python program writes it (not a lost digit of pi).
@@ -21,17 +28,22 @@ fn child((num, arr): (Value<f64>, Array<i64>)) -> multiproc::Result<()> {
 }
 
 fn main() -> multiproc::Result<()> {
+    say::choose_language();
     multiproc::init();
     let num = Value::new(0.0f64)?;
     let arr = Array::new(&(0..10).collect::<Vec<i64>>())?;
     let mut p = Process::new(child, (num.try_clone()?, arr.try_clone()?));
     p.start()?;
-    println!("before: {} and {:?}", num.get()?, arr.to_vec()?);
-    p.join()?;
     println!(
-        "the parent reads what its child (pid {}) wrote into shared memory:",
-        p.pid().unwrap_or(0)
+        "{}",
+        t!(
+            "before",
+            value = num.get()?,
+            array = format!("{:?}", arr.to_vec()?)
+        )
     );
+    p.join()?;
+    println!("{}", t!("parent_reads", pid = p.pid().unwrap_or(0)));
     println!("{}", num.get()?);
     println!("{:?}", arr.to_vec()?);
     Ok(())

@@ -3,6 +3,13 @@
 //! Every scene's outcome is printed on a line of its own, so it can be checked.
 //! `cargo run --example sync_primitives`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -34,13 +41,13 @@ fn ms_since(t0: Instant) -> u128 {
 fn try_lock(lock: Lock) -> multiproc::Result<()> {
     let t0 = Instant::now();
     let outcome = match lock.acquire_timeout(Duration::from_millis(50)) {
-        Ok(_) => "got it?!".to_string(),
-        Err(e) if e.is_timeout() => format!("timed out after {} ms", ms_since(t0)),
+        Ok(_) => t!("lock_took_it").into_owned(),
+        Err(e) if e.is_timeout() => t!("lock_timed_out", ms = ms_since(t0)).into_owned(),
         Err(e) => return Err(e),
     };
     println!(
-        "lock: while the parent holds it, pid {}'s acquire {outcome}",
-        std::process::id()
+        "{}",
+        t!("lock_scene", pid = std::process::id(), outcome = outcome)
     );
     Ok(())
 }
@@ -48,10 +55,7 @@ fn try_lock(lock: Lock) -> multiproc::Result<()> {
 fn nested(rlock: RLock) -> multiproc::Result<()> {
     let _outer = rlock.acquire()?;
     let _inner = rlock.acquire()?; // the same holder again: a Lock would refuse this
-    println!(
-        "rlock: pid {} took the RLock twice, nested",
-        std::process::id()
-    );
+    println!("{}", t!("rlock_scene", pid = std::process::id()));
     Ok(())
 }
 
@@ -82,9 +86,13 @@ fn arrive((barrier, delay_ms): (Barrier, u64)) -> multiproc::Result<()> {
     let t0 = Instant::now();
     barrier.wait()?;
     println!(
-        "barrier: pid {} arrived after {delay_ms} ms, waited {} ms for the others",
-        std::process::id(),
-        ms_since(t0)
+        "{}",
+        t!(
+            "barrier_scene",
+            pid = std::process::id(),
+            delay = delay_ms,
+            waited = ms_since(t0)
+        )
     );
     Ok(())
 }
@@ -102,6 +110,7 @@ fn produce((cond, items): (Condition, Value<u32>)) -> multiproc::Result<()> {
 }
 
 fn main() -> multiproc::Result<()> {
+    say::choose_language();
     multiproc::init();
 
     let lock = Lock::new()?;
@@ -118,10 +127,7 @@ fn main() -> multiproc::Result<()> {
         visitors.push(start(visit, (sem.try_clone()?, inside.try_clone()?))?);
     }
     join_all(&mut visitors)?;
-    println!(
-        "semaphore: 5 processes, at most {} inside at once (limit 2)",
-        inside.get(1)?
-    );
+    println!("{}", t!("semaphore_scene", most = inside.get(1)?));
 
     let go = Event::new()?;
     let woke = Value::new(0u32)?;
@@ -133,10 +139,7 @@ fn main() -> multiproc::Result<()> {
     let before = woke.get()?;
     go.set();
     join_all(&mut waiters)?;
-    println!(
-        "event: {before} waiters passed before set() at 100 ms; then all {} woke",
-        woke.get()?
-    );
+    println!("{}", t!("event_scene", before = before, woke = woke.get()?));
 
     let barrier = Barrier::new(3)?;
     let mut parties = Vec::new();
@@ -156,9 +159,16 @@ fn main() -> multiproc::Result<()> {
     drop(guard);
     producer.join()?;
     println!(
-        "condition: the consumer, woken at each notify, waited until all {} items were in ({})",
-        items.get()?,
-        if got_all { "on time" } else { "timed out" }
+        "{}",
+        t!(
+            "condition_scene",
+            items = items.get()?,
+            how = if got_all {
+                t!("on_time")
+            } else {
+                t!("timed_out")
+            }
+        )
     );
     Ok(())
 }

@@ -6,6 +6,13 @@
 //! To get a value back from a process, send it.
 //! `cargo run --example threads_vs_processes`
 
+// The narration's language: Portuguese or English, as the environment asks (what the deck
+// prints stays as the deck has it).
+rust_i18n::i18n!("examples/locales", fallback = "en");
+#[path = "common/say.rs"]
+mod say;
+use rust_i18n::t;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use multiproc::{Connection, Process, pipe};
@@ -17,25 +24,31 @@ fn child(mut conn: Connection) -> Result<(), multiproc::Error> {
     COUNTER.fetch_add(100, Ordering::SeqCst);
     let mine = COUNTER.load(Ordering::SeqCst);
     println!(
-        "in the child process (pid {}): counter {before} -> {mine}",
-        std::process::id()
+        "{}",
+        t!(
+            "child_counter",
+            pid = std::process::id(),
+            before = before,
+            after = mine
+        )
     );
-    println!("  (its own copy, fresh from the program: the parent's 1 is not here)");
+    println!("{}", t!("child_copy"));
     conn.send(&mine)
 }
 
 fn main() -> Result<(), multiproc::Error> {
+    say::choose_language();
     multiproc::init();
-    println!("at the start: counter = {}", COUNTER.load(Ordering::SeqCst));
+    println!("{}", t!("at_start", value = COUNTER.load(Ordering::SeqCst)));
 
     std::thread::spawn(|| COUNTER.fetch_add(1, Ordering::SeqCst))
         .join()
         .expect("thread");
     println!(
-        "after a thread added 1: counter = {}",
-        COUNTER.load(Ordering::SeqCst)
+        "{}",
+        t!("after_thread", value = COUNTER.load(Ordering::SeqCst))
     );
-    println!("  (threads share memory: the main program sees the thread's change)");
+    println!("{}", t!("threads_share"));
 
     let (mut here, there) = pipe()?;
     let mut p = Process::new(child, there);
@@ -43,10 +56,10 @@ fn main() -> Result<(), multiproc::Error> {
     let childs: u64 = here.recv()?;
     p.join()?;
     println!(
-        "after a process added 100: counter = {}",
-        COUNTER.load(Ordering::SeqCst)
+        "{}",
+        t!("after_process", value = COUNTER.load(Ordering::SeqCst))
     );
-    println!("  (processes do not share memory: still 1 here; the child's {childs} came back");
-    println!("   only because it was sent)");
+    println!("{}", t!("processes_apart", childs = childs));
+    println!("{}", t!("only_sent"));
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 /// An example binary built beside this test (`cargo test` builds every example).
@@ -29,7 +29,7 @@ fn example(name: &str) -> PathBuf {
 fn run(name: &str, args: &[&str]) -> (Output, String) {
     let what = format!("example {name} {args:?}");
     let out = common::output_within(
-        Command::new(example(name)).args(args),
+        common::command(example(name)).args(args),
         Duration::from_secs(60),
         &what,
     );
@@ -361,4 +361,61 @@ fn the_course_table_in_the_repository_covers_every_example() {
             );
         }
     }
+}
+
+/// The keys of one of the examples' catalogues (`key = "..."` lines).
+fn example_keys(language: &str) -> std::collections::BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("examples/locales/{language}.toml"));
+    std::fs::read_to_string(path)
+        .expect("a catalogue")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_string()))
+        .collect()
+}
+
+/// The narration follows the language; what the deck prints stays as the deck has it; both
+/// catalogues have every key, and every key is used.
+#[test]
+fn the_examples_narrate_in_portuguese_under_a_portuguese_locale() {
+    let pt = |name: &str| {
+        let out = common::output_within(
+            std::process::Command::new(example(name))
+                .env_remove("LC_ALL")
+                .env_remove("LC_MESSAGES")
+                .env("LANG", "pt_BR.UTF-8"),
+            Duration::from_secs(60),
+            name,
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = pt("threads_vs_processes");
+    assert!(
+        text.contains("depois que uma thread somou 1: contador = 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no processo filho"),
+        "children speak it too: {text}"
+    );
+    let hello = pt("hello");
+    assert!(
+        hello.contains("hello bob filho") && hello.contains("hello bob pai"),
+        "{hello}"
+    );
+    let (en, pt) = (example_keys("en"), example_keys("pt"));
+    assert_eq!(en, pt, "the two catalogues differ in keys");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let sources: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    let unused: Vec<&String> = en
+        .iter()
+        .filter(|k| !sources.contains(&format!("\"{k}\"")))
+        .collect();
+    assert!(unused.is_empty(), "never used: {unused:?}");
 }
