@@ -132,15 +132,21 @@ fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 fn parse_sizes(text: &str) -> Result<Sizes, String> {
-    parse_list(text, parse_size).map(Sizes)
+    parse_list(text, parse_size)
+        .map(Sizes)
+        .map_err(|e| lang::input_error(&e))
 }
 
 fn parse_patterns(text: &str) -> Result<Patterns, String> {
-    parse_list(text, Pattern::parse).map(Patterns)
+    parse_list(text, Pattern::parse)
+        .map(Patterns)
+        .map_err(|e| lang::input_error(&e))
 }
 
 fn parse_transports(text: &str) -> Result<Transports, String> {
-    parse_list(text, Transport::parse).map(Transports)
+    parse_list(text, Transport::parse)
+        .map(Transports)
+        .map_err(|e| lang::input_error(&e))
 }
 
 fn parse_scale(text: &str) -> Result<f64, String> {
@@ -151,7 +157,7 @@ fn parse_scale(text: &str) -> Result<f64, String> {
 }
 
 fn parse_rounds(text: &str) -> Result<u64, String> {
-    let n = parse_count(text)?;
+    let n = parse_count(text).map_err(|e| lang::input_error(&e))?;
     if n > 10_000_000 {
         return Err(format!(
             "{n} round trips would take too long (at most 10000000)"
@@ -161,7 +167,7 @@ fn parse_rounds(text: &str) -> Result<u64, String> {
 }
 
 fn parse_repeat(text: &str) -> Result<usize, String> {
-    let n = parse_count(text)?;
+    let n = parse_count(text).map_err(|e| lang::input_error(&e))?;
     if n > 99 {
         return Err(format!("{n} repetitions would take too long (at most 99)"));
     }

@@ -14,9 +14,32 @@ use multiproc_apps::plot::PlotFile;
 use multiproc_apps::stderr;
 use multiproc_apps::tr as t;
 use multiproc_apps::{compare, lang, report, sweep, timeline};
-use multiproc_pi::input::{
-    parse_count, parse_procs, parse_procs_list, parse_retries, parse_seconds, parse_steps,
-};
+use multiproc_pi::input::{self, InputError};
+
+/// The parsers of `multiproc_pi::input`, their refusals said in the language chosen.
+fn said<T>(parse: fn(&str) -> Result<T, InputError>) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |text| parse(text).map_err(|e| lang::input_error(&e))
+}
+
+fn parse_procs(text: &str) -> Result<usize, String> {
+    said(input::parse_procs)(text)
+}
+
+fn parse_steps(text: &str) -> Result<u64, String> {
+    said(input::parse_steps)(text)
+}
+
+fn parse_count(text: &str) -> Result<u64, String> {
+    said(input::parse_count)(text)
+}
+
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    said(input::parse_seconds)(text)
+}
+
+fn parse_retries(text: &str) -> Result<u32, String> {
+    said(input::parse_retries)(text)
+}
 
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
@@ -168,7 +191,7 @@ struct SweepArgs {
 struct ProcsList(Vec<usize>);
 
 fn parse_list(text: &str) -> Result<ProcsList, String> {
-    parse_procs_list(text).map(ProcsList)
+    said(input::parse_procs_list)(text).map(ProcsList)
 }
 
 /// How ranges and partial sums travel (`--ipc`); each value's help is in the catalogues.

@@ -39,7 +39,9 @@ fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
     multiproc::init();
     let mut args = std::env::args().skip(1);
-    let parse = |t: Option<String>, default: u64, f: fn(&str) -> Result<u64, String>| {
+    let parse = |t: Option<String>,
+                 default: u64,
+                 f: fn(&str) -> Result<u64, multiproc_pi::input::InputError>| {
         t.map_or(Ok(default), |t| f(&t)).unwrap_or_else(|e| {
             eprintln!("pi_queue: {e}");
             std::process::exit(2)

@@ -22,7 +22,9 @@ use multiproc_pi::{finish, range_sum};
 fn main() {
     say::choose_language();
     let mut args = std::env::args().skip(1);
-    let parse = |arg: Option<String>, default: &str, f: fn(&str) -> Result<u64, String>| {
+    let parse = |arg: Option<String>,
+                 default: &str,
+                 f: fn(&str) -> Result<u64, multiproc_pi::input::InputError>| {
         f(arg.as_deref().unwrap_or(default)).unwrap_or_else(|e| {
             eprintln!("pi_threads: {e}");
             std::process::exit(2)

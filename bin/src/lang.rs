@@ -51,6 +51,61 @@ pub fn describe_exit(code: i32, failure: Option<&multiproc::Failure>) -> String 
     format!("{words}{detail}")
 }
 
+/// An argument's help with its default and its possible values said in the language chosen
+/// (clap would add them in English): `[padrão: pipe]`, and for a value to choose, the values,
+/// each with its help in `--help`.
+fn said_in_full(arg: clap::Arg) -> clap::Arg {
+    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    let mut short = help.clone();
+    let mut long = help;
+    let values: Vec<clap::builder::PossibleValue> = if arg.get_action().takes_values() {
+        arg.get_possible_values()
+            .into_iter()
+            .filter(|v| !v.is_hide_set())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !values.is_empty() {
+        let names: Vec<&str> = values.iter().map(|v| v.get_name()).collect();
+        short.push_str(&format!(
+            " [{}: {}]",
+            rust_i18n::t!("help.values_label"),
+            names.join(", ")
+        ));
+        long.push_str(&format!("\n\n{}:", rust_i18n::t!("help.values_heading")));
+        for v in &values {
+            let said = v.get_help().map(|h| h.to_string()).unwrap_or_default();
+            long.push_str(&format!("\n- {}: {said}", v.get_name()));
+        }
+    }
+    let defaults: Vec<String> = arg
+        .get_default_values()
+        .iter()
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    if !defaults.is_empty() && arg.get_action().takes_values() {
+        let default = format!(
+            " [{}: {}]",
+            rust_i18n::t!("help.default_label"),
+            defaults.join(", ")
+        );
+        short.push_str(&default);
+        if values.is_empty() {
+            long.push_str(&default);
+        } else {
+            long.push_str(&format!("\n\n{}", default.trim_start()));
+        }
+    }
+    if !arg.get_action().takes_values() {
+        return arg;
+    }
+    arg.help(short)
+        .long_help(long)
+        .hide_default_value(true)
+        .hide_possible_values(true)
+}
+
 /// Gives `cmd` and its subcommands the chosen language's headings ("Uso:", "Opções",
 /// "Comandos") and their own `-h`/`--help` (and, at the top, `-V`/`--version`) said in that
 /// language; the arguments' help comes from the catalogues, set by the caller.
@@ -85,7 +140,7 @@ pub fn localize_help(cmd: clap::Command) -> clap::Command {
         }
         for id in ids.iter().map(|id| id.as_str().to_string()) {
             let heading = options.clone();
-            cmd = cmd.mut_arg(id, |a| a.help_heading(heading));
+            cmd = cmd.mut_arg(id, |a| said_in_full(a).help_heading(heading));
         }
         let heading = options.clone();
         cmd = cmd.mut_arg("help", |a| a.help_heading(heading.clone()));
@@ -102,6 +157,51 @@ pub fn localize_help(cmd: clap::Command) -> clap::Command {
         cmd
     }
     each(cmd, true)
+}
+
+/// A refused number in the language chosen (`input.*` in the catalogues).
+pub fn input_error(e: &multiproc_pi::input::InputError) -> String {
+    use multiproc_pi::input::InputError as E;
+    let text = match e {
+        E::Empty => rust_i18n::t!("input.empty"),
+        E::Negative => rust_i18n::t!("input.negative"),
+        E::NotANumber(t) => rust_i18n::t!("input.not_a_number", text = t),
+        E::Zero => rust_i18n::t!("input.zero"),
+        E::NotWhole(t) => rust_i18n::t!("input.not_whole", text = t),
+        E::TooLarge(t) => rust_i18n::t!("input.too_large", text = t),
+        E::TooManySteps(n) => rust_i18n::t!(
+            "input.too_many_steps",
+            n = n,
+            max = multiproc_pi::partition::MAX_STEPS
+        ),
+        E::TooManyProcs(n) => {
+            rust_i18n::t!(
+                "input.too_many_procs",
+                n = n,
+                max = multiproc_pi::input::MAX_PROCS
+            )
+        }
+        E::NotSeconds(t) => rust_i18n::t!("input.not_seconds", text = t),
+        E::NotPositiveSeconds(t) => rust_i18n::t!("input.not_positive_seconds", text = t),
+        E::OverAYear(s) => rust_i18n::t!(
+            "input.over_a_year",
+            seconds = s,
+            max = multiproc_pi::input::MAX_TIMEOUT_SECONDS
+        ),
+        E::TooManyRetries(n) => {
+            rust_i18n::t!(
+                "input.too_many_retries",
+                n = n,
+                max = multiproc_pi::input::MAX_RETRIES
+            )
+        }
+        E::EmptyItem(i, list) => rust_i18n::t!("input.empty_item", index = i, text = list),
+        E::Item(i, part, why) => {
+            rust_i18n::t!("input.item", index = i, text = part, why = input_error(why))
+        }
+        E::Other(t) => t.clone().into(),
+    };
+    text.into_owned()
 }
 
 /// The languages there are catalogues for.

@@ -234,6 +234,16 @@ fn errors_and_help_follow_the_language() {
         "{}",
         en.stderr
     );
+    // A number refused, in Portuguese: clap's frame, our reason.
+    let zero = pi_master("pt_BR.UTF-8", &["--procs", "0"]);
+    assert_eq!(zero.code, Some(2), "{}", zero.stderr);
+    assert!(
+        zero.stderr.contains("precisa ser pelo menos 1"),
+        "{}",
+        zero.stderr
+    );
+    let list = pi_master("pt_BR.UTF-8", &["sweep", "--procs", "1,,x"]);
+    assert!(list.stderr.contains("está vazio"), "{}", list.stderr);
     let help_pt = pi_master("pt_BR.UTF-8", &["--help"]);
     assert_eq!(help_pt.code, Some(0));
     for needle in [
