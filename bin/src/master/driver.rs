@@ -150,7 +150,7 @@ fn spawn(
         index,
         pid: None,
         range: plan.per_worker().map(|_| plan.ranges()[index].clone()),
-        cause: format!("could not be started: {e}"),
+        cause: rust_i18n::t!("cause.not_started", error = e).into_owned(),
     })?;
     observe(&Event::Spawned {
         index,

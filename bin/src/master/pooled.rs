@@ -39,7 +39,7 @@ fn task_failed(pids: &mut Vec<u32>, range: Option<Range<u64>>, why: String) -> R
         index: index_of(pids, 0),
         pid: None,
         range,
-        cause: format!("failed its chunk: {why}"),
+        cause: rust_i18n::t!("cause.chunk_failed", why = why).into_owned(),
     }
 }
 

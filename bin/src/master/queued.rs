@@ -364,5 +364,5 @@ fn blame_dead_worker(
     observe: &mut dyn FnMut(&Event),
 ) -> Option<RunError> {
     let i = (0..workers.len()).find(|&i| running[i] && !workers[i].process.is_alive())?;
-    Some(workers[i].lost(observe, "in the middle of a report on the result queue"))
+    Some(workers[i].lost(observe, &rust_i18n::t!("cause.mid_report")))
 }

@@ -88,10 +88,7 @@ impl Worker {
         timeout: Duration,
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
-        let cause = format!(
-            "timed out: no result within {} (--timeout)",
-            seconds(timeout)
-        );
+        let cause = rust_i18n::t!("cause.timed_out", limit = seconds(timeout)).into_owned();
         self.stop_as_lost(cause, observe)
     }
 
@@ -108,13 +105,13 @@ impl Worker {
                     pid,
                     exitcode: code,
                 });
-                "it was stopped with SIGTERM".to_string()
+                rust_i18n::t!("cause.stopped").into_owned()
             }
-            Ok(Reaped::Killed(_)) => format!(
-                "it did not stop within {} s of SIGTERM (stopped or ignoring it) and was killed",
-                grace.grace().as_secs()
-            ),
-            Err(e) => format!("it could not be stopped: {e}"),
+            Ok(Reaped::Killed(_)) => {
+                rust_i18n::t!("cause.killed_after_grace", grace = grace.grace().as_secs())
+                    .into_owned()
+            }
+            Err(e) => rust_i18n::t!("cause.not_stopped", error = e).into_owned(),
         };
         self.since = None;
         RunError::Worker {
@@ -238,7 +235,7 @@ impl Worker {
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
         self.stop_as_lost(
-            format!("sent bytes that are not a message ({what})"),
+            rust_i18n::t!("cause.garbage", what = what).into_owned(),
             observe,
         )
     }
@@ -280,7 +277,10 @@ impl Worker {
         });
         if exitcode != 0 {
             let how = crate::lang::describe_exit(exitcode, self.process.failure());
-            return Err(failed(self, format!("finished its work but then {how}")));
+            return Err(failed(
+                self,
+                rust_i18n::t!("cause.then", how = how).into_owned(),
+            ));
         }
         Ok(())
     }
