@@ -390,6 +390,11 @@ fn run_once(args: RunArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return usage_error(&e.to_string()),
     };
+    if args.json {
+        // What a run records for its JSON (a lost worker's cause) is said as it happens: in
+        // English under --json, so that the JSON is the same whatever the language.
+        lang::set("en");
+    }
     let mut console = Console::new(args.verbose, progress, terminal, &plan);
     let mut recorder = timeline::Recorder::new();
     let outcome = master::run(&plan, &mut |event| {

@@ -249,6 +249,11 @@ pub fn from_args(args: &[std::ffi::OsString]) -> Option<String> {
     None
 }
 
+/// Sets the language (`en` or `pt`) for everything said from now on.
+pub fn set(language: &str) {
+    rust_i18n::set_locale(language);
+}
+
 /// Sets the language for everything printed from now on: `--lang` if given (an unknown one is
 /// the returned usage error, said in the environment's language), else the environment's.
 pub fn choose(args: &[std::ffi::OsString]) -> Result<(), String> {

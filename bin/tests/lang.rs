@@ -353,3 +353,34 @@ fn json_is_the_same_in_both_languages() {
         );
     }
 }
+
+/// A run that lost a worker records why in its JSON: the same words in both languages.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn json_is_the_same_in_both_languages_after_a_retry() {
+    let json = |lang: &str| {
+        let spent = std::env::temp_dir().join(format!(
+            "pi-master-lang-spent-{}-{lang}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&spent);
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["--procs", "2", "--steps", "1e6", "--retries", "1", "--json"])
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", lang)
+            .env("PI_MASTER_FAULT", "1:start:exit")
+            .env("PI_MASTER_FAULT_SPENT", &spent);
+        let out = common::output_within(&mut cmd, Duration::from_secs(60), lang);
+        let _ = std::fs::remove_dir_all(&spent);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (pt, en) = (json("pt_BR.UTF-8"), json("C"));
+    assert!(pt.contains("\"cause\""), "a retry recorded: {pt}");
+    assert_eq!(stable(&pt), stable(&en), "{pt}\n{en}");
+}
