@@ -220,7 +220,7 @@ fn main() -> ExitCode {
         let _ = writeln!(io::stderr(), "ipc-bench: {}: {e}", t!("error.prefix"));
         return ExitCode::from(2);
     }
-    let matches = localized_command().get_matches_from(args);
+    let matches = lang::parse_or_exit("ipc-bench", localized_command(), args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::Pool(args)) = &cli.command {
         return match ipc_bench::pool::measure(args.repeat, args.scale) {

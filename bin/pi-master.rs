@@ -273,7 +273,7 @@ fn main() -> ExitCode {
         stderr::flush(FLUSH_WITHIN);
         return code;
     }
-    let matches = localized_command().get_matches_from(args);
+    let matches = lang::parse_or_exit("pi-master", localized_command(), args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let start = match &cli.command {
         Some(Command::Sweep(args)) => args.start,

@@ -249,6 +249,73 @@ pub fn from_args(args: &[std::ffi::OsString]) -> Option<String> {
     None
 }
 
+/// Parses `args` with `cmd`, or exits: help and version as clap prints them; a mistake on the
+/// command line, exit status 2, said by clap in English and by us in Portuguese (clap has no
+/// hook for its messages, but its errors carry what went wrong: which argument, which value,
+/// why).
+pub fn parse_or_exit(
+    program: &str,
+    mut cmd: clap::Command,
+    args: Vec<std::ffi::OsString>,
+) -> clap::ArgMatches {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let e = match cmd.try_get_matches_from_mut(args) {
+        Ok(matches) => return matches,
+        Err(e) => e,
+    };
+    let said_by_clap = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) || *rust_i18n::locale() == *"en";
+    if said_by_clap {
+        e.exit();
+    }
+    let context = |kind: ContextKind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(list)) => list.join(", "),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let arg = context(ContextKind::InvalidArg);
+    let value = context(ContextKind::InvalidValue);
+    let message = match e.kind() {
+        ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            rust_i18n::t!("usage.invalid_because", value = value, arg = arg, why = why)
+        }
+        ErrorKind::InvalidValue if value.is_empty() => {
+            rust_i18n::t!("usage.value_required", arg = arg)
+        }
+        ErrorKind::InvalidValue => rust_i18n::t!(
+            "usage.invalid_value",
+            value = value,
+            arg = arg,
+            values = context(ContextKind::ValidValue)
+        ),
+        ErrorKind::UnknownArgument => rust_i18n::t!("usage.unknown_argument", arg = arg),
+        ErrorKind::InvalidSubcommand => rust_i18n::t!(
+            "usage.unknown_command",
+            name = context(ContextKind::InvalidSubcommand)
+        ),
+        _ => e
+            .to_string()
+            .trim_start_matches("error: ")
+            .trim()
+            .to_string()
+            .into(),
+    };
+    eprintln!(
+        "{program}: {}: {message}\n\n{}",
+        rust_i18n::t!("error.prefix"),
+        rust_i18n::t!("error.usage_more")
+    );
+    std::process::exit(2);
+}
+
 /// Sets the language (`en` or `pt`) for everything said from now on.
 pub fn set(language: &str) {
     rust_i18n::set_locale(language);
