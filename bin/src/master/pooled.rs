@@ -67,7 +67,7 @@ pub(super) fn run(
     let mut todo: Vec<usize> = (0..chunks.len()).collect();
     let stop = |pool: &mut Pool, observe: &mut dyn FnMut(&Event)| {
         observe(&Event::Stopping {
-            reason: "terminating the pool: its workers are killed and reaped".into(),
+            reason: rust_i18n::t!("narrate.stopping_pool").into_owned(),
         });
         pool.terminate();
     };

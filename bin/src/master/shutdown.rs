@@ -23,10 +23,12 @@ pub(super) fn stop_all(
     let live = workers.iter().filter(|w| w.process.is_alive()).count();
     if live > 0 {
         observe(&Event::Stopping {
-            reason: format!(
-                "sending SIGTERM to {live} worker(s), SIGKILL after {} s",
-                STOP_GRACE.as_secs()
-            ),
+            reason: rust_i18n::t!(
+                "narrate.stopping_workers",
+                live = live,
+                grace = STOP_GRACE.as_secs()
+            )
+            .into_owned(),
         });
     }
     let who: Vec<(usize, u32)> = workers.iter().map(|w| (w.index, w.pid())).collect();

@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use multiproc::signals::SignalWatch;
-use multiproc::supervise::describe_exit;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SIGHUP, SIGINT, SIGTERM};
+use rust_i18n::t;
 
 use super::RunError;
 
@@ -447,35 +447,42 @@ fn describe_failure(
         .and_then(|rest| rest.split(')').next())
         .and_then(|s| s.parse::<i32>().ok());
     let how = match (signal, exit_code) {
-        (Some(sig), _) => Some(describe_exit(-sig, None)),
-        (None, Some(code)) => Some(describe_exit(code, None)),
+        (Some(sig), _) => Some(crate::lang::describe_exit(-sig, None)),
+        (None, Some(code)) => Some(crate::lang::describe_exit(code, None)),
         (None, None) => None,
     };
     let name = |r: &RankLine| {
-        format!(
-            "rank {} of {} (pid {} on host {}, range [{}, {}))",
-            r.rank, r.size, r.pid, r.host, r.range.start, r.range.end
+        t!(
+            "mpi.rank",
+            rank = r.rank,
+            size = r.size,
+            pid = r.pid,
+            host = r.host,
+            start = r.range.start,
+            end = r.range.end
         )
+        .into_owned()
     };
     let culprit = match first_gone {
         [only] => ranks.iter().find(|r| r.rank == *only),
         _ => banner_pid.and_then(|pid| ranks.iter().find(|r| r.pid == pid)),
     };
     match culprit {
-        Some(r) if Some(r.pid) == banner_pid => format!(
-            "{} {}; mpiexec stopped the other ranks",
-            name(r),
-            how.unwrap_or_else(|| "ended badly".into())
-        ),
-        Some(r) => format!("{} ended first; mpiexec stopped the other ranks", name(r)),
+        Some(r) if Some(r.pid) == banner_pid => t!(
+            "mpi.ended",
+            rank = name(r),
+            how = how.unwrap_or_else(|| t!("mpi.ended_badly").into_owned())
+        )
+        .into_owned(),
+        Some(r) => t!("mpi.ended_first", rank = name(r)).into_owned(),
         None => match (banner_pid, how) {
-            (Some(pid), Some(how)) => {
-                format!("the rank with pid {pid} {how}; mpiexec stopped the other ranks")
-            }
-            _ => format!(
-                "the MPI job of {procs} ranks failed (mpiexec {})",
-                describe_status(status)
-            ),
+            (Some(pid), Some(how)) => t!("mpi.pid_ended", pid = pid, how = how).into_owned(),
+            _ => t!(
+                "mpi.job_failed",
+                procs = procs,
+                status = describe_status(status)
+            )
+            .into_owned(),
         },
     }
 }
@@ -483,8 +490,8 @@ fn describe_failure(
 fn describe_status(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => describe_exit(code, None),
-        (None, Some(sig)) => describe_exit(-sig, None),
+        (Some(code), _) => crate::lang::describe_exit(code, None),
+        (None, Some(sig)) => crate::lang::describe_exit(-sig, None),
         _ => "ended".into(),
     }
 }
