@@ -70,6 +70,7 @@ enum Repr {
     Encode(String),
     Decode(String),
     Message(ErrorKind, String),
+    Shortfall(Shortfall),
     Broken {
         pid: Option<u32>,
         message: String,
@@ -142,6 +143,22 @@ impl Error {
     pub(crate) fn start_failed(msg: impl Into<String>) -> Self {
         Self::message(ErrorKind::StartFailed, msg)
     }
+    pub(crate) fn short_of(s: Shortfall) -> Self {
+        Error {
+            repr: Repr::Shortfall(s),
+        }
+    }
+
+    /// When a limit checked before starting workers would be passed ([`crate::limits`]): which
+    /// one, and the numbers, for a caller that says it in its own words (the error's `Display`
+    /// says it in English).
+    pub fn shortfall(&self) -> Option<&Shortfall> {
+        match &self.repr {
+            Repr::Shortfall(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub(crate) fn limit_reached(msg: impl Into<String>) -> Self {
         Self::message(ErrorKind::LimitReached, msg)
     }
@@ -204,6 +221,7 @@ impl Error {
     /// ```
     pub fn kind(&self) -> ErrorKind {
         match &self.repr {
+            Repr::Shortfall(_) => ErrorKind::LimitReached,
             Repr::Closed => ErrorKind::Closed,
             Repr::Truncated { .. } => ErrorKind::Truncated,
             Repr::TooLarge { .. } => ErrorKind::TooLarge,
@@ -264,6 +282,65 @@ impl Error {
     }
 }
 
+/// A limit that starting more processes would pass, with its numbers: what
+/// [`crate::limits::ensure_descriptors`] and [`crate::limits::ensure_processes`] refuse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Shortfall {
+    /// Open descriptors (`ulimit -n`).
+    Descriptors {
+        /// About how many would be open.
+        needed: u64,
+        /// How many are open now.
+        open: u64,
+        /// How many more were asked for.
+        more: u64,
+        /// The soft limit.
+        soft: u64,
+        /// The hard limit, which this process cannot pass.
+        hard: u64,
+    },
+    /// Processes and threads of this user (`ulimit -u`).
+    Processes {
+        /// How many more were asked for.
+        more: u64,
+        /// The limit.
+        limit: u64,
+        /// How many this user runs already.
+        running: u64,
+    },
+}
+
+impl fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shortfall::Descriptors {
+                needed,
+                open,
+                more,
+                soft,
+                hard,
+            } => write!(
+                f,
+                "this needs about {needed} open descriptors ({open} open now, {more} more), but \
+                 the limit is {soft} (ulimit -n) and its hard limit {hard} cannot be passed by \
+                 this process: start fewer processes, or raise the hard limit first (as root: \
+                 ulimit -Hn {needed})"
+            ),
+            Shortfall::Processes {
+                more,
+                limit,
+                running,
+            } => write!(
+                f,
+                "{more} more processes and threads would pass the limit of {limit} for this user \
+                 (ulimit -u), who runs {running} already: start fewer, or allow more (ulimit -u {})",
+                running + more
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
@@ -280,6 +357,7 @@ impl fmt::Display for Error {
             Repr::Encode(msg) => write!(f, "cannot encode message: {msg}"),
             Repr::Decode(msg) => write!(f, "cannot decode message: {msg}"),
             Repr::Message(_, msg) | Repr::Broken { message: msg, .. } => write!(f, "{msg}"),
+            Repr::Shortfall(s) => write!(f, "{s}"),
             Repr::Io {
                 context,
                 source,

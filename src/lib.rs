@@ -83,7 +83,7 @@ pub mod wait;
 pub use bootstrap::{CurrentProcess, Failure, TargetOutput, current_process, init};
 pub use connection::{Connection, pipe, pipe_oneway};
 pub use context::get_context;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, Shortfall};
 pub use os::shm::SharedData;
 pub use process::{ChildInfo, Process, active_children, cpu_count};
 pub use queue::Queue;

@@ -15,7 +15,7 @@
 //! # Ok::<(), multiproc::Error>(())
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Shortfall};
 use crate::os;
 
 /// Descriptors the master holds for each started [`crate::Process`] while it lives: its
@@ -62,11 +62,13 @@ pub fn ensure_descriptors(more: u64) -> Result<()> {
         return os::set_descriptor_limit(hard.min(needed.max(soft * 2)))
             .map_err(|e| Error::io("cannot raise ulimit -n", e));
     }
-    Err(Error::limit_reached(format!(
-        "this needs about {needed} open descriptors ({open} open now, {more} more), but the limit \
-         is {soft} (ulimit -n) and its hard limit {hard} cannot be passed by this process: start \
-         fewer processes, or raise the hard limit first (as root: ulimit -Hn {needed})"
-    )))
+    Err(Error::short_of(Shortfall::Descriptors {
+        needed,
+        open,
+        more,
+        soft,
+        hard,
+    }))
 }
 
 /// Makes sure `more` processes (or threads: count [`runtime_processes_to_come`] and
@@ -82,9 +84,9 @@ pub fn ensure_processes(more: u64) -> Result<()> {
     if running + more <= limit {
         return Ok(());
     }
-    Err(Error::limit_reached(format!(
-        "{more} more processes and threads would pass the limit of {limit} for this user \
-         (ulimit -u), who runs {running} already: start fewer, or allow more (ulimit -u {})",
-        running + more
-    )))
+    Err(Error::short_of(Shortfall::Processes {
+        more,
+        limit,
+        running,
+    }))
 }

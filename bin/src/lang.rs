@@ -204,6 +204,41 @@ pub fn input_error(e: &multiproc_pi::input::InputError) -> String {
     text.into_owned()
 }
 
+/// An error of the runtime in the language chosen where it carries its numbers (a limit that
+/// starting the workers would pass); otherwise as the runtime says it.
+pub fn runtime_error(e: &multiproc::Error) -> String {
+    match e.shortfall() {
+        Some(multiproc::Shortfall::Descriptors {
+            needed,
+            open,
+            more,
+            soft,
+            hard,
+        }) => rust_i18n::t!(
+            "limits.descriptors",
+            needed = needed,
+            open = open,
+            more = more,
+            soft = soft,
+            hard = hard
+        )
+        .into_owned(),
+        Some(multiproc::Shortfall::Processes {
+            more,
+            limit,
+            running,
+        }) => rust_i18n::t!(
+            "limits.processes",
+            more = more,
+            limit = limit,
+            running = running,
+            total = running + more
+        )
+        .into_owned(),
+        _ => e.to_string(),
+    }
+}
+
 /// The languages there are catalogues for.
 pub const LANGUAGES: [&str; 2] = ["en", "pt"];
 

@@ -384,3 +384,24 @@ fn json_is_the_same_in_both_languages_after_a_retry() {
     assert!(pt.contains("\"cause\""), "a retry recorded: {pt}");
     assert_eq!(stable(&pt), stable(&en), "{pt}\n{en}");
 }
+
+/// A limit the workers would pass, said with its numbers in Portuguese (the runtime gives the
+/// numbers; the tool says them).
+#[test]
+fn a_limit_is_explained_in_portuguese() {
+    let script = format!("ulimit -n 64 && exec {BIN} --procs 100 --steps 1e3");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script])
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "pt_BR.UTF-8");
+    let out = common::output_within(&mut cmd, Duration::from_secs(60), &script);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("não é possível iniciar 100 processos trabalhadores")
+            && stderr.contains("descritores abertos")
+            && stderr.contains("ulimit -n"),
+        "{stderr}"
+    );
+}

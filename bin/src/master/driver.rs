@@ -82,7 +82,14 @@ fn check_limits(procs: u64, pooled: bool) -> Result<(), RunError> {
     // Every mode holds at most a process and a duplex pipe per worker (the pool's too).
     let per_worker = limits::DESCRIPTORS_PER_PROCESS + limits::DESCRIPTORS_PER_CONNECTION;
     let fail = |e: multiproc::Error| {
-        RunError::Failed(format!("cannot start {procs} worker processes: {e}"))
+        RunError::Failed(
+            rust_i18n::t!(
+                "error.cannot_start",
+                procs = procs,
+                why = crate::lang::runtime_error(&e)
+            )
+            .into_owned(),
+        )
     };
     limits::ensure_descriptors(procs * per_worker).map_err(fail)?;
     // Threads count against `ulimit -u` as processes do: the runtime's, the pool's, and the
