@@ -214,13 +214,8 @@ fn localized_command() -> clap::Command {
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
     multiproc::init();
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The language first, so that --help and every message come in it.
-    if let Err(e) = lang::choose(&args) {
-        let _ = writeln!(io::stderr(), "ipc-bench: {}: {e}", t!("error.prefix"));
-        return ExitCode::from(2);
-    }
-    let matches = lang::parse_or_exit("ipc-bench", localized_command(), args);
+    let matches = lang::command_line("ipc-bench", localized_command);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::Pool(args)) = &cli.command {
         return match ipc_bench::pool::measure(args.repeat, args.scale) {

@@ -266,14 +266,8 @@ const LONG_RUN: u64 = 2_000_000_000;
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
     multiproc::init();
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // The language first, so that --help and every message come in it.
-    if let Err(e) = lang::choose(&args) {
-        let code = usage_error(&e);
-        stderr::flush(FLUSH_WITHIN);
-        return code;
-    }
-    let matches = lang::parse_or_exit("pi-master", localized_command(), args);
+    let matches = lang::command_line("pi-master", localized_command);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let start = match &cli.command {
         Some(Command::Sweep(args)) => args.start,

@@ -284,11 +284,32 @@ pub fn from_args(args: &[std::ffi::OsString]) -> Option<String> {
     None
 }
 
+/// The command line of `program`, parsed in the language chosen: the language first (from
+/// `--lang` or the environment), then `build` makes the command's definition in it, then
+/// parses (clap's own words for help and version; mistakes said in the language). An unknown `--lang` is a usage error: said, exit status 2.
+pub fn command_line(program: &str, build: impl FnOnce() -> clap::Command) -> clap::ArgMatches {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Err(e) = choose(&args) {
+        usage_exit(program, &e);
+    }
+    parse_or_exit(program, build(), args)
+}
+
+/// Says a usage error of `program` and exits with status 2.
+fn usage_exit(program: &str, message: &str) -> ! {
+    eprintln!(
+        "{program}: {}: {message}\n\n{}",
+        rust_i18n::t!("error.prefix"),
+        rust_i18n::t!("error.usage_more")
+    );
+    std::process::exit(2);
+}
+
 /// Parses `args` with `cmd`, or exits: help and version as clap prints them; a mistake on the
 /// command line, exit status 2, said by clap in English and by us in Portuguese (clap has no
 /// hook for its messages, but its errors carry what went wrong: which argument, which value,
 /// why).
-pub fn parse_or_exit(
+fn parse_or_exit(
     program: &str,
     mut cmd: clap::Command,
     args: Vec<std::ffi::OsString>,
@@ -343,12 +364,7 @@ pub fn parse_or_exit(
             .to_string()
             .into(),
     };
-    eprintln!(
-        "{program}: {}: {message}\n\n{}",
-        rust_i18n::t!("error.prefix"),
-        rust_i18n::t!("error.usage_more")
-    );
-    std::process::exit(2);
+    usage_exit(program, &message)
 }
 
 /// Sets the language (`en` or `pt`) for everything said from now on.

@@ -96,6 +96,36 @@ fn register_fonts() {
     });
 }
 
+/// The bytes of a picture in `format`: `$draw`, an expression drawing on `$root` (the whole
+/// [`SIZE`] area), is run on the SVG or the bitmap backend. A macro, because the two backends
+/// are different types and the drawing code is generic over them.
+macro_rules! render {
+    ($format:expr, $root:ident => $draw:expr) => {{
+        register_fonts();
+        let failed = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
+        match $format {
+            Format::Svg => {
+                let mut svg = String::new();
+                {
+                    let $root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+                    $draw.map_err(|e| failed(&e))?;
+                    $root.present().map_err(|e| failed(&e))?;
+                }
+                Ok(svg.into_bytes())
+            }
+            Format::Png => {
+                let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+                {
+                    let $root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                    $draw.map_err(|e| failed(&e))?;
+                    $root.present().map_err(|e| failed(&e))?;
+                }
+                encode_png(&rgb).map_err(|e| failed(&e))
+            }
+        }
+    }};
+}
+
 /// Draws a chart titled `title` with the given axes and series, over `x` and `y` (plain
 /// ranges, `log_scale()` ones, or ones with chosen key points), in `format`.
 pub fn draw<X, Y>(
@@ -112,28 +142,7 @@ where
     X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    register_fonts();
-    let failed = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
-    match format {
-        Format::Svg => {
-            let mut svg = String::new();
-            {
-                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-                draw_on(&root, title, x, y, axes, series).map_err(|e| failed(&e))?;
-                root.present().map_err(|e| failed(&e))?;
-            }
-            Ok(svg.into_bytes())
-        }
-        Format::Png => {
-            let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
-            {
-                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-                draw_on(&root, title, x, y, axes, series).map_err(|e| failed(&e))?;
-                root.present().map_err(|e| failed(&e))?;
-            }
-            encode_png(&rgb).map_err(|e| failed(&e))
-        }
-    }
+    render!(format, root => draw_on(&root, title, x, y, axes, series))
 }
 
 /// The RGB pixels of a [`SIZE`] picture as a PNG file.
@@ -256,28 +265,7 @@ pub fn draw_bars(
     rows: &[BarRow],
     kinds: &[(&str, RGBColor)],
 ) -> Result<Vec<u8>, String> {
-    register_fonts();
-    let failed = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
-    match format {
-        Format::Svg => {
-            let mut svg = String::new();
-            {
-                let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-                bars_on(&root, title, x_desc, x_end, rows, kinds).map_err(|e| failed(&e))?;
-                root.present().map_err(|e| failed(&e))?;
-            }
-            Ok(svg.into_bytes())
-        }
-        Format::Png => {
-            let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
-            {
-                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-                bars_on(&root, title, x_desc, x_end, rows, kinds).map_err(|e| failed(&e))?;
-                root.present().map_err(|e| failed(&e))?;
-            }
-            encode_png(&rgb).map_err(|e| failed(&e))
-        }
-    }
+    render!(format, root => bars_on(&root, title, x_desc, x_end, rows, kinds))
 }
 
 fn bars_on<DB: DrawingBackend>(
