@@ -286,7 +286,8 @@ pub fn from_args(args: &[std::ffi::OsString]) -> Option<String> {
 
 /// The command line of `program`, parsed in the language chosen: the language first (from
 /// `--lang` or the environment), then `build` makes the command's definition in it, then
-/// parses (clap's own words for help and version; mistakes said in the language). An unknown `--lang` is a usage error: said, exit status 2.
+/// parses (clap's own words for help and version; mistakes said in the language). An unknown
+/// `--lang` is a usage error: said, exit status 2.
 pub fn command_line(program: &str, build: impl FnOnce() -> clap::Command) -> clap::ArgMatches {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Err(e) = choose(&args) {
