@@ -1,5 +1,5 @@
 //! Starting and joining N worker processes that do nothing: the runtime's own cost.
-//! Its own `main` calls `multiproc::init()` first, since the workers are this bench binary.
+//! Its own `main` calls `multiproc::init!(nothing)` first, since the workers are this bench binary.
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -34,7 +34,7 @@ fn spawn(c: &mut Criterion) {
 }
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(nothing);
     let mut c = Criterion::default().configure_from_args();
     spawn(&mut c);
     c.final_summary();

@@ -213,7 +213,7 @@ fn localized_command() -> clap::Command {
 
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
-    multiproc::init();
+    multiproc::init(&multiproc_apps::TARGETS);
     // The language first, so that --help and every message come in it.
     let matches = lang::command_line("ipc-bench", localized_command);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

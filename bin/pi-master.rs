@@ -265,7 +265,7 @@ const LONG_RUN: u64 = 2_000_000_000;
 
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
-    multiproc::init();
+    multiproc::init(&multiproc_apps::TARGETS);
     // The language first, so that --help and every message come in it.
     let matches = lang::command_line("pi-master", localized_command);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

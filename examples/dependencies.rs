@@ -61,7 +61,7 @@ fn l5(t: Task) -> Result<(), multiproc::Error> {
 
 fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(l1, l2, l3, l4, l5);
     // One pipe per dependency: (receiving end, sending end).
     let (a_to_p, a_for_p) = pipe_oneway()?;
     let (a_to_q, a_for_q) = pipe_oneway()?;

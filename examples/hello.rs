@@ -10,7 +10,7 @@ fn greet(name: String) {
 }
 
 fn main() -> Result<(), multiproc::Error> {
-    multiproc::init(); // the child becomes a worker here: keep it first in main
+    multiproc::init!(greet); // the child becomes a worker here: keep it first in main
     let mut child = Process::new(greet, "bob".to_string());
     child.start()?;
     println!("hello bob pai (pid {})", std::process::id());

@@ -17,7 +17,7 @@ fn greet(id: usize) {
 
 fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(greet);
     println!("{}", t!("cpus", cpus = cpu_count()));
     let mut children: Vec<Process> = (0..4).map(|id| Process::new(greet, id)).collect();
     for child in &mut children {

@@ -29,7 +29,7 @@ fn worker((name, items): (String, Vec<u32>)) {
 }
 
 fn main() -> Result<(), multiproc::Error> {
-    multiproc::init();
+    multiproc::init!(worker);
     fill();
     let copy = ITEMS.lock().unwrap().clone();
     let mut workers: Vec<Process> = (1..=3)

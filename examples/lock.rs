@@ -55,7 +55,7 @@ fn count(procs: u64, times: u64, lock: Option<&Lock>) -> multiproc::Result<u64> 
 
 fn main() -> multiproc::Result<()> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(add);
     let mut args = std::env::args().skip(1);
     let mut number = |default: u64| {
         args.next().map_or(default, |a| {

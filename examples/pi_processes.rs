@@ -38,7 +38,7 @@ fn partial_sum(mut work: Work) -> Result<(), multiproc::Error> {
 
 fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(partial_sum);
     let mut args = std::env::args().skip(1);
     let steps: u64 = args
         .next()

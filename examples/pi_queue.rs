@@ -37,7 +37,7 @@ fn worker(q: Queues) -> Result<(), multiproc::Error> {
 
 fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(worker);
     let mut args = std::env::args().skip(1);
     let parse = |t: Option<String>,
                  default: u64,

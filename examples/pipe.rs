@@ -29,7 +29,7 @@ fn listener(mut conn: Connection) -> Result<(), multiproc::Error> {
 
 fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(listener);
     let (mut master_end, worker_end) = pipe()?;
     let mut worker = Process::new(listener, worker_end);
     worker.start()?;

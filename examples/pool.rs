@@ -29,7 +29,7 @@ fn square_with_pid(x: u64) -> (u64, u32) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(slow_square, square, square_with_pid);
     let pool = Pool::new(4)?;
     println!("{:?}", pool.map(square, 0..10u64)?);
 

@@ -48,7 +48,7 @@ fn consumer((name, queue): (String, Queue<Item>)) -> Result<(), multiproc::Error
 }
 
 fn main() -> Result<(), multiproc::Error> {
-    multiproc::init();
+    multiproc::init!(consumer);
     let queue: Queue<Item> = Queue::new()?;
     // Everything is on the queue before the first consumer starts, as in the deck: the one
     // that starts first may well take most of it before the others are even running.

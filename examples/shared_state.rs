@@ -29,7 +29,7 @@ fn child((num, arr): (Value<f64>, Array<i64>)) -> multiproc::Result<()> {
 
 fn main() -> multiproc::Result<()> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(child);
     let num = Value::new(0.0f64)?;
     let arr = Array::new(&(0..10).collect::<Vec<i64>>())?;
     let mut p = Process::new(child, (num.try_clone()?, arr.try_clone()?));

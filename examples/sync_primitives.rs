@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use multiproc::sync::{Barrier, Condition, Event, Lock, RLock, Semaphore};
 use multiproc::{Array, Process, Value};
 
-fn start<A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static>(
-    target: fn(A) -> multiproc::Result<()>,
-    args: A,
-) -> multiproc::Result<Process> {
+fn start<F, A>(target: F, args: A) -> multiproc::Result<Process>
+where
+    F: Fn(A) -> multiproc::Result<()> + Copy + 'static,
+    A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
     let mut p = Process::new(target, args);
     p.start()?;
     Ok(p)
@@ -111,7 +112,7 @@ fn produce((cond, items): (Condition, Value<u32>)) -> multiproc::Result<()> {
 
 fn main() -> multiproc::Result<()> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(try_lock, nested, visit, await_start, arrive, produce);
 
     let lock = Lock::new()?;
     let held = lock.acquire()?;

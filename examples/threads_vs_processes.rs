@@ -38,7 +38,7 @@ fn child(mut conn: Connection) -> Result<(), multiproc::Error> {
 
 fn main() -> Result<(), multiproc::Error> {
     say::choose_language();
-    multiproc::init();
+    multiproc::init!(child);
     println!("{}", t!("at_start", value = COUNTER.load(Ordering::SeqCst)));
 
     std::thread::spawn(|| COUNTER.fetch_add(1, Ordering::SeqCst))

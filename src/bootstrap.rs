@@ -10,7 +10,7 @@
 //! | 4  | status pipe, write end: one frame back with how the target ended |
 //! | 5… | descriptors of the connections passed in the arguments, in the order packed |
 //!
-//! [`init`], called first thing in `main`, recognises that command line and never returns in a
+//! [`init()`], called first thing in `main`, recognises that command line and never returns in a
 //! worker. Before trusting anything it checks that the process's parent is the master named on
 //! the command line (and arms `PR_SET_PDEATHSIG`, so the worker dies with its master), that
 //! descriptors 3 and 4 are pipe ends of the right direction, that the boot frame carries the
@@ -21,17 +21,17 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::fd::RawFd;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Mutex, OnceLock};
+use std::panic;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::connection::Connection;
 use crate::handover;
 use crate::os::{self, FdKind};
+use crate::targets::{self, Failure, Outcome};
 
 /// The command-line flag that marks a worker.
 pub(crate) const WORKER_FLAG: &str = "--multiproc-worker";
@@ -47,8 +47,10 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Boot {
     pub(crate) magic: [u8; 8],
     pub(crate) exe: (u64, u64),
-    pub(crate) entry: usize,
-    pub(crate) target: usize,
+    /// The target's place in the program's table of targets.
+    pub(crate) target: u32,
+    /// The table's fingerprint: the worker's must be the same.
+    pub(crate) table: u64,
     pub(crate) name: String,
     pub(crate) handed: Vec<FdKind>,
     pub(crate) args: Vec<u8>,
@@ -56,8 +58,7 @@ pub(crate) struct Boot {
 
 impl Boot {
     pub(crate) fn new(
-        entry: usize,
-        target: usize,
+        target: u32,
         name: String,
         handed: Vec<FdKind>,
         args: Vec<u8>,
@@ -65,8 +66,8 @@ impl Boot {
         Ok(Boot {
             magic: MAGIC,
             exe: exe_identity()?,
-            entry,
             target,
+            table: targets::fingerprint(),
             name,
             handed,
             args,
@@ -82,105 +83,6 @@ fn exe_identity() -> std::io::Result<(u64, u64)> {
     let id = os::exe_identity()?;
     Ok(*IDENTITY.get_or_init(|| id))
 }
-
-/// How a worker's target ended, sent back on the status pipe.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub(crate) enum Outcome {
-    Returned,
-    Failed(Failure),
-}
-
-/// Why a worker's target did not finish normally, as reported by the worker itself.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// The target returned `Err`; the error's message.
-    Error(String),
-    /// The target panicked: the panic message and, when known, `file:line:column`.
-    Panic {
-        /// The panic payload, if it was a string.
-        message: String,
-        /// Where the panic happened.
-        location: Option<String>,
-    },
-    /// The arguments could not be unpacked in the worker.
-    BadArguments(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Error(msg) => write!(f, "returned an error: {msg}"),
-            Failure::Panic {
-                message,
-                location: Some(at),
-            } => write!(f, "panicked at {at}: {message}"),
-            Failure::Panic {
-                message,
-                location: None,
-            } => write!(f, "panicked: {message}"),
-            Failure::BadArguments(msg) => write!(f, "could not unpack its arguments: {msg}"),
-        }
-    }
-}
-
-/// What a process target may return: `()` or `Result<(), E>` with a displayable error. An
-/// `Err` becomes exit status 1 and a [`Failure::Error`] the parent can read.
-pub trait TargetOutput {
-    /// `Ok` for success, or the error's message.
-    fn into_result(self) -> Result<(), String>;
-}
-
-impl TargetOutput for () {
-    fn into_result(self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-impl<E: std::fmt::Display> TargetOutput for Result<(), E> {
-    fn into_result(self) -> Result<(), String> {
-        self.map_err(|e| e.to_string())
-    }
-}
-
-/// The monomorphised entry point run in the worker: unpacks `A`, calls the target, catches a
-/// panic. Its offset travels in the boot frame.
-pub(crate) type Entry = fn(target: usize, args: Vec<u8>) -> Outcome;
-
-pub(crate) fn entry<A: DeserializeOwned, R: TargetOutput>(target: usize, args: Vec<u8>) -> Outcome {
-    let args: A = match codec::decode_payload(&args) {
-        Ok(a) => a,
-        Err(e) => return Outcome::Failed(Failure::BadArguments(e.to_string())),
-    };
-    let target: fn(A) -> R = match os::code_at(target) {
-        Ok(f) => f,
-        Err(why) => return Outcome::Failed(Failure::BadArguments(why)),
-    };
-    match call_catching(|| target(args)) {
-        Ok(r) => match r.into_result() {
-            Ok(()) => Outcome::Returned,
-            Err(msg) => Outcome::Failed(Failure::Error(msg)),
-        },
-        Err(panic) => Outcome::Failed(panic),
-    }
-}
-
-/// Calls `f`, turning a panic into [`Failure::Panic`] with its message and, in a worker,
-/// its location.
-pub(crate) fn call_catching<R>(f: impl FnOnce() -> R) -> Result<R, Failure> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let message = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "Box<dyn Any>".to_string()
-        };
-        let location = PANIC_LOCATION.lock().ok().and_then(|mut l| l.take());
-        Failure::Panic { message, location }
-    })
-}
-
-static PANIC_LOCATION: Mutex<Option<String>> = Mutex::new(None);
 
 /// Who this process is, as [`current_process`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,7 +107,7 @@ static WORKER_IDENTITY: OnceLock<(String, u32)> = OnceLock::new();
 
 static INIT_CALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Whether [`init`] has run in this process. Starting a process without it would re-execute a
+/// Whether [`init()`] has run in this process. Starting a process without it would re-execute a
 /// program that does not know it is a worker: it would run the master's code again, and start
 /// workers of its own.
 pub(crate) fn init_was_called() -> bool {
@@ -235,19 +137,8 @@ pub fn current_process() -> CurrentProcess {
     }
 }
 
-/// Turns this process into a worker if it was started as one; otherwise returns at once.
-///
-/// Call it first thing in `main`, before parsing arguments or starting threads: it is the
-/// Rust form of Python's `if __name__ == '__main__':`. In a worker it runs the target it was
-/// sent and exits the process: 0 when the target returned normally, 1 when it returned an
-/// error or panicked (the reason goes back to the parent, see [`crate::Process::failure`]),
-/// 2 when the worker was not started by a master of this same program.
-///
-/// ```no_run
-/// multiproc::init();
-/// // ... the master's program ...
-/// ```
-pub fn init() {
+/// What [`crate::init()`] does once the program's table is installed.
+pub(crate) fn init() {
     INIT_CALLED.store(true, std::sync::atomic::Ordering::SeqCst);
     // A shell's `trap '' CHLD` is inherited across exec: undo it, or children's statuses
     // are reaped by the kernel and lost.
@@ -310,9 +201,7 @@ fn run_forkserver(rest: &[OsString]) -> String {
     if let Err(e) = os::close_strays_from(BOOT_FD + 1) {
         return format!("cannot close the descriptors it should not hold: {e}");
     }
-    // What every worker looks up first, looked up once here: the workers are forks of this
-    // process and inherit it.
-    os::learn_own_code();
+    // Looked up once here: the workers are forks of this process and inherit it.
     if let Err(e) = exe_identity() {
         return format!("cannot stat /proc/self/exe: {e}");
     }
@@ -381,6 +270,17 @@ fn run_worker_of(parent: i32, name: &OsStr) -> Result<i32, String> {
     if boot.exe != me {
         return Err("the master runs a different executable file than this worker".into());
     }
+    // Only an entry of this program's own table runs: the index is checked against it
+    // (a forged message can name a listed function, nothing else), then the whole table
+    // against the master's.
+    let run = targets::process_target(boot.target)?;
+    if boot.table != targets::fingerprint() {
+        return Err(
+            "the master lists other functions in its table of targets than this \
+                    worker (multiproc::init! must list the same ones on every run)"
+                .into(),
+        );
+    }
     let mut handed = Vec::with_capacity(boot.handed.len());
     for (i, end) in boot.handed.iter().enumerate() {
         handed.push(Some((
@@ -396,14 +296,17 @@ fn run_worker_of(parent: i32, name: &OsStr) -> Result<i32, String> {
 
     let default_hook = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        if let (Some(loc), Ok(mut slot)) = (info.location(), PANIC_LOCATION.lock()) {
-            *slot = Some(loc.to_string());
+        if let Some(loc) = info.location() {
+            targets::remember_panic_location(loc.to_string());
         }
         default_hook(info);
     }));
 
-    let entry: Entry = os::code_at(boot.entry)?;
-    let outcome = entry(boot.target, boot.args);
+    let outcome = run(boot.args).unwrap_or_else(|| {
+        Outcome::Failed(Failure::BadArguments(
+            "it cannot be a process target".into(),
+        ))
+    });
     handover::provide(Vec::new());
     let _ = std::io::stdout().flush();
     // Said where people look, as Python prints a child's traceback (a panic was printed

@@ -114,7 +114,7 @@ pub struct ConnectionStats {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(adder);
 ///     let (mut here, there) = multiproc::pipe()?;
 ///     let mut p = Process::new(adder, there); // `there` goes to the child alone
 ///     p.start()?;

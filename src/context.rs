@@ -1,7 +1,7 @@
 //! Start methods, as Python's `multiprocessing.set_start_method` and `get_context`.
 //!
 //! - [`StartMethod::Spawn`] (the default): every process is a fresh `posix_spawn` of this
-//!   program (`/proc/self/exe`), which [`crate::init`] turns into the worker. It pays the
+//!   program (`/proc/self/exe`), which [`crate::init()`] turns into the worker. It pays the
 //!   dynamic loader and the runtime's start-up each time.
 //! - [`StartMethod::Forkserver`]: the first start spawns one server process the same way; it
 //!   stops right after `init()` (single threaded, holding nothing) and forks every later
@@ -31,10 +31,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bootstrap::TargetOutput;
 use crate::error::Result;
 use crate::pool::PoolBuilder;
 use crate::process::Process;
+use crate::targets::TargetOutput;
 
 pub use crate::start::{
     StartMethod, ensure_forkserver, forkserver_pid, get_all_start_methods, get_start_method,
@@ -69,8 +69,9 @@ impl Context {
 
     /// A process that will run `target(args)`, started with this context's method (see
     /// [`Process::new`]).
-    pub fn process<A, R>(&self, target: fn(A) -> R, args: A) -> Process
+    pub fn process<F, A, R>(&self, target: F, args: A) -> Process
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + Send + 'static,
         R: TargetOutput + 'static,
     {

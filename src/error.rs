@@ -28,7 +28,7 @@ pub enum ErrorKind {
     Codec,
     /// The call is not allowed in the object's state: starting a process twice, joining one
     /// never started, receiving on a send-only end, using a closed handle, starting a process
-    /// before [`crate::init`] ran.
+    /// before [`crate::init()`] ran.
     Misuse,
     /// An argument out of its range (a queue bound of 0, say).
     InvalidArgument,

@@ -2,7 +2,7 @@
 //!
 //! A [`Process`] pairs a target function with serde arguments, like Python's
 //! `Process(target=f, args=(...))`. [`Process::start`] re-executes the running program as a
-//! worker (see [`crate::init`]), sends it the target and arguments, and returns at once; the
+//! worker (see [`crate::init()`]), sends it the target and arguments, and returns at once; the
 //! parent keeps running. The child has its own memory: what it changes, the parent never sees,
 //! unless it sends it back over a [`crate::Connection`].
 //!
@@ -24,13 +24,14 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bootstrap::{self, Boot, Entry, Failure, Outcome, TargetOutput, WORKER_FLAG};
+use crate::bootstrap::{self, Boot, WORKER_FLAG};
 use crate::codec;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::handover;
 use crate::os;
 use crate::start::StartMethod;
+use crate::targets::{self, Failure, Outcome, Shape, TargetOutput};
 
 /// The number of CPUs this process may run on: its affinity mask and any cgroup quota taken
 /// into account (so `taskset -c 0 prog` sees 1). At least 1.
@@ -139,7 +140,7 @@ struct Child {
 /// }
 ///
 /// fn main() -> Result<(), multiproc::Error> {
-///     multiproc::init(); // a worker runs its target here and exits
+///     multiproc::init!(fail, greet); // a worker runs its target here and exits
 ///     let mut p = Process::new(greet, "bob".to_string()).with_name("greeter");
 ///     p.start()?;
 ///     assert_ne!(p.pid(), Some(std::process::id()));
@@ -165,8 +166,9 @@ struct Child {
 pub struct Process {
     name: String,
     start_method: Option<StartMethod>,
-    entry: usize,
-    target: usize,
+    /// Finds the target in the program's table (when started: the table is installed by
+    /// `init`, which may come after `new`).
+    find_target: fn() -> Result<u32>,
     args: Option<Box<dyn PackArgs>>,
     child: Option<Child>,
 }
@@ -184,20 +186,22 @@ impl std::fmt::Debug for Process {
 static NEXT_PROCESS: AtomicUsize = AtomicUsize::new(1);
 
 impl Process {
-    /// A process that will run `target(args)`. `target` must be a plain function (or a closure
-    /// that captures nothing): only its place in the program travels to the child, and the
-    /// arguments travel as bytes, [`crate::Connection`]s included.
-    pub fn new<A, R>(target: fn(A) -> R, args: A) -> Process
+    /// A process that will run `target(args)`. `target` must be a named function listed in
+    /// the program's table of targets ([`crate::init!`], [`mod@crate::targets`]): only its place
+    /// in that table travels to the child, and the arguments travel as bytes,
+    /// [`crate::Connection`]s included. A function not listed is refused by
+    /// [`Process::start`], with an error naming it.
+    pub fn new<F, A, R>(target: F, args: A) -> Process
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + Send + 'static,
         R: TargetOutput + 'static,
     {
-        let entry: Entry = bootstrap::entry::<A, R>;
+        targets::must_be_named(&target);
         Process {
             name: format!("Process-{}", NEXT_PROCESS.fetch_add(1, Ordering::Relaxed)),
             start_method: None,
-            entry: os::code_offset(entry),
-            target: os::code_offset(target),
+            find_target: || targets::index_of::<F>(Shape::Process),
             args: Some(Box::new(Args(args))),
             child: None,
         }
@@ -235,10 +239,15 @@ impl Process {
     pub fn start(&mut self) -> Result<()> {
         if !bootstrap::init_was_called() {
             return Err(Error::misuse(
-                "multiproc::init() must be called at the top of main before any process is started \
-                 (a child is a fresh copy of this program, and init() is how it knows it is one)",
+                "multiproc::init!(…) must be called at the top of main before any process is \
+                 started (a child is a fresh copy of this program, and init! is how it knows it \
+                 is one, and what it may run)",
             ));
         }
+        if self.args.is_none() {
+            return Err(Error::misuse(format!("{} was already started", self.name)));
+        }
+        let target = (self.find_target)()?;
         let args = self
             .args
             .take()
@@ -255,8 +264,7 @@ impl Process {
         }
         let packed = packed?;
         let boot = Boot::new(
-            self.entry,
-            self.target,
+            target,
             self.name.clone(),
             handed.fds.iter().map(|(_, end)| *end).collect(),
             packed,

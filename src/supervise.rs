@@ -16,7 +16,7 @@
 //! }
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     multiproc::init();
+//!     multiproc::init!(work);
 //!     let watch = SignalWatch::new(&[SIGINT, SIGTERM])?;
 //!     let mut workers = Vec::new();
 //!     for _ in 0..4 {
@@ -35,10 +35,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bootstrap::Failure;
 use crate::error::Result;
 use crate::process::Process;
 use crate::signals::SignalWatch;
+use crate::targets::Failure;
 
 /// How long [`Shutdown::stop`] waits between looks at a stopping child.
 const LOOK_EVERY: Duration = Duration::from_millis(20);

@@ -209,7 +209,7 @@ impl<T: SharedData> DerefMut for ArrayGuard<'_, T> {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(set_pi);
 ///     let v = Value::new(0.0f64)?;
 ///     let mut p = Process::new(set_pi, v.try_clone()?);
 ///     p.start()?;
@@ -297,7 +297,7 @@ impl<T: SharedData> Value<T> {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(negate);
 ///     let a = Array::new(&(0..10).collect::<Vec<i64>>())?;
 ///     let mut p = Process::new(negate, a.try_clone()?);
 ///     p.start()?;

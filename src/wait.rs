@@ -11,7 +11,7 @@
 //! }
 //!
 //! fn main() -> Result<(), multiproc::Error> {
-//!     multiproc::init();
+//!     multiproc::init!(nap);
 //!     let (mut here, there) = multiproc::pipe()?;
 //!     let mut p = Process::new(nap, 50);
 //!     p.start()?;

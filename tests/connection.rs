@@ -175,12 +175,12 @@ fn many_small_frames_in_one_read() {
 
 #[test]
 fn starting_a_process_without_init_is_refused() {
-    // This test binary has the standard harness and never calls multiproc::init(): a child
+    // This test binary has the standard harness and never calls multiproc::init!: a child
     // would run the whole test suite again instead of its target.
     fn target(_: ()) {}
     let mut p = multiproc::Process::new(target, ());
     let err = p.start().unwrap_err();
-    assert!(err.to_string().contains("multiproc::init()"), "{err}");
+    assert!(err.to_string().contains("multiproc::init!"), "{err}");
     assert!(p.pid().is_none());
 }
 

@@ -3,7 +3,7 @@
 //! dies with its master and is started again if it dies, and a pool runs through it.
 //!
 //! Harness-less, like every test binary that starts processes: its `main` calls
-//! `multiproc::init()` first.
+//! `multiproc::init!` first.
 
 mod common;
 
@@ -18,7 +18,18 @@ use serde::{Deserialize, Serialize};
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(
+        aborts,
+        exits_with,
+        fails,
+        middle_master,
+        panics,
+        sleeps,
+        square,
+        stops_its_server,
+        tell_facts,
+        waits_for_a_message
+    );
     let tests: Vec<(&str, Test)> = vec![
         (
             "a_forked_worker_is_our_child_with_the_descriptors_a_spawned_one_has",

@@ -12,8 +12,28 @@ use multiproc::pool::{Pool, PoolError, TaskError};
 use multiproc::{Process, Value};
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(
+        add,
+        count_start,
+        die,
+        double,
+        fallible,
+        inflate,
+        my_pid,
+        nap_ms,
+        nested,
+        picky,
+        read_value,
+        sleepy,
+        slow_pid,
+        touch,
+        vec_of
+    );
     let tests: Vec<(&str, Test)> = vec![
+        (
+            "functions_not_in_the_table_are_refused_by_name",
+            functions_not_in_the_table_are_refused_by_name,
+        ),
         (
             "map_and_imap_keep_input_order",
             map_and_imap_keep_input_order,
@@ -189,6 +209,64 @@ fn fallible(x: u64) -> Result<u64, String> {
     } else {
         Ok(x)
     }
+}
+
+/// Not listed in `init!`.
+fn unlisted_double(x: u64) -> u64 {
+    2 * x
+}
+
+fn unlisted_init(_: u32) {}
+
+fn functions_not_in_the_table_are_refused_by_name() -> Result<(), Failed> {
+    let pool = Pool::new(1)?;
+    let names_it = |what: &str, e: &PoolError| {
+        let msg = e.to_string();
+        check(
+            matches!(e, PoolError::Pool(err) if err.kind() == multiproc::ErrorKind::Misuse)
+                && msg.contains("unlisted_double")
+                && msg.contains("multiproc::init!"),
+            format!("{what}: {msg}"),
+        )
+    };
+    names_it(
+        "map",
+        &pool.map(unlisted_double, 0..4u64).expect_err("map refused"),
+    )?;
+    names_it(
+        "apply",
+        &pool.apply(unlisted_double, 1).expect_err("apply refused"),
+    )?;
+    names_it(
+        "apply_async",
+        &pool
+            .apply_async(unlisted_double, 1)
+            .get(None)
+            .expect_err("apply_async refused"),
+    )?;
+    let streamed = pool.imap(unlisted_double, 0..4u64, 1);
+    check(
+        streamed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("unlisted_double")),
+        "imap refused",
+    )?;
+    // Nothing of them ran, and the pool goes on with a listed function.
+    check(
+        pool.map(double, 0..4u64)? == [0, 2, 4, 6],
+        "the pool still works",
+    )?;
+    let built = Pool::builder()
+        .processes(1)
+        .initializer(unlisted_init, 0)
+        .build();
+    check(
+        built
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("unlisted_init")),
+        format!("an unlisted initializer: {:?}", built.err()),
+    )?;
+    Ok(())
 }
 
 fn errors_and_panics_come_back_per_task() -> Result<(), Failed> {

@@ -2,7 +2,7 @@
 //!
 //! This test binary re-executes itself for every child, so it has its own `main` (harness =
 //! false, with libtest-mimic for the usual test-runner interface) that calls
-//! `multiproc::init()` first, exactly as a user's program does.
+//! `multiproc::init!` first, listing the children's functions, exactly as a user's program does.
 
 mod common;
 
@@ -17,7 +17,22 @@ use serde::{Deserialize, Serialize};
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(
+        crashes,
+        echo,
+        exit_with,
+        fails,
+        fails_aloud,
+        list_fds,
+        nothing,
+        panics,
+        report_identity,
+        send_huge,
+        send_three,
+        shrugs_off_sigterm,
+        sleeps,
+        starts_until_out_of_descriptors
+    );
     if std::env::var_os(ERR_CHILD).is_some() {
         // Re-run by `a_target_error_is_printed_on_the_childs_stderr`: start a child that
         // fails, and exit.
@@ -68,6 +83,14 @@ fn main() {
         (
             "dropping_a_running_process_kills_and_reaps_it",
             dropping_a_running_process_kills_and_reaps_it,
+        ),
+        (
+            "a_function_not_in_the_table_is_refused_by_name",
+            a_function_not_in_the_table_is_refused_by_name,
+        ),
+        (
+            "a_forged_start_up_message_runs_nothing_unlisted",
+            a_forged_start_up_message_runs_nothing_unlisted,
         ),
         (
             "pipe_round_trips_types_and_sizes",
@@ -335,6 +358,115 @@ fn start_twice_and_join_unstarted_are_errors() -> Result<(), Failed> {
         format!("second start: {again:?}"),
     )?;
     p.join()?;
+    Ok(())
+}
+
+/// Not listed in `init!`: a child could not be told to run it.
+fn unlisted(_: u32) {}
+
+fn a_function_not_in_the_table_is_refused_by_name() -> Result<(), Failed> {
+    let before = active_children().len();
+    let mut p = Process::new(unlisted, 1);
+    let err = p.start().expect_err("an unlisted function is refused");
+    check(
+        err.kind() == multiproc::ErrorKind::Misuse,
+        format!("kind: {err:?}"),
+    )?;
+    let msg = err.to_string();
+    check(
+        msg.contains("process::unlisted") && msg.contains("multiproc::init!"),
+        format!("the error names the function and the fix: {msg}"),
+    )?;
+    check(p.pid().is_none(), "no child was started")?;
+    let mut p = Process::new(|n: u32| println!("{n}"), 1);
+    let err = p.start().expect_err("a closure is refused");
+    check(
+        err.to_string().contains("a closure"),
+        format!("the error says it is a closure: {err}"),
+    )?;
+    check(active_children().len() == before, "no child was left")?;
+    // The listed one next to them still runs.
+    let mut p = Process::new(nothing, ());
+    p.start()?;
+    check(p.join()? == 0, "a listed function runs")?;
+    Ok(())
+}
+
+/// A worker's start-up message as a process that is not our master could write it: the right
+/// magic and executable, but a target of its choosing.
+#[derive(Serialize)]
+struct ForgedBoot {
+    magic: [u8; 8],
+    exe: (u64, u64),
+    target: u32,
+    table: u64,
+    name: String,
+    handed: Vec<u8>,
+    args: Vec<u8>,
+}
+
+fn a_forged_start_up_message_runs_nothing_unlisted() -> Result<(), Failed> {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?;
+    let me = std::fs::metadata("/proc/self/exe")?;
+    // Target 0 is listed (the pool's worker), so the second is refused by the table's
+    // fingerprint alone.
+    for (target, table, expected) in [
+        (
+            9999,
+            0,
+            "it was sent target number 9999, and the program lists",
+        ),
+        (u32::MAX, 0, "target number 4294967295"),
+        (0, 12345, "the master lists other functions in its table"),
+    ] {
+        let boot = ForgedBoot {
+            magic: *b"mproc\0v1",
+            exe: (me.dev(), me.ino()),
+            target,
+            table,
+            name: "forged".into(),
+            handed: Vec::new(),
+            args: multiproc::codec::encode_value(&())?,
+        };
+        let mut frame = Vec::new();
+        multiproc::codec::encode_frame(&boot, 1 << 20, &mut frame)?;
+        // The shell puts our pipes at descriptors 3 and 4 and becomes the worker, so the
+        // worker's parent is this process, as its command line says.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" --multiproc-worker "$1" forged 3<&0 4>&1 0</dev/null"#)
+            .arg(&exe)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child.stdin.take().expect("stdin").write_all(&frame)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while child.try_wait()?.is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the worker did not exit within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        check(
+            out.status.code() == Some(2)
+                && stderr.contains("refusing to run as a worker")
+                && stderr.contains(expected),
+            format!(
+                "target {target}, table {table}: {:?}, stderr: {stderr}",
+                out.status
+            ),
+        )?;
+        check(out.stdout.is_empty(), "nothing ran, nothing was reported")?;
+    }
     Ok(())
 }
 

@@ -14,7 +14,16 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(
+        consume,
+        doubler,
+        produce,
+        produce_forever,
+        put_and_die_at,
+        put_big_and_die_after_its_first_bytes,
+        put_huge,
+        wait_for_one
+    );
     #[allow(unused_mut)]
     let mut tests: Vec<(&str, Test)> = vec![
         ("fifo_in_one_process", fifo_in_one_process),

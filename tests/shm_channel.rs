@@ -12,7 +12,14 @@ use multiproc::shm_channel::shm_pipe_with_ring;
 use multiproc::{Process, ShmConnection, shm_pipe, wait};
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(
+        answers_after,
+        both_send,
+        echo,
+        endless_writer,
+        sends_three_then_ends,
+        stops_reading
+    );
     let tests: Vec<(&str, Test)> = vec![
         (
             "typed_values_and_bytes_of_every_size_both_ways",
@@ -281,8 +288,10 @@ fn poll_and_wait_time_out_and_wake() -> Result<(), Failed> {
         "nothing yet: poll times out",
     )?;
     check(
+        // At least the time asked; the upper bound only says it did not hang (a loaded
+        // machine may be late to wake it, so it is not a measure of precision).
         started.elapsed() >= Duration::from_millis(50)
-            && started.elapsed() < Duration::from_millis(250),
+            && started.elapsed() < Duration::from_secs(5),
         format!("poll waited {:?} for 50 ms", started.elapsed()),
     )?;
     let ready = wait(&[&here, &child], Some(Duration::from_millis(50)))?;

@@ -12,7 +12,24 @@ use multiproc::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, 
 use multiproc::{Array, ErrorKind, Process, Value};
 
 fn main() {
-    multiproc::init();
+    multiproc::init!(
+        add_under_lock,
+        add_under_rlock,
+        enter,
+        hold_condition,
+        hold_lock,
+        hold_permit,
+        hold_rlock,
+        hold_value,
+        party,
+        produce,
+        release_many,
+        release_without_owning,
+        sleep_holding_barrier,
+        wait_for_flag,
+        wait_then_report,
+        write_shared
+    );
     let tests: Vec<(&str, Test)> = vec![
         (
             "try_acquire_finds_a_permit_while_others_release",
@@ -93,8 +110,9 @@ fn main() {
 }
 
 /// Starts `target(args)` and checks it exits 0 when joined by `finish`.
-fn start<A, R>(target: fn(A) -> R, args: A) -> Result<Process, Failed>
+fn start<F, A, R>(target: F, args: A) -> Result<Process, Failed>
 where
+    F: Fn(A) -> R + Copy + 'static,
     A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     R: multiproc::TargetOutput + 'static,
 {
@@ -478,8 +496,9 @@ fn hold_value((value, held): (Value<u64>, Event)) -> multiproc::Result<()> {
 }
 
 /// Starts a holder, waits until it holds, kills it with SIGKILL; returns its pid.
-fn kill_a_holder<A>(target: fn((A, Event)) -> multiproc::Result<()>, what: A) -> Result<u32, Failed>
+fn kill_a_holder<F, A>(target: F, what: A) -> Result<u32, Failed>
 where
+    F: Fn((A, Event)) -> multiproc::Result<()> + Copy + 'static,
     A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
 {
     let held = Event::new()?;

@@ -26,3 +26,9 @@ pub mod stderr;
 pub mod sweep;
 pub mod text;
 pub mod timeline;
+
+multiproc::targets!(
+    /// Every function the tools' children run: `multiproc::init(&TARGETS)` at the top of
+    /// each tool's `main`.
+    pub static TARGETS = [..master::TARGETS, ..bench::TARGETS]
+);

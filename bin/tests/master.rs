@@ -1,5 +1,5 @@
 //! The pi master as a library: runs in-process (this binary re-executes itself for every
-//! worker, so it has its own `main` that calls `multiproc::init()` first).
+//! worker, so it has its own `main` that calls `multiproc::init(&multiproc_apps::TARGETS)` first).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -11,7 +11,7 @@ use libtest_mimic::Failed;
 use multiproc_apps::master::{Config, Event, Ipc, Plan, RunError, run};
 
 fn main() {
-    multiproc::init();
+    multiproc::init(&multiproc_apps::TARGETS);
     let tests: Vec<(&str, Test)> = vec![
         (
             "workers_report_progress_without_changing_bits",

@@ -3,8 +3,8 @@
 //! the deck itself prints (`hello bob filho`, `processed 6 items`, ...) stays as the deck has
 //! it. The messages are in `examples/locales/{en,pt}.toml`.
 
-/// Sets the language from the environment; called before `multiproc::init()`, so that the
-/// example's child processes, which never get past `init()`, speak it too.
+/// Sets the language from the environment; called before `multiproc::init!`, so that the
+/// example's child processes, which never get past `init!`, speak it too.
 pub fn choose_language() {
     let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
         .into_iter()

@@ -8,18 +8,15 @@
 //!   or having the forkserver fork one (`forkserver`);
 //! - checking, in a worker, that the descriptors it inherited are the pipes it was promised
 //!   before trusting them;
-//! - turning code addresses into offsets that survive the re-exec (`code`);
 //! - shared memory and the process-shared objects that live in it (`shm`).
 //!
 //! Everything above this module is `#![deny(unsafe_code)]`.
 #![allow(unsafe_code)]
 
-mod code;
 pub(crate) mod forkserver;
 pub(crate) mod shm;
 mod spawn;
 
-pub(crate) use code::{code_at, code_offset, learn_own_code};
 pub(crate) use spawn::{keeper_started, spawn_self};
 
 use std::io;
@@ -325,8 +322,8 @@ pub(crate) fn close_strays_from(first: RawFd) -> io::Result<()> {
 }
 
 /// The identity of the executable file this process runs: `(device, inode)`. A child whose
-/// identity differs from its parent's runs a different binary, and code offsets from the
-/// parent mean nothing in it.
+/// identity differs from its parent's runs a different binary, whose table of targets is not
+/// its parent's.
 pub(crate) fn exe_identity() -> io::Result<(u64, u64)> {
     let st = stat("/proc/self/exe")?;
     Ok((st.st_dev, st.st_ino))

@@ -10,9 +10,8 @@ use serde::de::DeserializeOwned;
 use super::results::finish_one;
 use super::state::ReturnedState::{Dead, Healthy, Retire, TooSlow};
 use super::state::{Parked, Returned, ReturnedState};
-use super::task::{BytesRef, Done, TaskError, ToWorker, Trampoline};
+use super::task::{BytesRef, Done, Task, TaskError, ToWorker};
 use super::{Pool, PoolError};
-use crate::os;
 
 impl Pool {
     /// An idle worker for the caller to use directly, if there is one and nothing waits in
@@ -31,14 +30,12 @@ impl Pool {
     pub(super) fn run_on<R: DeserializeOwned>(
         &self,
         mut worker: Parked,
-        trampoline: Trampoline,
-        func: usize,
+        task: Task,
         args: &[u8],
     ) -> std::result::Result<R, PoolError> {
         let started = Instant::now();
         let msg = ToWorker::Run {
-            trampoline: os::code_offset(trampoline),
-            func,
+            task,
             args: BytesRef(args),
         };
         let reply = worker.conn.send(&msg).and_then(|()| {

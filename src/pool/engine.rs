@@ -337,8 +337,7 @@ fn give(s: &mut State, w: &mut Worker) -> Option<bool> {
     }
     let chunk = s.queue.pop_front()?;
     let msg = ToWorker::Run {
-        trampoline: chunk.trampoline,
-        func: chunk.func,
+        task: chunk.task,
         args: BytesRef(&chunk.args),
     };
     if w.conn.as_mut().is_none_or(|c| c.send(&msg).is_err()) {

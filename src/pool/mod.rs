@@ -1,8 +1,10 @@
 //! `Pool`: a set of worker processes that run tasks, like Python's `multiprocessing.Pool`,
 //! without its hangs.
 //!
-//! A task is a plain function `fn(T) -> R` (or `fn(T) -> Result<R, E>` with the `try_`
-//! methods) and serde values in and out. Inputs are cut into chunks (Python's default
+//! A task is a function `fn(T) -> R` (or `fn(T) -> Result<R, E>` with the `try_` methods,
+//! `fn(A, B) -> R` with `starmap`) listed in the program's table of targets
+//! ([`mod@crate::targets`]), and serde values in and out; a function not listed is refused
+//! with an error naming it. Inputs are cut into chunks (Python's default
 //! chunk size when none is given); each chunk goes to one worker, and its results come back
 //! whole. A panic or an `Err` is that task's [`TaskError`], with message and location.
 //!
@@ -35,21 +37,27 @@ use serde::de::DeserializeOwned;
 
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::os;
 use crate::start::StartMethod;
+use crate::targets::Shape;
 use state::{Chunk, Config, Inner, Job};
-use task::{InitArgs, Initializer, Trampoline, run_chunk, run_init, run_try_chunk};
+use task::{InitArgs, Initializer, Task};
 
 pub use results::{AsyncResult, Outcome, PoolError, Results};
 pub use task::TaskError;
+#[doc(hidden)]
+pub use task::shapes as __shapes;
 
 use results::{Finish, finish_many, finish_one};
+
+// The pool's own worker, always in the program's table (first, before the program's own).
+crate::targets!(pub(crate) static TARGETS = [task::worker]);
 
 /// How to build a [`Pool`]: `Pool::builder().processes(4).initializer(f, args).build()`.
 #[derive(Default)]
 pub struct PoolBuilder {
     processes: Option<usize>,
-    initializer: Option<Initializer>,
+    /// The initializer, or why the function given cannot be one (said by `build`).
+    initializer: Option<Result<Initializer>>,
     maxtasksperchild: Option<usize>,
     task_timeout: Option<Duration>,
     start_method: Option<StartMethod>,
@@ -83,16 +91,15 @@ impl PoolBuilder {
     /// A function each worker runs once when it starts, with `args` (Python's
     /// `initializer`, `initargs`). A worker whose initializer panics exits, and the pool
     /// fails to start.
-    pub fn initializer<A>(mut self, f: fn(A), args: A) -> Self
+    pub fn initializer<F, A>(mut self, f: F, args: A) -> Self
     where
+        F: Fn(A) + Copy + 'static,
         A: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        let trampoline: Trampoline = run_init::<A>;
-        self.initializer = Some(Initializer {
-            trampoline: os::code_offset(trampoline),
-            func: os::code_offset(f),
+        self.initializer = Some(Task::of(&f, Shape::Process).map(|task| Initializer {
+            task,
             args: InitArgs::Typed(Arc::new(args)),
-        });
+        }));
         self
     }
 
@@ -117,7 +124,7 @@ impl PoolBuilder {
         }
         let config = Config {
             processes,
-            initializer: self.initializer,
+            initializer: self.initializer.transpose()?,
             maxtasksperchild: self.maxtasksperchild,
             task_timeout: self.task_timeout,
             start_method: self
@@ -167,7 +174,7 @@ impl PoolBuilder {
 /// }
 ///
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
-///     multiproc::init();
+///     multiproc::init!(square);
 ///     let pool = Pool::new(2)?;
 ///     assert_eq!(pool.map(square, 0..10u64)?, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
 ///     let r = pool.apply_async(square, 7);
@@ -218,18 +225,17 @@ impl Pool {
         self.processes
     }
 
-    /// Queues the chunks of `inputs`, to be run through `trampoline` with the function at
-    /// `func`; the result is assembled by `finish` as the chunks come in.
+    /// Queues the chunks of `inputs`, to be run as `task`; the result is assembled by
+    /// `finish` as the chunks come in.
     fn submit<T: Serialize, R>(
         &self,
-        trampoline: Trampoline,
-        func: usize,
+        task: Task,
         inputs: impl IntoIterator<Item = T>,
         chunksize: Option<usize>,
         finish: Finish<R>,
         many: bool,
     ) -> Result<AsyncResult<R>> {
-        let (job, lens) = self.queue_chunks(trampoline, func, inputs, chunksize)?;
+        let (job, lens) = self.queue_chunks(task, inputs, chunksize)?;
         Ok(AsyncResult {
             inner: Arc::clone(&self.inner),
             job,
@@ -245,8 +251,7 @@ impl Pool {
     /// chunk.
     fn queue_chunks<T: Serialize>(
         &self,
-        trampoline: Trampoline,
-        func: usize,
+        task: Task,
         inputs: impl IntoIterator<Item = T>,
         chunksize: Option<usize>,
     ) -> Result<(u64, Vec<usize>)> {
@@ -256,7 +261,6 @@ impl Pool {
         let size = chunksize.unwrap_or_else(|| default_chunksize(inputs.len(), self.processes));
         let size = size.max(1);
         let lens: Vec<usize> = inputs.chunks(size).map(<[T]>::len).collect();
-        let trampoline = os::code_offset(trampoline);
         let job = {
             let mut s = self.inner.lock();
             if s.closed || s.finished {
@@ -290,8 +294,7 @@ impl Pool {
             batch.push(Chunk {
                 job,
                 slot,
-                trampoline,
-                func,
+                task,
                 args,
             });
             // The first chunk goes at once: the workers start while the rest is encoded.
@@ -319,12 +322,13 @@ impl Pool {
 
     /// Runs `f` on every input and returns the results in input order, like Python's
     /// `map`; [`PoolError::Tasks`] names the inputs whose task failed.
-    pub fn map<T, R>(
+    pub fn map<F, T, R>(
         &self,
-        f: fn(T) -> R,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
     ) -> std::result::Result<Vec<R>, PoolError>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
@@ -332,13 +336,14 @@ impl Pool {
     }
 
     /// As [`Pool::map`] with a chunk size of your choosing.
-    pub fn map_chunked<T, R>(
+    pub fn map_chunked<F, T, R>(
         &self,
-        f: fn(T) -> R,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
         chunksize: usize,
     ) -> std::result::Result<Vec<R>, PoolError>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
@@ -346,12 +351,13 @@ impl Pool {
     }
 
     /// As [`Pool::map`] for a task that may fail: an `Err` is that input's [`TaskError`].
-    pub fn try_map<T, R, E>(
+    pub fn try_map<F, T, R, E>(
         &self,
-        f: fn(T) -> std::result::Result<R, E>,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
     ) -> std::result::Result<Vec<R>, PoolError>
     where
+        F: Fn(T) -> std::result::Result<R, E> + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
         E: std::fmt::Display + 'static,
@@ -360,21 +366,20 @@ impl Pool {
     }
 
     /// Starts [`Pool::try_map`] and returns at once.
-    pub fn try_map_async<T, R, E>(
+    pub fn try_map_async<F, T, R, E>(
         &self,
-        f: fn(T) -> std::result::Result<R, E>,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
         chunksize: Option<usize>,
     ) -> Result<AsyncResult<Vec<R>>>
     where
+        F: Fn(T) -> std::result::Result<R, E> + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
         E: std::fmt::Display + 'static,
     {
-        let trampoline: Trampoline = run_try_chunk::<T, R, E>;
         self.submit(
-            trampoline,
-            os::code_offset(f),
+            Task::of(&f, Shape::TryMap)?,
             inputs,
             chunksize,
             finish_many::<R>,
@@ -383,20 +388,19 @@ impl Pool {
     }
 
     /// Like Python's `starmap`: `f(a, b)` for every pair.
-    pub fn starmap<A, B, R>(
+    pub fn starmap<F, A, B, R>(
         &self,
-        f: fn(A, B) -> R,
+        f: F,
         inputs: impl IntoIterator<Item = (A, B)>,
     ) -> std::result::Result<Vec<R>, PoolError>
     where
+        F: Fn(A, B) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
         B: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        let trampoline: Trampoline = task::run_pair_chunk::<A, B, R>;
         self.submit(
-            trampoline,
-            os::code_offset(f),
+            Task::of(&f, Shape::Pair)?,
             inputs,
             None,
             finish_many::<R>,
@@ -406,20 +410,19 @@ impl Pool {
     }
 
     /// Starts `map` and returns at once; the results come from [`AsyncResult::get`].
-    pub fn map_async<T, R>(
+    pub fn map_async<F, T, R>(
         &self,
-        f: fn(T) -> R,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
         chunksize: Option<usize>,
     ) -> Result<AsyncResult<Vec<R>>>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        let trampoline: Trampoline = run_chunk::<T, R>;
         self.submit(
-            trampoline,
-            os::code_offset(f),
+            Task::of(&f, Shape::Map)?,
             inputs,
             chunksize,
             finish_many::<R>,
@@ -434,49 +437,48 @@ impl Pool {
     /// in between: a round trip of two wake-ups instead of four. Faults are the same either
     /// way: a worker that dies is named and replaced, a task past the pool's task timeout has
     /// its worker killed.
-    pub fn apply<T, R>(&self, f: fn(T) -> R, input: T) -> std::result::Result<R, PoolError>
+    pub fn apply<F, T, R>(&self, f: F, input: T) -> std::result::Result<R, PoolError>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
+        let task = Task::of(&f, Shape::Map);
         let args = codec::encode_value(std::slice::from_ref(&input));
-        let borrowed = args.as_ref().ok().and_then(|_| self.borrow_idle());
-        match (args, borrowed) {
-            (Ok(args), Some(worker)) => {
-                let trampoline: Trampoline = run_chunk::<T, R>;
-                self.run_on(worker, trampoline, os::code_offset(f), &args)
-            }
-            // Busy, closed, or an input that cannot be sent: the queued path says why.
+        let borrowed = (task.is_ok() && args.is_ok())
+            .then(|| self.borrow_idle())
+            .flatten();
+        match (task, args, borrowed) {
+            (Ok(task), Ok(args), Some(worker)) => self.run_on(worker, task, &args),
+            // Busy, closed, a function not in the table or an input that cannot be sent:
+            // the queued path says why.
             _ => self.apply_async(f, input).get(None),
         }
     }
 
     /// Starts `f(input)` in a worker and returns at once (Python's `apply_async`).
-    pub fn apply_async<T, R>(&self, f: fn(T) -> R, input: T) -> AsyncResult<R>
+    pub fn apply_async<F, T, R>(&self, f: F, input: T) -> AsyncResult<R>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        let trampoline: Trampoline = run_chunk::<T, R>;
-        self.submit(
-            trampoline,
-            os::code_offset(f),
-            [input],
-            Some(1),
-            finish_one::<R>,
-            false,
-        )
-        .unwrap_or_else(|why| AsyncResult::refused(Arc::clone(&self.inner), why, finish_one::<R>))
+        Task::of(&f, Shape::Map)
+            .and_then(|task| self.submit(task, [input], Some(1), finish_one::<R>, false))
+            .unwrap_or_else(|why| {
+                AsyncResult::refused(Arc::clone(&self.inner), why, finish_one::<R>)
+            })
     }
 
     /// Results in input order as they become available (Python's `imap`).
-    pub fn imap<T, R>(
+    pub fn imap<F, T, R>(
         &self,
-        f: fn(T) -> R,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
         chunksize: usize,
     ) -> Result<Results<R>>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
@@ -485,33 +487,33 @@ impl Pool {
 
     /// Results in the order tasks finish (Python's `imap_unordered`); each with its input's
     /// position.
-    pub fn imap_unordered<T, R>(
+    pub fn imap_unordered<F, T, R>(
         &self,
-        f: fn(T) -> R,
+        f: F,
         inputs: impl IntoIterator<Item = T>,
         chunksize: usize,
     ) -> Result<Results<R>>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
         self.stream(f, inputs.into_iter().collect(), chunksize, false)
     }
 
-    fn stream<T, R>(
+    fn stream<F, T, R>(
         &self,
-        f: fn(T) -> R,
+        f: F,
         inputs: Vec<T>,
         chunksize: usize,
         ordered: bool,
     ) -> Result<Results<R>>
     where
+        F: Fn(T) -> R + Copy + 'static,
         T: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        let trampoline: Trampoline = run_chunk::<T, R>;
-        let (job, lens) =
-            self.queue_chunks(trampoline, os::code_offset(f), inputs, Some(chunksize))?;
+        let (job, lens) = self.queue_chunks(Task::of(&f, Shape::Map)?, inputs, Some(chunksize))?;
         Ok(Results::new(Arc::clone(&self.inner), job, lens, ordered))
     }
 

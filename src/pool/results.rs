@@ -452,7 +452,7 @@ impl<R: DeserializeOwned> Results<R> {
     /// (a signal, a clock) between results.
     ///
     /// ```
-    /// # multiproc::init();
+    /// # multiproc::init!(square);
     /// use std::time::Duration;
     /// use multiproc::pool::{Pool, PoolError};
     ///

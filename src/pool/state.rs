@@ -27,8 +27,7 @@ pub(super) struct Config {
 pub(super) struct Chunk {
     pub(super) job: u64,
     pub(super) slot: usize,
-    pub(super) trampoline: usize,
-    pub(super) func: usize,
+    pub(super) task: super::task::Task,
     pub(super) args: Vec<u8>,
 }
 

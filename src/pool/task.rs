@@ -1,16 +1,16 @@
 //! What travels between a pool and its workers, and what runs in a worker: a chunk of inputs
-//! goes out with the offsets of a typed trampoline and of the task function; the chunk's
-//! results (each the value, or the task's error) come back.
+//! goes out with the task function's place in the program's table of targets
+//! ([`mod@crate::targets`]) and how to run it; the chunk's results (each the value, or the task's
+//! error) come back.
 
 use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::bootstrap::{Failure, call_catching};
 use crate::codec;
 use crate::connection::Connection;
-use crate::os;
+use crate::targets::{self, Failure, Shape, call_catching};
 
 /// Why one task of a pool did not give a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,10 +109,6 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
-/// A trampoline: decodes a chunk of `T`s, runs the function at the offset on each, encodes
-/// the results. One per pair of types, chosen where the pool is called.
-pub(super) type Trampoline = fn(func: usize, chunk: Vec<u8>) -> Result<Vec<u8>, String>;
-
 /// A chunk's results as they travel back: the values alone while every task succeeded (the
 /// common case, half the bytes and no per-task tag to decode), each task's outcome otherwise.
 #[derive(Serialize, Deserialize, Debug)]
@@ -155,60 +151,150 @@ impl<R> ChunkOutput<R> {
     }
 }
 
-/// The trampoline for `fn(T) -> R`: each result is the value, or the panic.
-pub(super) fn run_chunk<T: DeserializeOwned, R: Serialize>(
-    func: usize,
+/// Runs `fn(T) -> R` on a chunk: each result is the value, or the panic.
+fn run_chunk<F: Fn(T) -> R, T: DeserializeOwned, R: Serialize>(
+    f: F,
     chunk: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
-    let f: fn(T) -> R = os::code_at(func)?;
     let out = ChunkOutput::collect(items, |x| Ok(f(x)));
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
 
-/// The trampoline for `fn(A, B) -> R` over pairs (`starmap`).
-pub(super) fn run_pair_chunk<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
-    func: usize,
+/// Runs `fn(A, B) -> R` on a chunk of pairs (`starmap`).
+fn run_pair_chunk<F: Fn(A, B) -> R, A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+    f: F,
     chunk: Vec<u8>,
 ) -> Result<Vec<u8>, String> {
     let items: Vec<(A, B)> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
-    let f: fn(A, B) -> R = os::code_at(func)?;
     let out = ChunkOutput::collect(items, |(a, b)| Ok(f(a, b)));
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
 
-/// The trampoline for `fn(T) -> Result<R, E>`: an `Err` is the task's error too.
-pub(super) fn run_try_chunk<T: DeserializeOwned, R: Serialize, E: fmt::Display>(
-    func: usize,
-    chunk: Vec<u8>,
-) -> Result<Vec<u8>, String> {
+/// Runs `fn(T) -> Result<R, E>` on a chunk: an `Err` is the task's error too.
+fn run_try_chunk<F, T, R, E>(f: F, chunk: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    F: Fn(T) -> Result<R, E>,
+    T: DeserializeOwned,
+    R: Serialize,
+    E: fmt::Display,
+{
     let items: Vec<T> = codec::decode_payload(&chunk).map_err(|e| e.to_string())?;
-    let f: fn(T) -> Result<R, E> = os::code_at(func)?;
     let out = ChunkOutput::collect(items, |x| {
         f(x).map_err(|e| TaskError::Failed(e.to_string()))
     });
     codec::encode_value(&out).map_err(|e| e.to_string())
 }
 
-/// The trampoline for an initializer `fn(A)`: runs it once; a panic is an error.
-pub(super) fn run_init<A: DeserializeOwned>(func: usize, args: Vec<u8>) -> Result<Vec<u8>, String> {
-    let a: A = codec::decode_payload(&args).map_err(|e| e.to_string())?;
-    let f: fn(A) = os::code_at(func)?;
-    call_catching(|| f(a))
-        .map(|()| Vec::new())
-        .map_err(|p| TaskError::from(p).to_string())
+/// The ways a function of the program's table can run as a pool task, found where the table
+/// is written (see [`mod@crate::targets`]): each `…Shape` trait holds when the signature allows
+/// it, and its `Not…` twin answers `None` otherwise.
+#[doc(hidden)]
+pub mod shapes {
+    use super::*;
+    use crate::targets::Probe;
+
+    /// How a worker runs a chunk through the function `F`.
+    pub type Runner<F> = fn(F, Vec<u8>) -> Result<Vec<u8>, String>;
+
+    pub trait MapShape<F> {
+        fn map_runner(&self) -> Option<Runner<F>>;
+    }
+    impl<F, T, R> MapShape<F> for Probe<F, fn(T) -> R>
+    where
+        F: Fn(T) -> R,
+        T: DeserializeOwned,
+        R: Serialize,
+    {
+        fn map_runner(&self) -> Option<Runner<F>> {
+            Some(run_chunk::<F, T, R>)
+        }
+    }
+    pub trait NotMapShape<F> {
+        fn map_runner(&self) -> Option<Runner<F>>;
+    }
+    impl<F, S> NotMapShape<F> for &Probe<F, S> {
+        fn map_runner(&self) -> Option<Runner<F>> {
+            None
+        }
+    }
+
+    pub trait TryMapShape<F> {
+        fn try_map_runner(&self) -> Option<Runner<F>>;
+    }
+    impl<F, T, R, E> TryMapShape<F> for Probe<F, fn(T) -> Result<R, E>>
+    where
+        F: Fn(T) -> Result<R, E>,
+        T: DeserializeOwned,
+        R: Serialize,
+        E: fmt::Display,
+    {
+        fn try_map_runner(&self) -> Option<Runner<F>> {
+            Some(run_try_chunk::<F, T, R, E>)
+        }
+    }
+    pub trait NotTryMapShape<F> {
+        fn try_map_runner(&self) -> Option<Runner<F>>;
+    }
+    impl<F, S> NotTryMapShape<F> for &Probe<F, S> {
+        fn try_map_runner(&self) -> Option<Runner<F>> {
+            None
+        }
+    }
+
+    pub trait PairShape<F> {
+        fn pair_runner(&self) -> Option<Runner<F>>;
+    }
+    impl<F, A, B, R> PairShape<F> for Probe<F, fn(A, B) -> R>
+    where
+        F: Fn(A, B) -> R,
+        A: DeserializeOwned,
+        B: DeserializeOwned,
+        R: Serialize,
+    {
+        fn pair_runner(&self) -> Option<Runner<F>> {
+            Some(run_pair_chunk::<F, A, B, R>)
+        }
+    }
+    pub trait NotPairShape<F> {
+        fn pair_runner(&self) -> Option<Runner<F>>;
+    }
+    impl<F, S> NotPairShape<F> for &Probe<F, S> {
+        fn pair_runner(&self) -> Option<Runner<F>> {
+            None
+        }
+    }
+}
+
+/// Which function of the program's table runs a chunk, and how.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Task {
+    pub(super) target: u32,
+    pub(super) shape: Shape,
+}
+
+impl Task {
+    /// The task that runs `f` in the way `shape`, if it is in the program's table.
+    pub(super) fn of<F: 'static>(f: &F, shape: Shape) -> crate::Result<Task> {
+        targets::must_be_named(f);
+        Ok(Task {
+            target: targets::index_of::<F>(shape)?,
+            shape,
+        })
+    }
+
+    /// Runs a chunk (in a worker).
+    pub(super) fn run(self, chunk: Vec<u8>) -> Result<Vec<u8>, String> {
+        targets::run_chunk_at(self.target, self.shape, chunk)
+    }
 }
 
 /// Pool → worker. A worker answers chunks in the order it gets them, so a chunk needs no
 /// name. `B` is the chunk's bytes: borrowed when sent ([`BytesRef`]), owned when received.
 #[derive(Serialize, Deserialize, Debug)]
 pub(super) enum ToWorker<B = Bytes> {
-    /// Run the chunk `args` through `trampoline` with `func`.
-    Run {
-        trampoline: usize,
-        func: usize,
-        args: B,
-    },
+    /// Run the chunk `args` as `task`.
+    Run { task: Task, args: B },
     /// No more work: exit.
     Stop,
 }
@@ -233,8 +319,7 @@ pub(super) struct Done {
 /// A function to run once in each worker when it starts.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(super) struct Initializer {
-    pub(super) trampoline: usize,
-    pub(super) func: usize,
+    pub(super) task: Task,
     pub(super) args: InitArgs,
 }
 
@@ -296,13 +381,11 @@ pub(super) fn worker(args: WorkerArgs) -> crate::Result<()> {
         initializer,
     } = args;
     if let Some(init) = initializer {
-        let trampoline: Trampoline =
-            os::code_at(init.trampoline).map_err(crate::Error::start_failed)?;
         let args = match init.args {
             InitArgs::Encoded(bytes) => bytes,
             InitArgs::Typed(args) => args.encode()?,
         };
-        if let Err(e) = trampoline(init.func, args) {
+        if let Err(e) = init.task.run(args) {
             return Err(crate::Error::start_failed(format!(
                 "the pool's initializer failed: {e}"
             )));
@@ -310,14 +393,8 @@ pub(super) fn worker(args: WorkerArgs) -> crate::Result<()> {
     }
     loop {
         match conn.recv::<ToWorker>() {
-            Ok(ToWorker::Run {
-                trampoline,
-                func,
-                args,
-            }) => {
-                let output = os::code_at::<Trampoline>(trampoline)
-                    .and_then(|trampoline| trampoline(func, args.0))
-                    .map(Bytes);
+            Ok(ToWorker::Run { task, args }) => {
+                let output = task.run(args.0).map(Bytes);
                 conn.send(&Done { output })?;
             }
             Ok(ToWorker::Stop) => return Ok(()),

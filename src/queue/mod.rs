@@ -96,7 +96,7 @@ struct Counters {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(squarer);
 ///     let tasks = Queue::new()?;
 ///     let results = Queue::new()?;
 ///     let mut workers = Vec::new();

@@ -133,7 +133,7 @@ plain_struct! {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(echo);
 ///     let (mut here, there) = shm_pipe()?;
 ///     let mut child = Process::new(echo, there);
 ///     child.start()?;

@@ -60,7 +60,7 @@ impl HasHolders for BarrierState {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(party);
 ///     let barrier = Barrier::new(3)?;
 ///     let mut children = Vec::new();
 ///     for _ in 0..2 {

@@ -53,7 +53,7 @@ impl HasHolders for ConditionState {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(producer);
 ///     let cond = Condition::new()?;
 ///     let items = Value::new(0u32)?;
 ///     let mut p = Process::new(producer, (cond.try_clone()?, items.try_clone()?));

@@ -60,7 +60,7 @@ fn this_thread() -> u64 {
 /// }
 ///
 /// fn main() -> multiproc::Result<()> {
-///     multiproc::init();
+///     multiproc::init!(hold_and_die);
 ///     let lock = Lock::new()?;
 ///     let mut p = Process::new(hold_and_die, lock.try_clone()?);
 ///     p.start()?;

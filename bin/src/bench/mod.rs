@@ -21,6 +21,11 @@ pub mod pool;
 mod runs;
 pub mod sync;
 
+multiproc::targets!(
+    /// What the benchmarks' children run.
+    pub static TARGETS = [..pool::TARGETS, ..runs::TARGETS, ..sync::TARGETS]
+);
+
 use std::fmt;
 use std::io::{self, Write};
 

@@ -10,6 +10,8 @@ use serde::Serialize;
 use super::Result;
 use crate::stats::median_by;
 
+multiproc::targets!(pub(super) static TARGETS = [square]);
+
 /// One measurement, as `ipc-bench pool --json` prints it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]

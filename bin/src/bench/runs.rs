@@ -11,6 +11,8 @@ use serde_bytes::ByteBuf;
 
 use super::{Error, Pattern, Record, Result, Transport};
 
+multiproc::targets!(pub(super) static TARGETS = [throughput_child, echo_child]);
+
 /// `write(2)` of every byte, retried on `EINTR`: the raw pipe baseline.
 fn raw_write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
     while !buf.is_empty() {

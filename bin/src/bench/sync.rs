@@ -12,6 +12,8 @@ use serde::Serialize;
 use super::Result;
 use crate::stats::median_by;
 
+multiproc::targets!(pub(super) static TARGETS = [add, wait_rounds, answer]);
+
 /// One measurement, as `ipc-bench sync --json` prints it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]

@@ -40,6 +40,11 @@ mod shutdown;
 mod watch;
 mod worker;
 
+multiproc::targets!(
+    /// What the master's workers run: each mode's worker, and the pool mode's task.
+    pub static TARGETS = [worker::worker_main, ..pooled::TARGETS]
+);
+
 use std::fmt;
 use std::ops::Range;
 

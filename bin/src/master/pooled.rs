@@ -14,6 +14,8 @@ use super::plan::Plan;
 use super::worker::{Partial, compute_partial};
 use super::{Event, Run, RunError, Traffic, WorkerRun};
 
+multiproc::targets!(pub(super) static TARGETS = [pool_chunk]);
+
 /// How often the master looks at the signals while the pool works.
 const LOOK_EVERY: Duration = Duration::from_millis(20);
 
