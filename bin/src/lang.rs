@@ -358,6 +358,39 @@ fn parse_or_exit(
             "usage.unknown_command",
             name = context(ContextKind::InvalidSubcommand)
         ),
+        ErrorKind::ArgumentConflict if e.get(ContextKind::InvalidSubcommand).is_some() => {
+            rust_i18n::t!(
+                "usage.command_conflict",
+                name = context(ContextKind::InvalidSubcommand),
+                other = context(ContextKind::PriorArg)
+            )
+        }
+        ErrorKind::ArgumentConflict if context(ContextKind::PriorArg) == arg => {
+            rust_i18n::t!("usage.used_twice", arg = arg)
+        }
+        ErrorKind::ArgumentConflict => rust_i18n::t!(
+            "usage.conflict",
+            arg = arg,
+            other = context(ContextKind::PriorArg)
+        ),
+        ErrorKind::TooManyValues => {
+            rust_i18n::t!("usage.no_value_expected", value = value, arg = arg)
+        }
+        ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => rust_i18n::t!(
+            "usage.number_of_values",
+            arg = arg,
+            expected = context(ContextKind::ExpectedNumValues),
+            actual = context(ContextKind::ActualNumValues)
+        ),
+        ErrorKind::MissingRequiredArgument => rust_i18n::t!("usage.missing_required", args = arg),
+        ErrorKind::MissingSubcommand => rust_i18n::t!(
+            "usage.missing_command",
+            name = context(ContextKind::InvalidSubcommand)
+        ),
+        ErrorKind::NoEquals => rust_i18n::t!("usage.no_equals", arg = arg),
+        ErrorKind::InvalidUtf8 => rust_i18n::t!("usage.not_utf8"),
+        // Not a mistake on the command line (clap failing to write, a malformed template):
+        // said as clap says it.
         _ => e
             .to_string()
             .trim_start_matches("error: ")
@@ -365,7 +398,20 @@ fn parse_or_exit(
             .to_string()
             .into(),
     };
-    usage_exit(program, &message)
+    let similar = [ContextKind::SuggestedArg, ContextKind::SuggestedSubcommand]
+        .into_iter()
+        .map(context)
+        .find(|s| !s.is_empty());
+    match similar {
+        Some(name) => usage_exit(
+            program,
+            &format!(
+                "{message}\n\n{}",
+                rust_i18n::t!("usage.similar", name = name)
+            ),
+        ),
+        None => usage_exit(program, &message),
+    }
 }
 
 /// Sets the language (`en` or `pt`) for everything said from now on.

@@ -244,6 +244,39 @@ fn errors_and_help_follow_the_language() {
     );
     let list = pi_master("pt_BR.UTF-8", &["sweep", "--procs", "1,,x"]);
     assert!(list.stderr.contains("está vazio"), "{}", list.stderr);
+    // Every other mistake on the command line too: said in Portuguese, exit status 2, and
+    // nothing of clap's English left.
+    for (args, said) in [
+        (
+            &["--procs", "2", "--procs", "3"][..],
+            "não pode ser usado mais de uma vez",
+        ),
+        (&["--json=yes"], "valor inesperado 'yes' para '--json'"),
+        (
+            &["--compare", "--ipc", "pipe"],
+            "'--compare' não pode ser usado junto com '--ipc <IPC>'",
+        ),
+        (
+            &["--procs", "1", "sweep"],
+            "o subcomando 'sweep' não pode ser usado junto com '--procs <N>'",
+        ),
+        (&["--prcs", "3"], "existe um parecido: '--procs'"),
+        (&["swep"], "existe um parecido: 'sweep'"),
+    ] {
+        let out = pi_master("pt_BR.UTF-8", args);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(said), "{args:?}: {}", out.stderr);
+        for english in ["cannot", "unexpected", "Usage", "tip:", "found"] {
+            assert!(
+                !out.stderr.contains(english),
+                "{args:?} left {english:?}: {}",
+                out.stderr
+            );
+        }
+        let en = pi_master("C", args);
+        assert_eq!(en.code, Some(2), "{args:?}: {}", en.stderr);
+        assert!(en.stderr.contains("error:"), "{args:?}: {}", en.stderr);
+    }
     let help_pt = pi_master("pt_BR.UTF-8", &["--help"]);
     assert_eq!(help_pt.code, Some(0));
     for needle in [
