@@ -112,21 +112,21 @@ fn parse_size(text: &str) -> Result<usize, String> {
     };
     let n: usize = digits
         .parse()
-        .map_err(|_| format!("`{text}` is not a size like 8, 4K or 1M"))?;
+        .map_err(|_| t!("benchinput.size", text = text).into_owned())?;
     let scale = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1024,
         "M" | "MB" | "MIB" => 1024 * 1024,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use K or M)")),
+        _ => return Err(t!("benchinput.unit", text = text, unit = unit).into_owned()),
     };
     let size = n
         .checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too large"))?;
+        .ok_or_else(|| t!("benchinput.too_large", text = text).into_owned())?;
     if size == 0 {
-        return Err(format!("`{text}`: a payload of 0 bytes measures nothing"));
+        return Err(t!("benchinput.zero", text = text).into_owned());
     }
     if size > 64 << 20 {
-        return Err(format!("`{text}` is over the 64M limit"));
+        return Err(t!("benchinput.over_limit", text = text).into_owned());
     }
     Ok(size)
 }
@@ -152,16 +152,14 @@ fn parse_transports(text: &str) -> Result<Transports, String> {
 fn parse_scale(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(x) if x > 0.0 && x <= 100.0 => Ok(x),
-        _ => Err(format!("`{text}` is not a scale between 0 and 100")),
+        _ => Err(t!("benchinput.scale", text = text).into_owned()),
     }
 }
 
 fn parse_rounds(text: &str) -> Result<u64, String> {
     let n = parse_count(text).map_err(|e| lang::input_error(&e))?;
     if n > 10_000_000 {
-        return Err(format!(
-            "{n} round trips would take too long (at most 10000000)"
-        ));
+        return Err(t!("benchinput.rounds", n = n).into_owned());
     }
     Ok(n)
 }
@@ -169,7 +167,7 @@ fn parse_rounds(text: &str) -> Result<u64, String> {
 fn parse_repeat(text: &str) -> Result<usize, String> {
     let n = parse_count(text).map_err(|e| lang::input_error(&e))?;
     if n > 99 {
-        return Err(format!("{n} repetitions would take too long (at most 99)"));
+        return Err(t!("benchinput.repeat", n = n).into_owned());
     }
     Ok(n as usize)
 }
@@ -213,6 +211,9 @@ fn localized_command() -> clap::Command {
 
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
+    // The environment's language before anything else: a worker's own words (a target's
+    // error) follow it too.
+    lang::set(lang::from_environment(|name| std::env::var(name).ok()));
     multiproc::init(&multiproc_apps::TARGETS);
     // The language first, so that --help and every message come in it.
     let matches = lang::command_line("ipc-bench", localized_command);
@@ -237,7 +238,7 @@ fn main() -> ExitCode {
     let plot = match cli.plot.as_deref().map(PlotFile::check).transpose() {
         Ok(plot) => plot,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
+            say_error(&e);
             return ExitCode::from(2);
         }
     };
@@ -285,7 +286,7 @@ fn main() -> ExitCode {
         && let Err(e) =
             ipc_bench::plot(&records, plot.format()).and_then(|bytes| plot.write(&bytes))
     {
-        let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
+        say_error(&e);
         return ExitCode::FAILURE;
     }
     print_result("ipc-bench", cli.json, &records, |out| {
@@ -294,6 +295,14 @@ fn main() -> ExitCode {
 }
 
 fn failed(e: &ipc_bench::Error) -> ExitCode {
-    let _ = writeln!(io::stderr(), "ipc-bench: error: {e}");
+    match e.downcast_ref::<multiproc::Error>() {
+        Some(e) => say_error(&multiproc_apps::lang::runtime_error(e)),
+        None => say_error(e),
+    }
     ExitCode::FAILURE
+}
+
+/// Says an error on stderr, after the program's name and the word for it.
+fn say_error(e: &dyn std::fmt::Display) {
+    let _ = writeln!(io::stderr(), "ipc-bench: {}: {e}", t!("error.prefix"));
 }

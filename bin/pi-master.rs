@@ -265,6 +265,9 @@ const LONG_RUN: u64 = 2_000_000_000;
 
 fn main() -> ExitCode {
     // A re-executed copy of this program becomes a worker here and never returns.
+    // The environment's language before anything else: a worker's own words (a target's
+    // error) follow it too.
+    lang::set(lang::from_environment(|name| std::env::var(name).ok()));
     multiproc::init(&multiproc_apps::TARGETS);
     // The language first, so that --help and every message come in it.
     let matches = lang::command_line("pi-master", localized_command);
@@ -384,11 +387,6 @@ fn run_once(args: RunArgs) -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return usage_error(&e.to_string()),
     };
-    if args.json {
-        // What a run records for its JSON (a lost worker's cause) is said as it happens: in
-        // English under --json, so that the JSON is the same whatever the language.
-        lang::set("en");
-    }
     let mut console = Console::new(args.verbose, progress, terminal, &plan);
     let mut recorder = timeline::Recorder::new();
     let outcome = master::run(&plan, &mut |event| {
@@ -425,7 +423,7 @@ fn run_once(args: RunArgs) -> ExitCode {
 /// `--ipc mpi`: as a rank under `mpiexec`, or as the one who runs `mpiexec`.
 fn run_mpi(args: RunArgs) -> ExitCode {
     if !master::mpi::AVAILABLE {
-        return usage_error(master::mpi::HOW_TO_BUILD);
+        return usage_error(&master::mpi::how_to_build());
     }
     let unsupported = [
         (
@@ -495,7 +493,7 @@ fn run_as_rank(args: &RunArgs) -> ExitCode {
 
 #[cfg(not(feature = "mpi"))]
 fn run_as_rank(_: &RunArgs) -> ExitCode {
-    usage_error(master::mpi::HOW_TO_BUILD)
+    usage_error(&master::mpi::how_to_build())
 }
 
 /// A usage error found after parsing: the message, and exit status 2.

@@ -78,8 +78,8 @@ enum Repr {
     Io {
         context: String,
         source: io::Error,
-        /// When the failure is a system limit reached: which, in the user's terms.
-        limit: Option<String>,
+        /// When the failure is a system limit reached: which.
+        limit: Option<SystemLimit>,
     },
 }
 
@@ -174,15 +174,10 @@ impl Error {
     pub(crate) fn io(context: impl Into<String>, source: impl Into<io::Error>) -> Self {
         let source = source.into();
         let limit = match source.raw_os_error() {
-            Some(libc::EMFILE) => Some(match crate::os::descriptor_limits() {
-                Ok((soft, _)) => {
-                    format!("this process reached its limit of {soft} open descriptors, ulimit -n")
-                }
-                Err(_) => "this process reached its limit on open descriptors, ulimit -n".into(),
+            Some(libc::EMFILE) => Some(SystemLimit::OpenDescriptors {
+                limit: crate::os::descriptor_limits().ok().map(|(soft, _)| soft),
             }),
-            Some(libc::ENFILE) => {
-                Some("the whole system reached its limit on open files (fs.file-max)".into())
-            }
+            Some(libc::ENFILE) => Some(SystemLimit::SystemFiles),
             _ => None,
         };
         Error {
@@ -201,9 +196,8 @@ impl Error {
         if let Repr::Io { source, limit, .. } = &mut e.repr
             && source.raw_os_error() == Some(libc::EAGAIN)
         {
-            *limit = Some(match crate::os::process_limit() {
-                Some(n) => format!("this user reached its limit of {n} processes, ulimit -u"),
-                None => "the system could not make another process (ulimit -u, or kernel.pid_max / kernel.threads-max)".into(),
+            *limit = Some(SystemLimit::Processes {
+                limit: crate::os::process_limit(),
             });
         }
         e
@@ -273,11 +267,87 @@ impl Error {
             _ => None,
         }
     }
+    /// Which system limit was reached, when this error says one was (`EMFILE`, `ENFILE`, or
+    /// `EAGAIN` starting a process): for a caller that says it in its own words.
+    pub fn system_limit(&self) -> Option<SystemLimit> {
+        match &self.repr {
+            Repr::Io { limit, .. } => *limit,
+            _ => None,
+        }
+    }
+    /// A frame over the size limit: its length and the limit.
+    pub fn over_limit(&self) -> Option<(u64, usize)> {
+        match &self.repr {
+            Repr::TooLarge { len, max } => Some((*len, *max)),
+            _ => None,
+        }
+    }
+    /// A message cut short: the bytes received and the bytes it should have had.
+    pub fn cut_short(&self) -> Option<(usize, usize)> {
+        match &self.repr {
+            Repr::Truncated { expected, received } => Some((*received, *expected)),
+            _ => None,
+        }
+    }
+    /// What the codec said about bytes it could not decode or a value it could not encode
+    /// (its own words), for an error of kind [`ErrorKind::Codec`] that came from it.
+    pub fn codec_words(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Encode(msg) | Repr::Decode(msg) => Some(msg),
+            _ => None,
+        }
+    }
     /// The underlying operating-system error, if this error came from one.
     pub fn io_error(&self) -> Option<&io::Error> {
         match &self.repr {
             Repr::Io { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// A system limit that an operation ran into ([`Error::system_limit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SystemLimit {
+    /// This process's open descriptors (`EMFILE`, `ulimit -n`), with the limit when known.
+    OpenDescriptors {
+        /// The soft limit.
+        limit: Option<u64>,
+    },
+    /// The whole system's open files (`ENFILE`, `fs.file-max`).
+    SystemFiles,
+    /// This user's processes (`EAGAIN` from starting one, `ulimit -u`), with the limit when
+    /// there is one; without, the system's own (`kernel.pid_max`, `kernel.threads-max`).
+    Processes {
+        /// The limit.
+        limit: Option<u64>,
+    },
+}
+
+impl fmt::Display for SystemLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SystemLimit::OpenDescriptors { limit: Some(n) } => write!(
+                f,
+                "this process reached its limit of {n} open descriptors, ulimit -n"
+            ),
+            SystemLimit::OpenDescriptors { limit: None } => write!(
+                f,
+                "this process reached its limit on open descriptors, ulimit -n"
+            ),
+            SystemLimit::SystemFiles => write!(
+                f,
+                "the whole system reached its limit on open files (fs.file-max)"
+            ),
+            SystemLimit::Processes { limit: Some(n) } => {
+                write!(f, "this user reached its limit of {n} processes, ulimit -u")
+            }
+            SystemLimit::Processes { limit: None } => write!(
+                f,
+                "the system could not make another process (ulimit -u, or kernel.pid_max / \
+                 kernel.threads-max)"
+            ),
         }
     }
 }

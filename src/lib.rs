@@ -86,7 +86,7 @@ pub mod wait;
 pub use bootstrap::{CurrentProcess, current_process};
 pub use connection::{Connection, pipe, pipe_oneway};
 pub use context::get_context;
-pub use error::{Error, ErrorKind, Result, Shortfall};
+pub use error::{Error, ErrorKind, Result, Shortfall, SystemLimit};
 pub use os::shm::SharedData;
 pub use process::{ChildInfo, Process, active_children, cpu_count};
 pub use queue::Queue;

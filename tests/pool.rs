@@ -355,7 +355,7 @@ fn a_worker_killed_mid_task_fails_only_that_task() -> Result<(), Failed> {
                 format!("only task 7 fails: {failed:?}"),
             )?;
             check(
-                matches!(&failed[0].1, TaskError::WorkerDied { pid, how } if *pid == victim && how.contains("SIGKILL")),
+                matches!(&failed[0].1, TaskError::WorkerDied { pid, how, .. } if *pid == victim && how.contains("SIGKILL")),
                 format!("{:?}", failed[0].1),
             )?;
         }
@@ -380,7 +380,7 @@ fn apply_survives_its_worker_dying() -> Result<(), Failed> {
     check(pool.apply(my_pid, 0)? == first, "the same worker again")?;
     match pool.apply(die, 3) {
         Err(PoolError::Tasks(failed)) => check(
-            matches!(&failed[..], [(0, TaskError::WorkerDied { pid, how })]
+            matches!(&failed[..], [(0, TaskError::WorkerDied { pid, how, .. })]
                 if *pid == first && how.contains("status 3")),
             format!("{failed:?}"),
         )?,

@@ -138,7 +138,7 @@ impl JsonReport {
                     index: r.index,
                     pid: r.pid,
                     range: r.range.as_ref().map(|r| [r.start, r.end]),
-                    cause: r.cause.clone(),
+                    cause: r.cause.english().to_string(),
                 })
                 .collect(),
             timeline: None,

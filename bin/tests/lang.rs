@@ -411,11 +411,104 @@ fn json_is_the_same_in_both_languages_after_a_retry() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
-    let (pt, en) = (json("pt_BR.UTF-8"), json("C"));
+    let ((pt, pt_said), (en, en_said)) = (json("pt_BR.UTF-8"), json("C"));
     assert!(pt.contains("\"cause\""), "a retry recorded: {pt}");
     assert_eq!(stable(&pt), stable(&en), "{pt}\n{en}");
+    // What people read on stderr still follows the language.
+    assert!(
+        pt_said.contains("nova tentativa 1 de 1") && !pt_said.contains("retry 1 of 1"),
+        "{pt_said}"
+    );
+    assert!(en_said.contains("retry 1 of 1"), "{en_said}");
+}
+
+/// A worker that fails, said in Portuguese with nothing of the runtime's English: a panic
+/// with its place, bytes that are no message, a death between chunks, a worker that does not
+/// exit; and the same runs in English.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_failing_worker_is_described_in_portuguese() {
+    let run = |lang: &str, ipc: &str, fault: &str| {
+        let mut cmd = std::process::Command::new(BIN);
+        // Enough steps that worker 1 takes a chunk in queue mode before worker 0 is done.
+        cmd.args(["--procs", "2", "--steps", "1e9", "--ipc", ipc])
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", lang)
+            .env("RUST_BACKTRACE", "0")
+            .env("PI_MASTER_FAULT", fault);
+        let out = common::output_within(&mut cmd, Duration::from_secs(60), fault);
+        assert_eq!(out.status.code(), Some(1), "{ipc} {fault}");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // The last line is the master's; a panicking worker prints its own before it.
+        stderr.lines().last().unwrap_or_default().to_string()
+    };
+    for (ipc, fault, said, english) in [
+        (
+            "pipe",
+            "1:computing:panic",
+            "entrou em pânico em bin/src/master/fault.rs",
+            "it panicked at bin/src/master/fault.rs",
+        ),
+        (
+            "pipe",
+            "1:result:garbage",
+            "mensagem de 4294967295 bytes, acima do limite",
+            "message of 4294967295 bytes is over the connection's limit",
+        ),
+        (
+            "shm-channel",
+            "1:result:garbage",
+            "o codec diz:",
+            "the codec says:",
+        ),
+        (
+            "queue",
+            "1:took:crash",
+            "sem nenhum pedaço que tivesse anunciado",
+            "holding no chunk it had reported",
+        ),
+    ] {
+        let pt = run("pt_BR.UTF-8", ipc, fault);
+        assert!(pt.contains(said), "{ipc} {fault}: {pt}");
+        assert!(!pt.contains(english), "{ipc} {fault}: {pt}");
+        let en = run("C", ipc, fault);
+        assert!(en.contains(english), "{ipc} {fault}: {en}");
+    }
+}
+
+/// ipc-bench's pool and synchronisation tables in both languages.
+#[test]
+fn the_benchmark_tables_follow_the_language() {
+    for (sub, pt_words, en_words) in [
+        ("pool", "Pool (medianas)", "Pool (medians)"),
+        (
+            "sync",
+            "sincronização entre processos",
+            "synchronisation between processes",
+        ),
+    ] {
+        let bench = |lang: &str| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipc-bench"));
+            cmd.args([sub, "--scale", "0.01", "--repeat", "1"])
+                .env_remove("LC_ALL")
+                .env_remove("LC_MESSAGES")
+                .env("LANG", lang);
+            let out = common::output_within(&mut cmd, Duration::from_secs(60), sub);
+            assert!(out.status.success(), "{sub} {lang}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let pt = bench("pt_BR.UTF-8");
+        assert!(pt.contains(pt_words) && !pt.contains(en_words), "{pt}");
+        fits(&pt);
+        let en = bench("C");
+        assert!(en.contains(en_words), "{en}");
+    }
 }
 
 /// A limit the workers would pass, said with its numbers in Portuguese (the runtime gives the

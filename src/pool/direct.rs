@@ -97,8 +97,8 @@ impl Pool {
     fn death_of(&self, id: u64) -> TaskError {
         let mut s = self.inner.lock();
         loop {
-            if let Some((pid, how)) = s.deaths.remove(&id) {
-                return TaskError::WorkerDied { pid, how };
+            if let Some((pid, how, exitcode)) = s.deaths.remove(&id) {
+                return TaskError::WorkerDied { pid, how, exitcode };
             }
             if s.finished {
                 return TaskError::Cancelled;

@@ -268,10 +268,10 @@ fn take_back(s: &mut State, workers: &mut Vec<Worker>, config: &Config, next_id:
                 if back.state == ReturnedState::TooSlow {
                     let _ = w.process.kill();
                 }
-                let how = reap(&mut w);
+                let (how, exitcode) = reap(&mut w);
                 // The borrower of a worker that broke waits to say how it ended.
                 if back.state == ReturnedState::Dead {
-                    s.deaths.insert(w.id, (pid, how));
+                    s.deaths.insert(w.id, (pid, how, exitcode));
                 }
                 replace(s, workers, config, next_id);
             }
@@ -280,12 +280,12 @@ fn take_back(s: &mut State, workers: &mut Vec<Worker>, config: &Config, next_id:
 }
 
 /// Waits for a worker that is gone (or killed), and says how it ended.
-fn reap(w: &mut Worker) -> String {
+fn reap(w: &mut Worker) -> (String, Option<i32>) {
     match join_or_kill(&mut w.process, Duration::from_secs(1)) {
         Ok(Reaped::Exited(code)) | Ok(Reaped::Killed(code)) => {
-            describe_exit(code, w.process.failure())
+            (describe_exit(code, w.process.failure()), Some(code))
         }
-        Err(e) => format!("could not be waited for ({e})"),
+        Err(e) => (format!("could not be waited for ({e})"), None),
     }
 }
 
@@ -401,10 +401,14 @@ fn lost(
     next_id: &mut u64,
 ) {
     let pid = w.process.pid().unwrap_or(0);
-    let how = reap(&mut w);
+    let (how, exitcode) = reap(&mut w);
     let mut s = inner.lock();
     if let Some((chunk, _)) = w.inflight.pop_front() {
-        record(&mut s, &chunk, Err(TaskError::WorkerDied { pid, how }));
+        record(
+            &mut s,
+            &chunk,
+            Err(TaskError::WorkerDied { pid, how, exitcode }),
+        );
     }
     while let Some((c, _)) = w.inflight.pop_back() {
         s.queue.push_front(c);

@@ -106,7 +106,7 @@ pub(super) struct State {
     pub(super) returned: Vec<Returned>,
     /// How workers that died in a caller's hands ended (their pid, and how), until the caller
     /// reads it.
-    pub(super) deaths: HashMap<u64, (u32, String)>,
+    pub(super) deaths: HashMap<u64, (u32, String, Option<i32>)>,
 }
 
 /// An idle worker's connection, parked where a caller can borrow it.

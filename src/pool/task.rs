@@ -31,6 +31,8 @@ pub enum TaskError {
         pid: u32,
         /// How it ended: `was killed by signal 9 (SIGKILL)`, `exited with status 3`.
         how: String,
+        /// Its exit code (a signal as its negative), when it could be reaped.
+        exitcode: Option<i32>,
     },
     /// The task ran past the pool's task timeout (or an `AsyncResult::get` timeout); its
     /// worker was killed and replaced.
@@ -55,7 +57,7 @@ impl fmt::Display for TaskError {
             } => write!(f, "the task panicked at {at}: {message}"),
             TaskError::Panicked { message, .. } => write!(f, "the task panicked: {message}"),
             TaskError::Failed(msg) => write!(f, "the task returned an error: {msg}"),
-            TaskError::WorkerDied { pid, how } => {
+            TaskError::WorkerDied { pid, how, .. } => {
                 write!(f, "its worker (pid {pid}) {how} in the middle of the task")
             }
             TaskError::TimedOut { pid, after_ms } => write!(

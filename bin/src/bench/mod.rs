@@ -81,9 +81,7 @@ impl Transport {
             "pipe-bytes" => Ok(Transport::PipeBytes),
             "queue" => Ok(Transport::Queue),
             "shm" => Ok(Transport::Shm),
-            other => Err(format!(
-                "unknown transport `{other}` (expected raw-pipe, pipe, pipe-bytes, queue or shm)"
-            )),
+            other => Err(rust_i18n::t!("benchinput.transport", text = other).into_owned()),
         }
     }
 }
@@ -112,12 +110,12 @@ pub struct Pattern {
 impl Pattern {
     /// Parses `NxM`, both from 1 to 64.
     pub fn parse(text: &str) -> std::result::Result<Pattern, String> {
-        let bad = || format!("`{text}` is not a pattern like 1x1 or 4x4");
+        let bad = || rust_i18n::t!("benchinput.pattern", text = text).into_owned();
         let (n, m) = text.trim().split_once(['x', 'X']).ok_or_else(bad)?;
         let n: usize = n.parse().map_err(|_| bad())?;
         let m: usize = m.parse().map_err(|_| bad())?;
         if !(1..=64).contains(&n) || !(1..=64).contains(&m) {
-            return Err(format!("`{text}`: producers and consumers must be 1 to 64"));
+            return Err(rust_i18n::t!("benchinput.pattern_range", text = text).into_owned());
         }
         Ok(Pattern {
             producers: n,

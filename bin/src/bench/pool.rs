@@ -141,7 +141,7 @@ pub fn measure(repeat: usize, scale: f64) -> Result<Vec<PoolRecord>> {
 
 /// Writes the records as a table.
 pub fn write_table(out: &mut dyn Write, records: &[PoolRecord]) -> io::Result<()> {
-    writeln!(out, "Pool (medians)")?;
+    writeln!(out, "{}", rust_i18n::t!("benchpool.title"))?;
     writeln!(out)?;
     for r in records {
         match r {
@@ -151,8 +151,9 @@ pub fn write_table(out: &mut dyn Write, records: &[PoolRecord]) -> io::Result<()
                 ..
             } => writeln!(
                 out,
-                "  map             {:>10.2} M tasks/s   {tasks} tiny tasks, 2 workers",
-                tasks_per_second / 1e6
+                "  map             {:>10.2} {}",
+                tasks_per_second / 1e6,
+                rust_i18n::t!("benchpool.map", tasks = tasks)
             )?,
             PoolRecord::ImapUnordered {
                 tasks,
@@ -160,16 +161,19 @@ pub fn write_table(out: &mut dyn Write, records: &[PoolRecord]) -> io::Result<()
                 ..
             } => writeln!(
                 out,
-                "  imap_unordered  {:>10.1} k tasks/s   {tasks} tasks, chunk size 1",
-                tasks_per_second / 1e3
+                "  imap_unordered  {:>10.1} {}",
+                tasks_per_second / 1e3,
+                rust_i18n::t!("benchpool.imap", tasks = tasks)
             )?,
             PoolRecord::Apply { us_per_task, .. } => writeln!(
                 out,
-                "  apply           {us_per_task:>10.1} us per task, one at a time"
+                "  apply           {us_per_task:>10.1} {}",
+                rust_i18n::t!("benchpool.apply")
             )?,
             PoolRecord::Start { procs, ms, .. } => writeln!(
                 out,
-                "  start           {ms:>10.1} ms       Pool({procs}) made, mapped, joined"
+                "  start           {ms:>10.1} {}",
+                rust_i18n::t!("benchpool.start", procs = procs)
             )?,
         }
     }

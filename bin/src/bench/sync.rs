@@ -220,13 +220,14 @@ fn join_all(children: &mut [Process]) -> Result<()> {
 
 /// Writes the records as a table.
 pub fn write_table(out: &mut dyn Write, records: &[SyncRecord]) -> io::Result<()> {
-    writeln!(out, "synchronisation between processes (medians)")?;
+    writeln!(out, "{}", rust_i18n::t!("benchsync.title"))?;
     writeln!(out)?;
     for r in records {
         match r {
             SyncRecord::Lock { ns_per_op, .. } => writeln!(
                 out,
-                "  lock      {ns_per_op:>10.1} ns    per uncontended acquire and release"
+                "  lock      {ns_per_op:>10.1} {}",
+                rust_i18n::t!("benchsync.lock")
             )?,
             SyncRecord::Counter {
                 processes,
@@ -234,8 +235,9 @@ pub fn write_table(out: &mut dyn Write, records: &[SyncRecord]) -> io::Result<()
                 ..
             } => writeln!(
                 out,
-                "  counter   {:>10.2} M/s   increments of a Value under its lock, {processes} processes",
-                increments_per_second / 1e6
+                "  counter   {:>10.2} {}",
+                increments_per_second / 1e6,
+                rust_i18n::t!("benchsync.counter", processes = processes)
             )?,
             SyncRecord::Barrier {
                 parties,
@@ -243,13 +245,15 @@ pub fn write_table(out: &mut dyn Write, records: &[SyncRecord]) -> io::Result<()
                 ..
             } => writeln!(
                 out,
-                "  barrier   {us_per_round:>10.2} us    per round, {parties} processes"
+                "  barrier   {us_per_round:>10.2} {}",
+                rust_i18n::t!("benchsync.barrier", parties = parties)
             )?,
             SyncRecord::Event {
                 us_per_round_trip, ..
             } => writeln!(
                 out,
-                "  event     {us_per_round_trip:>10.2} us    per round trip between 2 processes"
+                "  event     {us_per_round_trip:>10.2} {}",
+                rust_i18n::t!("benchsync.event")
             )?,
         }
     }

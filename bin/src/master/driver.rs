@@ -2,6 +2,7 @@
 //! the work and collect the results, stop everyone if anything goes wrong, and assemble the
 //! finished run.
 
+use crate::lang::Said;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -17,8 +18,9 @@ use super::{Event, Ipc, Retry, Run, RunError, pipes, pooled, queued, shm, shutdo
 /// Runs `plan`, reporting each step to `observe`. Every worker is reaped before this returns,
 /// whatever happened.
 pub fn run(plan: &Plan, observe: &mut dyn FnMut(&Event)) -> Result<Run, RunError> {
-    let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| RunError::Failed(format!("cannot watch for signals: {e}")))?;
+    let watch = SignalWatch::new(&[SIGINT, SIGTERM, SIGHUP]).map_err(|e| {
+        RunError::Failed(rust_i18n::t!("fault.cannot_watch_signals", error = e).into_owned())
+    })?;
     check_limits(plan.config().procs as u64, plan.config().ipc == Ipc::Pool)?;
     if plan.config().ipc == Ipc::Pool {
         return pooled::run(plan, &watch, observe);
@@ -157,7 +159,9 @@ fn spawn(
         index,
         pid: None,
         range: plan.per_worker().map(|_| plan.ranges()[index].clone()),
-        cause: rust_i18n::t!("cause.not_started", error = e).into_owned(),
+        cause: Said::new(|| {
+            rust_i18n::t!("cause.not_started", error = crate::lang::runtime_error(&e)).into_owned()
+        }),
     })?;
     observe(&Event::Spawned {
         index,

@@ -45,6 +45,7 @@ multiproc::targets!(
     pub static TARGETS = [worker::worker_main, ..pooled::TARGETS]
 );
 
+use crate::lang::Said;
 use std::fmt;
 use std::ops::Range;
 
@@ -147,7 +148,7 @@ pub struct Retry {
     /// between chunks, with nothing unfinished).
     pub range: Option<Range<u64>>,
     /// What happened to it.
-    pub cause: String,
+    pub cause: Said,
 }
 
 /// A step of the run, reported as it happens (for `--verbose` and progress).
@@ -306,7 +307,7 @@ pub enum RunError {
         /// The range it was computing, if any.
         range: Option<Range<u64>>,
         /// What happened to it.
-        cause: String,
+        cause: Said,
     },
     /// The run failed in a way no one worker is to blame for.
     Failed(String),
@@ -355,7 +356,7 @@ impl fmt::Display for RunError {
                 }
                 write!(f, "{cause}")
             }
-            RunError::Runtime(e) => write!(f, "{e}"),
+            RunError::Runtime(e) => write!(f, "{}", crate::lang::runtime_error(e)),
         }
     }
 }

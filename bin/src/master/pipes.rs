@@ -131,7 +131,7 @@ pub(super) fn drive<L: Link>(
                 // End of stream (clean or mid-message) is its death; anything else is
                 // garbage from a live worker.
                 Err(e) if e.is_closed() || e.is_truncated() => {
-                    lost.push(w.lost(observe, &rust_i18n::t!("cause.before_result")))
+                    lost.push(w.lost(observe, "cause.before_result"))
                 }
                 Err(e) => lost.push(w.sent_garbage(&e, observe)),
             }
@@ -183,7 +183,7 @@ fn send_range<L: Link>(
         .is_err()
     {
         // It died before reading its range; say how.
-        return Err(w.lost(observe, &rust_i18n::t!("cause.before_range")));
+        return Err(w.lost(observe, "cause.before_range"));
     }
     observe(&Event::Sent {
         index: w.index,

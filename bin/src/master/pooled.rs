@@ -2,6 +2,7 @@
 //! `multiproc::pool::Pool`; the pool hands chunks to its workers, replaces one that dies, and
 //! reports which worker computed which chunk.
 
+use crate::lang::Said;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -36,12 +37,16 @@ fn index_of(pids: &mut Vec<u32>, pid: u32) -> usize {
 }
 
 /// The error of a chunk whose task failed (not its worker): the run fails naming it.
-fn task_failed(pids: &mut Vec<u32>, range: Option<Range<u64>>, why: String) -> RunError {
+fn task_failed(
+    pids: &mut Vec<u32>,
+    range: Option<Range<u64>>,
+    why: impl Fn() -> String,
+) -> RunError {
     RunError::Worker {
         index: index_of(pids, 0),
         pid: None,
         range,
-        cause: rust_i18n::t!("cause.chunk_failed", why = why).into_owned(),
+        cause: Said::new(|| rust_i18n::t!("cause.chunk_failed", why = why()).into_owned()),
     }
 }
 
@@ -91,7 +96,7 @@ pub(super) fn run(
                     }
                     continue;
                 }
-                Err(e) => return Err(RunError::Failed(e.to_string())),
+                Err(e) => return Err(RunError::Failed(crate::lang::pool_error(&e))),
             };
             let chunk = todo[at];
             let range = Some(chunks[chunk].clone());
@@ -107,25 +112,40 @@ pub(super) fn run(
                     outcomes[chunk] = Some((pid, partial));
                     continue;
                 }
-                Err(TaskError::WorkerDied { pid, how }) => (
+                Err(TaskError::WorkerDied { pid, how, exitcode }) => (
                     pid,
-                    format!("{how} {}", rust_i18n::t!("cause.before_chunk_result")),
+                    Said::new(|| {
+                        format!(
+                            "{} {}",
+                            exitcode.map_or_else(
+                                || how.clone(),
+                                |code| crate::lang::describe_exit(code, None)
+                            ),
+                            rust_i18n::t!("cause.before_chunk_result")
+                        )
+                    }),
                 ),
                 Err(TaskError::TimedOut { pid, after_ms }) => (
                     pid,
-                    format!(
-                        "timed out: no result within {} s (--timeout); it was killed after {after_ms} ms",
-                        config.timeout.map_or(0.0, |t| t.as_secs_f64())
-                    ),
+                    Said::new(|| {
+                        rust_i18n::t!(
+                            "fault.pool_timed_out",
+                            seconds = config.timeout.map_or(0.0, |t| t.as_secs_f64()),
+                            ms = after_ms
+                        )
+                        .into_owned()
+                    }),
                 ),
                 // The task itself failed: computing it again would fail the same way.
                 Ok(Err(why)) => {
                     stop(&mut pool, observe);
-                    return Err(task_failed(&mut pids, range, why));
+                    return Err(task_failed(&mut pids, range, || why.clone()));
                 }
                 Err(other) => {
                     stop(&mut pool, observe);
-                    return Err(task_failed(&mut pids, range, other.to_string()));
+                    return Err(task_failed(&mut pids, range, || {
+                        crate::lang::task_error(&other)
+                    }));
                 }
             };
             let index = index_of(&mut pids, pid);
@@ -150,7 +170,7 @@ pub(super) fn run(
     let outcomes: Vec<(u32, Partial)> = outcomes.into_iter().flatten().collect();
     if outcomes.len() != chunks.len() {
         return Err(RunError::Failed(
-            "the pool gave back fewer chunks than were mapped".into(),
+            rust_i18n::t!("fault.pool_lost_chunks").into_owned(),
         ));
     }
     pool.close();

@@ -196,9 +196,7 @@ fn round(
                 | Report::Partial { index, .. } => *index,
             };
             let w = workers.get_mut(index).ok_or_else(|| {
-                RunError::Failed(format!(
-                    "a report names worker {index}, which does not exist"
-                ))
+                RunError::Failed(rust_i18n::t!("fault.no_such_worker", index = index).into_owned())
             })?;
             // A chunk put back on a suspicion may be computed twice: the second result is
             // dropped, so no range is ever counted twice.
@@ -240,9 +238,9 @@ fn round(
             let code = w.process.join_timeout(Duration::ZERO)?;
             if w.current().is_some() || code != Some(0) {
                 let when = if w.current().is_some() {
-                    &rust_i18n::t!("cause.before_taken_chunk")
+                    "cause.before_taken_chunk"
                 } else {
-                    "holding no chunk it had reported (between chunks, or just after taking one)"
+                    "fault.between_chunks"
                 };
                 running[i] = false;
                 lost.push(w.lost(observe, when));
@@ -299,7 +297,7 @@ fn round(
 
         if done.len() < chunks.len() && !running.iter().any(|r| *r) {
             return Err(Round::Failed(RunError::Failed(
-                "every worker exited before the work was done".into(),
+                rust_i18n::t!("fault.all_exited").into_owned(),
             )));
         }
     }
@@ -351,7 +349,10 @@ fn broken(
             index,
             pid: Some(pid),
             range: None,
-            cause: format!("broke a queue by dying in the middle of an item ({e})"),
+            cause: crate::lang::Said::new(|| {
+                rust_i18n::t!("fault.broke_queue", error = crate::lang::runtime_error(&e))
+                    .into_owned()
+            }),
         }),
         None => Round::Failed(e.into()),
     }
@@ -364,5 +365,5 @@ fn blame_dead_worker(
     observe: &mut dyn FnMut(&Event),
 ) -> Option<RunError> {
     let i = (0..workers.len()).find(|&i| running[i] && !workers[i].process.is_alive())?;
-    Some(workers[i].lost(observe, &rust_i18n::t!("cause.mid_report")))
+    Some(workers[i].lost(observe, "cause.mid_report"))
 }

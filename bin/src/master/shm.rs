@@ -92,7 +92,7 @@ pub(super) fn drive(
             let exited_clean = w.process.join_timeout(Duration::ZERO)? == Some(0);
             let signalled = exited_clean && done.try_acquire()?.map(|p| p.forget()).is_some();
             if !signalled {
-                lost.push(w.lost(observe, &rust_i18n::t!("cause.before_shm_result")));
+                lost.push(w.lost(observe, "cause.before_shm_result"));
                 continue;
             }
             let [lo, hi, seconds, rss] = results.get(i)?;

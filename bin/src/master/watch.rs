@@ -1,6 +1,7 @@
 //! The master's view of one worker: what it is computing, what it has finished, and what to
 //! say when it goes away.
 
+use crate::lang::Said;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -88,37 +89,40 @@ impl Worker {
         timeout: Duration,
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
-        let cause = rust_i18n::t!("cause.timed_out", limit = seconds(timeout)).into_owned();
+        let cause =
+            Said::new(|| rust_i18n::t!("cause.timed_out", limit = seconds(timeout)).into_owned());
         self.stop_as_lost(cause, observe)
     }
 
     /// Stops this worker (SIGTERM, the grace period, SIGKILL) because of `cause`, and
     /// describes it as lost with the range it had: `CAUSE; how it stopped`. It has no work
     /// any more: the error carries its range.
-    fn stop_as_lost(&mut self, cause: String, observe: &mut dyn FnMut(&Event)) -> RunError {
+    fn stop_as_lost(&mut self, cause: Said, observe: &mut dyn FnMut(&Event)) -> RunError {
         let pid = self.pid();
         let grace = Shutdown::default();
-        let how = match grace.stop_one(&mut self.process) {
-            Ok(Reaped::Exited(code)) => {
-                observe(&Event::Exited {
-                    index: self.index,
-                    pid,
-                    exitcode: code,
-                });
-                rust_i18n::t!("cause.stopped").into_owned()
-            }
+        let stopped = grace.stop_one(&mut self.process);
+        if let Ok(Reaped::Exited(code)) = stopped {
+            observe(&Event::Exited {
+                index: self.index,
+                pid,
+                exitcode: code,
+            });
+        }
+        let how = Said::new(|| match &stopped {
+            Ok(Reaped::Exited(_)) => rust_i18n::t!("cause.stopped").into_owned(),
             Ok(Reaped::Killed(_)) => {
                 rust_i18n::t!("cause.killed_after_grace", grace = grace.grace().as_secs())
                     .into_owned()
             }
-            Err(e) => rust_i18n::t!("cause.not_stopped", error = e).into_owned(),
-        };
+            Err(e) => rust_i18n::t!("cause.not_stopped", error = crate::lang::runtime_error(e))
+                .into_owned(),
+        });
         self.since = None;
         RunError::Worker {
             index: self.index,
             pid: Some(pid),
             range: self.current.take(),
-            cause: format!("{cause}; {how}"),
+            cause: cause.then("; ", &how),
         }
     }
 
@@ -153,10 +157,10 @@ impl Worker {
                 index: self.index,
                 pid: Some(self.pid()),
                 range: self.current.clone(),
-                cause: format!(
-                    "sent a result for [{}, {}), a range it was not computing",
-                    range.start, range.end
-                ),
+                cause: Said::new(|| {
+                    rust_i18n::t!("fault.foreign_range", start = range.start, end = range.end)
+                        .into_owned()
+                }),
             }),
         }
     }
@@ -187,23 +191,25 @@ impl Worker {
 
     /// The worker has gone away before its work was done: collect its exit status and say
     /// what happened.
-    pub(super) fn lost(&mut self, observe: &mut dyn FnMut(&Event), when: &str) -> RunError {
+    pub(super) fn lost(&mut self, observe: &mut dyn FnMut(&Event), when: &'static str) -> RunError {
         let pid = self.pid();
-        let cause = match join_or_kill(&mut self.process, EXIT_WAIT) {
-            Ok(Reaped::Exited(code)) => {
-                observe(&Event::Exited {
-                    index: self.index,
-                    pid,
-                    exitcode: code,
-                });
-                format!(
-                    "{} {when}",
-                    crate::lang::describe_exit(code, self.process.failure())
-                )
-            }
-            _ => "closed its channel without sending a result and did not exit; it was killed"
-                .to_string(),
-        };
+        let reaped = join_or_kill(&mut self.process, EXIT_WAIT);
+        if let Ok(Reaped::Exited(code)) = reaped {
+            observe(&Event::Exited {
+                index: self.index,
+                pid,
+                exitcode: code,
+            });
+        }
+        let failure = self.process.failure();
+        let cause = Said::new(|| match &reaped {
+            Ok(Reaped::Exited(code)) => format!(
+                "{} {}",
+                crate::lang::describe_exit(*code, failure),
+                rust_i18n::t!(when)
+            ),
+            _ => rust_i18n::t!("fault.closed_without_result").into_owned(),
+        });
         // It has no work any more: the error carries its range.
         self.since = None;
         RunError::Worker {
@@ -235,7 +241,9 @@ impl Worker {
         observe: &mut dyn FnMut(&Event),
     ) -> RunError {
         self.stop_as_lost(
-            rust_i18n::t!("cause.garbage", what = what).into_owned(),
+            Said::new(|| {
+                rust_i18n::t!("cause.garbage", what = crate::lang::runtime_error(what)).into_owned()
+            }),
             observe,
         )
     }
@@ -252,7 +260,7 @@ impl Worker {
         wait: Duration,
         observe: &mut dyn FnMut(&Event),
     ) -> Result<(), RunError> {
-        let failed = |w: &Worker, cause: String| RunError::Worker {
+        let failed = |w: &Worker, cause: Said| RunError::Worker {
             index: w.index,
             pid: Some(w.pid()),
             range: None,
@@ -263,10 +271,14 @@ impl Worker {
             Reaped::Killed(code) => {
                 return Err(failed(
                     self,
-                    format!(
-                        "finished its work but did not exit within {:.1} s; it was killed (exit code {code})",
-                        wait.as_secs_f64()
-                    ),
+                    Said::new(|| {
+                        rust_i18n::t!(
+                            "fault.did_not_exit",
+                            seconds = format!("{:.1}", wait.as_secs_f64()),
+                            code = code
+                        )
+                        .into_owned()
+                    }),
                 ));
             }
         };
@@ -276,11 +288,12 @@ impl Worker {
             exitcode,
         });
         if exitcode != 0 {
-            let how = crate::lang::describe_exit(exitcode, self.process.failure());
-            return Err(failed(
-                self,
-                rust_i18n::t!("cause.then", how = how).into_owned(),
-            ));
+            let failure = self.process.failure();
+            let cause = Said::new(|| {
+                let how = crate::lang::describe_exit(exitcode, failure);
+                rust_i18n::t!("cause.then", how = how).into_owned()
+            });
+            return Err(failed(self, cause));
         }
         Ok(())
     }

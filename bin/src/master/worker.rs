@@ -220,10 +220,13 @@ fn compute(
 ) -> Result<(), String> {
     let aligned = range.start.is_multiple_of(partition::block_len(steps));
     if !(1..=partition::MAX_STEPS).contains(&steps) || range.end > steps || !aligned {
-        return Err(format!(
-            "was sent an invalid range [{}, {}) of {steps} steps",
-            range.start, range.end
-        ));
+        return Err(rust_i18n::t!(
+            "fault.invalid_range",
+            start = range.start,
+            end = range.end,
+            steps = steps
+        )
+        .into_owned());
     }
     let clock = Instant::now();
     // The first slice is reported at once (a bar moves as soon as the work starts, however
@@ -265,7 +268,7 @@ pub(super) fn compute_partial(steps: u64, range: Range<u64>) -> Result<Partial, 
         }
         Ok(())
     })?;
-    partial.ok_or_else(|| "no partial sum".to_string())
+    partial.ok_or_else(|| rust_i18n::t!("fault.no_partial_sum").into_owned())
 }
 
 /// This process's peak resident set size in KiB.

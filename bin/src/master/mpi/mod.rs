@@ -41,10 +41,9 @@ pub const AVAILABLE: bool = cfg!(feature = "mpi");
 pub const LAUNCHER_ENV: &str = "PI_MASTER_MPI_LAUNCHER";
 
 /// How to get `--ipc mpi`, for a binary built without it.
-pub const HOW_TO_BUILD: &str = "this pi-master was built without MPI: build it with \
-    `cargo build --release -p multiproc-apps --features mpi` (which needs MPICH and libclang: \
-    `apt install mpich libmpich-dev libclang-dev`), then run \
-    `mpiexec -n 4 target/release/pi-master --ipc mpi`";
+pub fn how_to_build() -> String {
+    rust_i18n::t!("mpi.how_to_build").into_owned()
+}
 
 /// Whether this process is a rank started by an MPI launcher (MPICH's hydra, Open MPI, or
 /// any PMI/PMIx launcher), as its environment says.
@@ -66,7 +65,7 @@ pub fn mpiexec() -> Option<std::path::PathBuf> {
 fn hostname_fallback() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown host".into())
+        .unwrap_or_else(|_| rust_i18n::t!("fault.unknown_host").into_owned())
 }
 
 /// The line a rank prints on stderr before it computes, like MPICH's `cpi` ("Process 0 of 4
@@ -151,14 +150,15 @@ pub struct LaunchOptions {
 pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
     let Some(mpiexec) = mpiexec() else {
         return Err(RunError::Failed(
-            "--ipc mpi outside mpiexec needs `mpiexec` on the PATH (MPICH: apt install mpich)"
-                .into(),
+            rust_i18n::t!("mpi.no_mpiexec").into_owned(),
         ));
     };
-    let exe = std::env::current_exe()
-        .map_err(|e| RunError::Failed(format!("cannot find this program to run it: {e}")))?;
-    let watch = SignalWatch::new(&[SIGINT as i32, SIGTERM as i32, SIGHUP as i32])
-        .map_err(|e| RunError::Failed(format!("cannot watch for signals: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        RunError::Failed(rust_i18n::t!("fault.cannot_find_program", error = e).into_owned())
+    })?;
+    let watch = SignalWatch::new(&[SIGINT as i32, SIGTERM as i32, SIGHUP as i32]).map_err(|e| {
+        RunError::Failed(rust_i18n::t!("fault.cannot_watch_signals", error = e).into_owned())
+    })?;
     let mut command = Command::new(&mpiexec);
     command
         .arg("-n")
@@ -174,9 +174,11 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let clock = Instant::now();
-    let mut child = command
-        .spawn()
-        .map_err(|e| RunError::Failed(format!("cannot run {}: {e}", mpiexec.display())))?;
+    let mut child = command.spawn().map_err(|e| {
+        RunError::Failed(
+            rust_i18n::t!("fault.cannot_run", program = mpiexec.display(), error = e).into_owned(),
+        )
+    })?;
     // MPICH's launcher prints its banner about a failed rank on stdout, the ranks say who
     // they are on stderr: both streams are read and sorted.
     let verbose = options.verbose;
@@ -200,10 +202,9 @@ pub fn launch(options: &LaunchOptions) -> Result<Launched, RunError> {
     let mut first_gone: Option<Vec<usize>> = None;
     let mut signal = None;
     let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| RunError::Failed(format!("cannot wait for mpiexec: {e}")))?
-        {
+        if let Some(status) = child.try_wait().map_err(|e| {
+            RunError::Failed(rust_i18n::t!("fault.cannot_wait_mpiexec", error = e).into_owned())
+        })? {
             break status;
         }
         if let Some(&sig) = watch.take().first() {

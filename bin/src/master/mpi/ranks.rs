@@ -41,18 +41,21 @@ struct RankReport {
 /// `announce`: print this rank's [`RankLine`] on stderr before computing.
 pub fn run(steps: u64, procs: Option<usize>, announce: bool) -> Result<Option<Run>, RunError> {
     let universe = mpi::initialize()
-        .ok_or_else(|| RunError::Failed("MPI was already initialised in this process".into()))?;
+        .ok_or_else(|| RunError::Failed(rust_i18n::t!("mpi.initialised_twice").into_owned()))?;
     let world = universe.world();
     let rank = world.rank() as usize;
     let size = world.size() as usize;
     if let Some(asked) = procs.filter(|p| *p != size) {
         // Every rank sees the same command line: rank 0 alone says so, all stop.
         if rank == 0 {
-            return Err(RunError::Invalid(format!(
-                "--procs {asked} does not match this MPI job of {size} rank{}: the ranks are \
-                 the processes, their number is mpiexec's -n (leave --procs out)",
-                if size == 1 { "" } else { "s" }
-            )));
+            return Err(RunError::Invalid(
+                rust_i18n::t!(
+                    "mpi.procs_mismatch",
+                    asked = asked,
+                    ranks = crate::text::count(size as u64, "rank", "ranks")
+                )
+                .into_owned(),
+            ));
         }
         return Ok(None);
     }
@@ -97,8 +100,14 @@ pub fn run(steps: u64, procs: Option<usize>, announce: bool) -> Result<Option<Ru
         let len = status.count(u8::equivalent_datatype()) as usize;
         if len > MAX_REPORT {
             crate::stderr::line(format!(
-                "pi-master: error: rank {from} sent {len} bytes, more than a report can be \
-                 ({MAX_REPORT}); stopping the job"
+                "pi-master: {}: {}",
+                rust_i18n::t!("error.prefix"),
+                rust_i18n::t!(
+                    "mpi.report_too_big",
+                    rank = from,
+                    len = len,
+                    max = MAX_REPORT
+                )
             ));
             crate::stderr::flush(std::time::Duration::from_secs(1));
             world.abort(1);
@@ -107,15 +116,26 @@ pub fn run(steps: u64, procs: Option<usize>, announce: bool) -> Result<Option<Ru
         traffic.messages += 1;
         traffic.bytes += bytes.len() as u64;
         let report: RankReport = codec::decode_payload(&bytes).map_err(|e| {
-            RunError::Failed(format!(
-                "rank {from} sent a report that does not decode: {e}"
-            ))
+            RunError::Failed(
+                rust_i18n::t!(
+                    "mpi.report_garbled",
+                    rank = from,
+                    why = crate::lang::runtime_error(&e)
+                )
+                .into_owned(),
+            )
         })?;
         if report.rank != from as usize || report.range != ranges[report.rank] {
-            return Err(RunError::Failed(format!(
-                "rank {from} reported rank {} and range [{}, {}), not its own",
-                report.rank, report.range.start, report.range.end
-            )));
+            return Err(RunError::Failed(
+                rust_i18n::t!(
+                    "mpi.report_not_its_own",
+                    rank = from,
+                    said = report.rank,
+                    start = report.range.start,
+                    end = report.range.end
+                )
+                .into_owned(),
+            ));
         }
         let slot = report.rank;
         reports[slot] = Some(report);
