@@ -33,16 +33,14 @@ impl Plan {
     /// many as asked for, or [`default_chunks`], at most one per block) in queue mode.
     pub fn new(config: &Config) -> Result<Plan, RunError> {
         if config.procs == 0 || config.procs as u64 > MAX_PROCS {
-            return Err(RunError::Invalid(format!(
-                "a run needs 1 to {MAX_PROCS} worker processes, not {}",
-                config.procs
-            )));
+            return Err(RunError::Invalid(
+                rust_i18n::t!("plan.procs", max = MAX_PROCS, n = config.procs).into_owned(),
+            ));
         }
         if !(1..=MAX_STEPS).contains(&config.steps) {
-            return Err(RunError::Invalid(format!(
-                "a run needs 1 to {MAX_STEPS} steps, not {}",
-                config.steps
-            )));
+            return Err(RunError::Invalid(
+                rust_i18n::t!("plan.steps", max = MAX_STEPS, n = config.steps).into_owned(),
+            ));
         }
         let mut config = config.clone();
         let ranges = match config.ipc {
@@ -52,9 +50,9 @@ impl Plan {
             Ipc::Queue | Ipc::Pool => {
                 let asked = config.chunks.unwrap_or(default_chunks(config.procs));
                 if asked == 0 || asked > MAX_CHUNKS {
-                    return Err(RunError::Invalid(format!(
-                        "--chunks must be 1 to {MAX_CHUNKS}, not {asked}"
-                    )));
+                    return Err(RunError::Invalid(
+                        rust_i18n::t!("plan.chunks", max = MAX_CHUNKS, n = asked).into_owned(),
+                    ));
                 }
                 let chunks = asked.min(partition::block_count(config.steps));
                 config.chunks = Some(chunks);
