@@ -566,8 +566,26 @@ mod tests {
         }
     }
 
+    fn wrap<T: serde::Serialize>(x: T) -> Vec<T> {
+        vec![x]
+    }
+
     crate::targets!(static MINE = [square, greet, add]);
     crate::targets!(static WITH = [halve, ..MINE]);
+    crate::targets!(static GENERIC = [wrap::<u8>, wrap::<String>]);
+    crate::targets!(static EMPTY = []);
+    crate::targets!(static ONLY_INCLUDES = [..EMPTY, ..GENERIC]);
+
+    #[test]
+    fn a_generic_function_is_listed_per_instance_and_tables_nest() {
+        assert!(EMPTY.names().is_empty());
+        let names = ONLY_INCLUDES.names();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].contains("wrap<u8>"), "{names:?}");
+        let items: Vec<TypeId> = GENERIC.entries.iter().map(|t| (t.item)()).collect();
+        assert_eq!(items, [item_of(&wrap::<u8>), item_of(&wrap::<String>)]);
+        assert_ne!(items[0], item_of(&wrap::<u16>));
+    }
 
     #[test]
     fn each_function_runs_in_the_ways_its_signature_allows() {
