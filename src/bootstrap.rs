@@ -38,7 +38,8 @@ pub(crate) const WORKER_FLAG: &str = "--multiproc-worker";
 const BOOT_FD: RawFd = os::FIRST_CHILD_FD;
 const STATUS_FD: RawFd = os::FIRST_CHILD_FD + 1;
 const FIRST_HANDED_FD: RawFd = os::FIRST_CHILD_FD + 2;
-const MAGIC: [u8; 8] = *b"mproc\0v1";
+// v2: the target is an index into the program's table, with the table's fingerprint.
+const MAGIC: [u8; 8] = *b"mproc\0v2";
 /// How long a worker waits for its boot frame before deciding nobody is going to send one.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
 

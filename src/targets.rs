@@ -392,7 +392,8 @@ pub(crate) fn index_of<F: 'static>(shape: Shape) -> Result<u32, Error> {
     } else {
         format!(
             "{name} cannot be {}: it is not in the program's table of targets; list it in \
-             multiproc::init!(…) at the top of main",
+             multiproc::init!(…) at the top of main (for a library's function, include the \
+             library's table there: ..the_library::TARGETS)",
             shape.what()
         )
     }))

@@ -411,19 +411,28 @@ fn a_forged_start_up_message_runs_nothing_unlisted() -> Result<(), Failed> {
     use std::process::{Command, Stdio};
     let exe = std::env::current_exe()?;
     let me = std::fs::metadata("/proc/self/exe")?;
-    // Target 0 is listed (the pool's worker), so the second is refused by the table's
-    // fingerprint alone.
-    for (target, table, expected) in [
+    // Target 0 is listed (the pool's worker), so the third is refused by the table's
+    // fingerprint alone; the format before the table (a code address in place of the index)
+    // is refused by its magic.
+    let v2 = *b"mproc\0v2";
+    for (magic, target, table, expected) in [
         (
+            v2,
             9999,
             0,
             "it was sent target number 9999, and the program lists",
         ),
-        (u32::MAX, 0, "target number 4294967295"),
-        (0, 12345, "the master lists other functions in its table"),
+        (v2, u32::MAX, 0, "target number 4294967295"),
+        (
+            v2,
+            0,
+            12345,
+            "the master lists other functions in its table",
+        ),
+        (*b"mproc\0v1", 0, 0, "not from a compatible master"),
     ] {
         let boot = ForgedBoot {
-            magic: *b"mproc\0v1",
+            magic,
             exe: (me.dev(), me.ino()),
             target,
             table,
