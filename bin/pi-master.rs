@@ -426,39 +426,23 @@ fn run_mpi(args: RunArgs) -> ExitCode {
         return usage_error(&master::mpi::how_to_build());
     }
     let unsupported = [
-        (
-            args.chunks.is_some(),
-            "--chunks",
-            "each rank computes one range",
-        ),
+        (args.chunks.is_some(), "--chunks", "mpi.why_one_range"),
         (
             args.timeout.is_some(),
             "--timeout",
-            "MPI's launcher stops the whole job when a rank dies",
+            "mpi.why_launcher_stops",
         ),
-        (
-            args.retries > 0,
-            "--retries",
-            "MPI's launcher stops the whole job when a rank dies",
-        ),
-        (
-            args.progress,
-            "--progress",
-            "the ranks report only their result",
-        ),
+        (args.retries > 0, "--retries", "mpi.why_launcher_stops"),
+        (args.progress, "--progress", "mpi.why_result_only"),
         (
             args.start != StartArg::Spawn,
             "--start",
-            "mpiexec starts the ranks",
+            "mpi.why_mpiexec_starts",
         ),
-        (
-            args.timeline.is_some(),
-            "--timeline",
-            "the ranks report only their result",
-        ),
+        (args.timeline.is_some(), "--timeline", "mpi.why_result_only"),
     ];
     if let Some((_, flag, why)) = unsupported.iter().find(|(given, _, _)| *given) {
-        return usage_error(&format!("{flag} does not apply to --ipc mpi: {why}"));
+        return usage_error(&t!("mpi.not_applicable", flag = flag, why = t!(*why)));
     }
     if master::mpi::under_mpiexec() {
         return run_as_rank(&args);

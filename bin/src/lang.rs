@@ -303,6 +303,11 @@ fn os_reason(io: &std::io::Error, locale: &str) -> String {
     .into_owned()
 }
 
+/// An operating-system error in the language chosen: its reason and number.
+pub fn os_error(io: &std::io::Error) -> String {
+    os_reason(io, &rust_i18n::locale())
+}
+
 /// A system limit reached, in the language chosen.
 fn limit_words(limit: multiproc::SystemLimit, locale: &str) -> String {
     use multiproc::SystemLimit as L;

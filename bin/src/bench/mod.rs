@@ -39,6 +39,17 @@ use crate::plot::{Axes, COLORS, Format, Series, draw};
 
 /// What a measurement fails with: the runtime's error, or a message.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A benchmark's child process that ended badly, named, in the language chosen.
+fn child_failed(name: &str, code: i32, failure: Option<&multiproc::Failure>) -> Error {
+    rust_i18n::t!(
+        "bench.child_failed",
+        name = name,
+        how = crate::lang::describe_exit(code, failure)
+    )
+    .into_owned()
+    .into()
+}
 /// A `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -13,12 +13,17 @@ use super::{Error, Pattern, Record, Result, Transport};
 
 multiproc::targets!(pub(super) static TARGETS = [throughput_child, echo_child]);
 
+/// An error of a raw `read` or `write`, in the language chosen.
+fn os_error(e: Errno) -> Error {
+    crate::lang::os_error(&std::io::Error::from(e)).into()
+}
+
 /// `write(2)` of every byte, retried on `EINTR`: the raw pipe baseline.
 fn raw_write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<()> {
     while !buf.is_empty() {
         match nix::unistd::write(fd, buf) {
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(format!("write: {e}").into()),
+            Err(e) => return Err(os_error(e)),
             Ok(n) => buf = &buf[n..],
         }
     }
@@ -30,7 +35,7 @@ fn raw_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
     loop {
         match nix::unistd::read(fd, buf) {
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(format!("read: {e}").into()),
+            Err(e) => return Err(os_error(e)),
             Ok(n) => return Ok(n),
         }
     }
@@ -322,11 +327,7 @@ pub fn throughput(
     for p in &mut children {
         let code = p.join()?;
         if code != 0 {
-            return Err(Error::from(format!(
-                "{} exited with {code}: {:?}",
-                p.name(),
-                p.failure()
-            )));
+            return Err(super::child_failed(p.name(), code, p.failure()));
         }
     }
     let total = messages * pattern.producers as u64;
@@ -413,7 +414,7 @@ fn read_exact(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<()> {
     while got < buf.len() {
         let n = raw_read(fd, &mut buf[got..])?;
         if n == 0 {
-            return Err("the other end closed".into());
+            return Err(rust_i18n::t!("runtime.closed").into_owned().into());
         }
         got += n;
     }
@@ -497,10 +498,7 @@ pub fn ping_pong(transport: Transport, size: usize, rounds: u64) -> Result<Recor
     let seconds = clock.elapsed().as_secs_f64();
     let code = p.join()?;
     if code != 0 {
-        return Err(Error::from(format!(
-            "echo exited with {code}: {:?}",
-            p.failure()
-        )));
+        return Err(super::child_failed(p.name(), code, p.failure()));
     }
     Ok(Record::PingPong {
         transport,

@@ -137,7 +137,11 @@ fn counter(processes: u32, each: u64) -> Result<SyncRecord> {
     let increments = each * u64::from(processes);
     let got = value.get()?;
     if got != increments {
-        return Err(format!("the counter reached {got}, not {increments}").into());
+        return Err(
+            rust_i18n::t!("bench.counter_wrong", got = got, expected = increments)
+                .into_owned()
+                .into(),
+        );
     }
     Ok(SyncRecord::Counter {
         primitive: "counter",
@@ -212,7 +216,7 @@ fn join_all(children: &mut [Process]) -> Result<()> {
     for p in children {
         let code = p.join()?;
         if code != 0 {
-            return Err(format!("{} exited with {code}: {:?}", p.name(), p.failure()).into());
+            return Err(super::child_failed(p.name(), code, p.failure()));
         }
     }
     Ok(())
