@@ -13,16 +13,21 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+// The producers that die on purpose exist only with the fault-injection switch.
+#[cfg(feature = "fault-injection")]
+multiproc::targets!(static FAULT_TARGETS = [put_and_die_at, put_big_and_die_after_its_first_bytes]);
+#[cfg(not(feature = "fault-injection"))]
+multiproc::targets!(static FAULT_TARGETS = []);
+
 fn main() {
     multiproc::init!(
         consume,
         doubler,
         produce,
         produce_forever,
-        put_and_die_at,
-        put_big_and_die_after_its_first_bytes,
         put_huge,
-        wait_for_one
+        wait_for_one,
+        ..FAULT_TARGETS
     );
     #[allow(unused_mut)]
     let mut tests: Vec<(&str, Test)> = vec![
