@@ -213,7 +213,7 @@ fn main() -> ExitCode {
     // A re-executed copy of this program becomes a producer, consumer or echo here.
     // The environment's language before anything else: a worker's own words (a target's
     // error) follow it too.
-    lang::set(lang::from_environment(|name| std::env::var(name).ok()));
+    lang::set_from_environment();
     multiproc::init(&multiproc_apps::TARGETS);
     // The language first, so that --help and every message come in it.
     let matches = lang::command_line("ipc-bench", localized_command);

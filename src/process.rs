@@ -244,9 +244,7 @@ impl Process {
                  is one, and what it may run)",
             ));
         }
-        if self.args.is_none() {
-            return Err(Error::misuse(format!("{} was already started", self.name)));
-        }
+        // Before the arguments are taken: a function not listed leaves the process as it was.
         let target = (self.find_target)()?;
         let args = self
             .args

@@ -226,10 +226,6 @@ pub fn runtime_error(e: &multiproc::Error) -> String {
 
 /// What an operating-system failure was, for a sentence that says what failed: its reason
 /// and, when it is one, the system limit reached.
-pub fn os_failure(e: &multiproc::Error) -> String {
-    os_failure_in(e, &rust_i18n::locale())
-}
-
 fn os_failure_in(e: &multiproc::Error, locale: &str) -> String {
     match e.io_error() {
         Some(io) => {
@@ -365,7 +361,7 @@ fn shortfall_words(shortfall: &multiproc::Shortfall) -> String {
 }
 
 /// What a worker's target reported about its failure, in the language chosen.
-pub fn failure_words(failure: &multiproc::Failure) -> String {
+fn failure_words(failure: &multiproc::Failure) -> String {
     failure_words_in(failure, &rust_i18n::locale())
 }
 
@@ -684,11 +680,15 @@ pub fn set(language: &str) {
     rust_i18n::set_locale(language);
 }
 
+/// Sets the language the environment asks for ([`from_environment`]).
+pub fn set_from_environment() {
+    rust_i18n::set_locale(from_environment(|name| std::env::var(name).ok()));
+}
+
 /// Sets the language for everything printed from now on: `--lang` if given (an unknown one is
 /// the returned usage error, said in the environment's language), else the environment's.
 pub fn choose(args: &[std::ffi::OsString]) -> Result<(), String> {
-    let from_env = from_environment(|name| std::env::var(name).ok());
-    rust_i18n::set_locale(from_env);
+    set_from_environment();
     if let Some(value) = from_args(args) {
         rust_i18n::set_locale(parse(&value)?);
     }

@@ -194,14 +194,24 @@ where
 #[doc(hidden)]
 pub mod shapes {
     use super::*;
-    use crate::targets::Probe;
+    use crate::targets::{Probe, way_of_running};
 
     /// How a worker runs a chunk through the function `F`.
     pub type Runner<F> = fn(F, Vec<u8>) -> Result<Vec<u8>, String>;
 
-    pub trait MapShape<F> {
-        fn map_runner(&self) -> Option<Runner<F>>;
-    }
+    way_of_running!(
+        /// A function that can be a pool task, `fn(T) -> R`.
+        MapShape, NotMapShape, map_runner -> Runner<F>
+    );
+    way_of_running!(
+        /// A function that can be a `try_` pool task, `fn(T) -> Result<R, E>`.
+        TryMapShape, NotTryMapShape, try_map_runner -> Runner<F>
+    );
+    way_of_running!(
+        /// A function that can be a `starmap` task, `fn(A, B) -> R`.
+        PairShape, NotPairShape, pair_runner -> Runner<F>
+    );
+
     impl<F, T, R> MapShape<F> for Probe<F, fn(T) -> R>
     where
         F: Fn(T) -> R,
@@ -212,18 +222,7 @@ pub mod shapes {
             Some(run_chunk::<F, T, R>)
         }
     }
-    pub trait NotMapShape<F> {
-        fn map_runner(&self) -> Option<Runner<F>>;
-    }
-    impl<F, S> NotMapShape<F> for &Probe<F, S> {
-        fn map_runner(&self) -> Option<Runner<F>> {
-            None
-        }
-    }
 
-    pub trait TryMapShape<F> {
-        fn try_map_runner(&self) -> Option<Runner<F>>;
-    }
     impl<F, T, R, E> TryMapShape<F> for Probe<F, fn(T) -> Result<R, E>>
     where
         F: Fn(T) -> Result<R, E>,
@@ -235,18 +234,7 @@ pub mod shapes {
             Some(run_try_chunk::<F, T, R, E>)
         }
     }
-    pub trait NotTryMapShape<F> {
-        fn try_map_runner(&self) -> Option<Runner<F>>;
-    }
-    impl<F, S> NotTryMapShape<F> for &Probe<F, S> {
-        fn try_map_runner(&self) -> Option<Runner<F>> {
-            None
-        }
-    }
 
-    pub trait PairShape<F> {
-        fn pair_runner(&self) -> Option<Runner<F>>;
-    }
     impl<F, A, B, R> PairShape<F> for Probe<F, fn(A, B) -> R>
     where
         F: Fn(A, B) -> R,
@@ -256,14 +244,6 @@ pub mod shapes {
     {
         fn pair_runner(&self) -> Option<Runner<F>> {
             Some(run_pair_chunk::<F, A, B, R>)
-        }
-    }
-    pub trait NotPairShape<F> {
-        fn pair_runner(&self) -> Option<Runner<F>>;
-    }
-    impl<F, S> NotPairShape<F> for &Probe<F, S> {
-        fn pair_runner(&self) -> Option<Runner<F>> {
-            None
         }
     }
 }
