@@ -224,26 +224,19 @@ pub fn runtime_error(e: &multiproc::Error) -> String {
     runtime_words(e, &rust_i18n::locale()).unwrap_or_else(|| e.to_string())
 }
 
-/// What an operating-system failure was, for a sentence that says what failed: its reason
-/// and, when it is one, the system limit reached.
-fn os_failure_in(e: &multiproc::Error, locale: &str) -> String {
-    match e.io_error() {
-        Some(io) => {
-            let reason = os_reason(io, locale);
-            match e.system_limit() {
-                Some(limit) => format!("{reason}: {}", limit_words(limit, locale)),
-                None => reason,
-            }
-        }
-        None => runtime_words(e, locale).unwrap_or_else(|| e.to_string()),
-    }
-}
-
 /// The catalogue's words for an error of the runtime, when its kind has them.
 fn runtime_words(e: &multiproc::Error, locale: &str) -> Option<String> {
     use multiproc::ErrorKind as K;
+    if let Some(io) = e.io_error() {
+        // Its reason and, when it is one, the system limit reached (the sentence around it
+        // says what failed).
+        let reason = os_reason(io, locale);
+        return Some(match e.system_limit() {
+            Some(limit) => format!("{reason}: {}", limit_words(limit, locale)),
+            None => reason,
+        });
+    }
     let text = match e.kind() {
-        _ if e.io_error().is_some() => return Some(os_failure_in(e, locale)),
         K::Closed => rust_i18n::t!("runtime.closed", locale = locale),
         K::Truncated => {
             let (received, expected) = e.cut_short()?;
