@@ -484,6 +484,46 @@ fn a_failing_worker_is_described_in_portuguese() {
     }
 }
 
+/// What a worker says itself (here, its refusal of a range) follows `--lang`, not the
+/// environment: the master hands its language to every worker it starts.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_worker_speaks_the_language_of_lang() {
+    for ipc in ["pipe", "queue"] {
+        for (env, flag, said, other) in [
+            (
+                "C",
+                "pt",
+                "recebeu um intervalo inválido",
+                "was sent an invalid range",
+            ),
+            (
+                "pt_BR.UTF-8",
+                "en",
+                "was sent an invalid range",
+                "recebeu um intervalo inválido",
+            ),
+        ] {
+            let mut cmd = std::process::Command::new(BIN);
+            // Enough steps that worker 1 takes a chunk in queue mode before worker 0 is done.
+            cmd.args([
+                "--procs", "2", "--steps", "1e9", "--ipc", ipc, "--lang", flag,
+            ])
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", env)
+            .env("PI_MASTER_FAULT", "1:computing:refuse");
+            let context = format!("LANG={env} pi-master --ipc {ipc} --lang {flag}");
+            let out = common::output_within(&mut cmd, Duration::from_secs(60), &context);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{context}\n{stderr}");
+            let last = stderr.lines().last().unwrap_or_default();
+            assert!(last.contains(said), "{context}\n{stderr}");
+            assert!(!stderr.contains(other), "{context}\n{stderr}");
+        }
+    }
+}
+
 /// ipc-bench's pool and synchronisation tables in both languages.
 #[test]
 fn the_benchmark_tables_follow_the_language() {

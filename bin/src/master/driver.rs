@@ -153,6 +153,7 @@ fn spawn(
         steps: config.steps,
         progress: config.progress,
         channel,
+        language: rust_i18n::locale().to_string(),
     };
     let mut process = Process::new(worker_main, args).with_name(format!("pi-worker-{index}"));
     process.start().map_err(|e| RunError::Worker {

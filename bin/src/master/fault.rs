@@ -13,7 +13,8 @@
 //! - ACTION: `crash` (abort: SIGABRT), `exit` (status 3), `hang` (sleeps until killed),
 //!   `stubborn` (catches SIGTERM and hangs: only SIGKILL ends it), `panic`, `garbage` (bytes
 //!   that are no message on its pipe in pipe mode, a report for a range it was not given in
-//!   queue mode).
+//!   queue mode), `refuse` (at `computing` only: it refuses its range as invalid, in its own
+//!   words, and its target returns that error).
 //!
 //! Without the feature every call here does nothing and compiles to nothing.
 
@@ -35,33 +36,9 @@ pub const VARIABLE: &str = "PI_MASTER_FAULT";
 /// sends garbage on its channel.
 #[cfg(feature = "fault-injection")]
 pub(super) fn at(index: usize, moment: Moment, garbage: &mut dyn FnMut()) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static DONE: AtomicBool = AtomicBool::new(false);
-    let Ok(spec) = std::env::var(VARIABLE) else {
+    let Some(action) = armed(index, moment, |action| action != "refuse") else {
         return;
     };
-    let mut parts = spec.split(':');
-    let (Some(worker), Some(when), Some(action)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return;
-    };
-    let when = match when {
-        "start" => Moment::Start,
-        "took" => Moment::Took,
-        "computing" => Moment::Computing,
-        "result" => Moment::Result,
-        "after" => Moment::After,
-        _ => return,
-    };
-    if worker.parse() != Ok(index) || when != moment || DONE.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    // The first worker to act marks the fault spent, so a replacement runs clean.
-    if let Ok(spent) = std::env::var("PI_MASTER_FAULT_SPENT")
-        && std::fs::create_dir(&spent).is_err()
-    {
-        return;
-    }
     match action {
         "crash" => std::process::abort(),
         "exit" => std::process::exit(3),
@@ -80,7 +57,53 @@ pub(super) fn at(index: usize, moment: Moment, garbage: &mut dyn FnMut()) {
     }
 }
 
+/// Whether worker `index` is to refuse its range as invalid (`refuse` at `computing`).
+#[cfg(feature = "fault-injection")]
+pub(super) fn refuses(index: usize) -> bool {
+    armed(index, Moment::Computing, |action| action == "refuse").is_some()
+}
+
+/// The action armed for worker `index` at `moment`, if any and of the kind `wanted`; taken
+/// once (the first worker to take it marks it spent, so a replacement runs clean).
+#[cfg(feature = "fault-injection")]
+fn armed(index: usize, moment: Moment, wanted: fn(&str) -> bool) -> Option<&'static str> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let spec = std::env::var(VARIABLE).ok()?;
+    let mut parts = spec.split(':');
+    let (worker, when, action) = (parts.next()?, parts.next()?, parts.next()?);
+    let when = match when {
+        "start" => Moment::Start,
+        "took" => Moment::Took,
+        "computing" => Moment::Computing,
+        "result" => Moment::Result,
+        "after" => Moment::After,
+        _ => return None,
+    };
+    let action = [
+        "crash", "exit", "hang", "stubborn", "panic", "garbage", "refuse",
+    ]
+    .into_iter()
+    .find(|known| *known == action && wanted(known))?;
+    if worker.parse() != Ok(index) || when != moment || DONE.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    if let Ok(spent) = std::env::var("PI_MASTER_FAULT_SPENT")
+        && std::fs::create_dir(&spent).is_err()
+    {
+        return None;
+    }
+    Some(action)
+}
+
 /// Without the feature: nothing.
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub(super) fn at(_index: usize, _moment: Moment, _garbage: &mut dyn FnMut()) {}
+
+/// Without the feature: never.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(super) fn refuses(_index: usize) -> bool {
+    false
+}

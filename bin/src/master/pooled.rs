@@ -15,10 +15,15 @@ use super::plan::Plan;
 use super::worker::{Partial, compute_partial};
 use super::{Event, Run, RunError, Traffic, WorkerRun};
 
-multiproc::targets!(pub(super) static TARGETS = [pool_chunk]);
+multiproc::targets!(pub(super) static TARGETS = [speak, pool_chunk]);
 
 /// How often the master looks at the signals while the pool works.
 const LOOK_EVERY: Duration = Duration::from_millis(20);
+
+/// The pool's initializer: each worker says what it says in the master's language.
+fn speak(language: String) {
+    crate::lang::set(&language);
+}
 
 /// The pool's task: one chunk's partial sum, and the pid of the worker that computed it.
 fn pool_chunk((steps, range): (u64, Range<u64>)) -> Result<(u32, Partial), String> {
@@ -58,7 +63,9 @@ pub(super) fn run(
     let clock = Instant::now();
     let config = plan.config();
     let steps = config.steps;
-    let mut builder = Pool::builder().processes(config.procs);
+    let mut builder = Pool::builder()
+        .processes(config.procs)
+        .initializer(speak, rust_i18n::locale().to_string());
     if let Some(limit) = config.timeout {
         builder = builder.task_timeout(limit);
     }

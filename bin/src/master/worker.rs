@@ -56,6 +56,8 @@ pub(super) struct WorkerArgs {
     pub(super) steps: u64,
     pub(super) progress: bool,
     pub(super) channel: Channel,
+    /// The master's language (`--lang` or its environment's), for what the worker says.
+    pub(super) language: String,
 }
 
 /// Worker → master.
@@ -88,8 +90,10 @@ pub(super) fn worker_main(args: WorkerArgs) -> Result<(), String> {
         steps,
         progress,
         channel,
+        language,
     } = args;
-    let text = |e: multiproc::Error| e.to_string();
+    crate::lang::set(&language);
+    let text = |e: multiproc::Error| crate::lang::runtime_error(&e);
     match channel {
         Channel::Pipe(mut conn) => {
             // Garbage goes out on a second descriptor of the same pipe: bytes that are no
@@ -219,7 +223,11 @@ fn compute(
     report: &mut dyn FnMut(Report) -> multiproc::Result<()>,
 ) -> Result<(), String> {
     let aligned = range.start.is_multiple_of(partition::block_len(steps));
-    if !(1..=partition::MAX_STEPS).contains(&steps) || range.end > steps || !aligned {
+    if !(1..=partition::MAX_STEPS).contains(&steps)
+        || range.end > steps
+        || !aligned
+        || fault::refuses(index)
+    {
         return Err(rust_i18n::t!(
             "fault.invalid_range",
             start = range.start,
@@ -243,7 +251,7 @@ fn compute(
         }
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| crate::lang::runtime_error(&e))?;
     let partial = Partial {
         sum,
         compute_seconds: clock.elapsed().as_secs_f64(),
@@ -255,7 +263,7 @@ fn compute(
         range,
         partial,
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| crate::lang::runtime_error(&e))
 }
 
 /// The partial sum of `range`, with no progress reports (for the pool mode's task).
