@@ -190,6 +190,24 @@ impl WorkerTimeline {
     }
 }
 
+/// `row` with each computation in `computing` shown by at least one `#`: one shorter than half
+/// a column holds no column by itself, and a worker that computed in many short bursts would
+/// look idle. The column of its middle shows it.
+fn with_every_computation(row: String, computing: &[[f64; 2]], per_column: f64) -> String {
+    let mut cells: Vec<char> = row.chars().collect();
+    let Some(last) = cells.len().checked_sub(1) else {
+        return row;
+    };
+    let column = |t: f64| ((t / per_column).max(0.0) as usize).min(last);
+    for &[from, to] in computing {
+        let (first, end) = (column(from), column(to));
+        if !cells[first..=end].contains(&Phase::Computing.glyph()) {
+            cells[column((from + to) / 2.0)] = Phase::Computing.glyph();
+        }
+    }
+    cells.into_iter().collect()
+}
+
 /// `12.3 ms` or `1.23 s`.
 fn human_seconds(s: f64) -> String {
     if s < 1.0 {
@@ -248,6 +266,7 @@ pub fn write_text(out: &mut dyn Write, timeline: &Timeline, cpus: usize) -> io::
                 }
             })
             .collect();
+        let row = with_every_computation(row, &w.computing, per_column);
         let row = match w.reaped {
             Some(r) if r <= end => {
                 // The reaping, as `|` at its moment.
@@ -381,6 +400,40 @@ mod tests {
         assert!(track.trim_end().ends_with('|'), "{track}");
         assert!(row.ends_with("30.0 ms"), "{row}");
         assert!(text.contains("2 workers share 1 CPU"), "{text}");
+    }
+
+    #[test]
+    fn every_computation_shows_however_short() {
+        // Five bursts of 0.1 ms in a 60 ms run: each far shorter than half a column (1 ms).
+        let bursts: Vec<[f64; 2]> = (0..5)
+            .map(|k| {
+                let from = 0.010 + 0.008 * k as f64;
+                [from, from + 0.0001]
+            })
+            .collect();
+        let timeline = Timeline {
+            seconds: 0.06,
+            workers: vec![WorkerTimeline {
+                index: 0,
+                pid: 10,
+                started: Some(0.0),
+                given: vec![0.005],
+                computing: bursts.clone(),
+                reaped: Some(0.055),
+            }],
+        };
+        let mut out = Vec::new();
+        write_text(&mut out, &timeline, 2).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().find(|l| l.starts_with("worker 0")).unwrap();
+        let track = &row[LABEL..LABEL + WIDTH - LABEL - TAIL];
+        assert_eq!(track.matches('#').count(), bursts.len(), "{track}");
+        // Each where it happened.
+        let per_column = 0.06 / track.len() as f64;
+        for [from, to] in bursts {
+            let at = ((from + to) / 2.0 / per_column) as usize;
+            assert_eq!(track.as_bytes()[at], b'#', "{at}: {track}");
+        }
     }
 
     #[test]
