@@ -165,11 +165,7 @@ fn parse_rounds(text: &str) -> Result<u64, String> {
 }
 
 fn parse_repeat(text: &str) -> Result<usize, String> {
-    let n = parse_count(text).map_err(|e| lang::input_error(&e))?;
-    if n > 99 {
-        return Err(t!("benchinput.repeat", n = n).into_owned());
-    }
-    Ok(n as usize)
+    multiproc_pi::input::parse_repeat(text).map_err(|e| lang::input_error(&e))
 }
 
 fn throughput_of(r: &Record) -> f64 {

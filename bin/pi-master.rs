@@ -41,6 +41,10 @@ fn parse_retries(text: &str) -> Result<u32, String> {
     said(input::parse_retries)(text)
 }
 
+fn parse_repeat(text: &str) -> Result<usize, String> {
+    said(input::parse_repeat)(text)
+}
+
 /// Pi = ∫₀¹ 4/(1+x²) dx by the midpoint rule, split over worker processes.
 ///
 /// The master starts N copies of itself as worker processes (separate memory, separate pids),
@@ -120,6 +124,16 @@ struct RunArgs {
     #[arg(long, conflicts_with = "ipc")]
     compare: bool,
 
+    /// With --compare: runs of every mode, the modes taking turns; the medians are shown
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "3",
+        value_parser = parse_repeat,
+        requires = "compare"
+    )]
+    repeat: usize,
+
     /// After the run, draw each worker's timeline in the terminal (started, given its work,
     /// computing, reaped); with FILE (.svg or .png), draw it there as a picture too
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
@@ -170,7 +184,7 @@ struct SweepArgs {
     start: StartArg,
 
     /// Runs per process count; the median is reported
-    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_procs)]
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_repeat)]
     repeat: usize,
 
     /// Also draw speedup against processes into this SVG file
@@ -310,6 +324,7 @@ fn localized_command() -> clap::Command {
         .mut_arg("retries", help("help.retries"))
         .mut_arg("start", help("help.start"))
         .mut_arg("compare", help("help.compare"))
+        .mut_arg("repeat", help("help.compare_repeat"))
         .mut_arg("timeline", help("help.timeline"))
         .mut_arg("json", help("help.json"))
         .mut_arg("verbose", help("help.verbose"))
@@ -339,9 +354,7 @@ fn run_once(args: RunArgs) -> ExitCode {
         return run_mpi(args);
     }
     if args.chunks.is_some() && !matches!(args.ipc, IpcArg::Queue | IpcArg::Pool) && !args.compare {
-        return usage_error(
-            "--chunks applies to --ipc queue and pool only (pipe and shm give each worker one range)",
-        );
+        return usage_error(&t!("usage.chunks_modes"));
     }
     let terminal = io::stderr().is_terminal();
     let progress = if args.no_progress {
@@ -367,9 +380,9 @@ fn run_once(args: RunArgs) -> ExitCode {
     };
     if args.compare {
         if args.timeline.is_some() {
-            return usage_error("--timeline draws one run; --compare makes several");
+            return usage_error(&t!("usage.timeline_compare"));
         }
-        return run_compare(config, args.json, args.verbose);
+        return run_compare(config, args.repeat, args.json, args.verbose);
     }
     // Fail on an unwritable picture path before running; touch nothing yet.
     let picture = match args
@@ -490,7 +503,7 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
+fn run_compare(mut config: Config, repeat: usize, json: bool, verbose: bool) -> ExitCode {
     config.progress = false;
     let started = std::time::Instant::now();
     let mut observe = |label: &str, event: &master::Event| {
@@ -501,12 +514,12 @@ fn run_compare(mut config: Config, json: bool, verbose: bool) -> ExitCode {
             ));
         }
     };
-    let rows = match compare::run(&config, &mut observe) {
+    let rows = match compare::run(&config, repeat, &mut observe) {
         Ok(rows) => rows,
         Err(e) => return run_failed(e),
     };
     print_result("pi-master", json, &rows, |out| {
-        compare::write_table(out, &config, &rows)
+        compare::write_table(out, &config, repeat, &rows)
     })
 }
 
@@ -524,8 +537,8 @@ fn run_sweep(args: SweepArgs) -> ExitCode {
     let mut observe = |procs: usize, run: usize, event: &master::Event| {
         if verbose && !matches!(event, master::Event::Progress { .. }) {
             stderr::line(format!(
-                "[procs {procs}, run {}] {}",
-                run + 1,
+                "[{}] {}",
+                t!("sweep.label", procs = procs, run = run + 1),
                 report::narrate(event, started.elapsed())
             ));
         }

@@ -102,7 +102,9 @@ fn register_fonts() {
 macro_rules! render {
     ($format:expr, $root:ident => $draw:expr) => {{
         register_fonts();
-        let failed = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
+        let failed = |e: &dyn std::fmt::Display| {
+            rust_i18n::t!("error.cannot_draw", error = e.to_string()).into_owned()
+        };
         match $format {
             Format::Svg => {
                 let mut svg = String::new();
@@ -343,6 +345,16 @@ pub struct PlotFile {
     format: Format,
 }
 
+/// Why a plot cannot be written at `path`, in the language chosen.
+fn cannot_write(path: &dyn std::fmt::Display, e: &std::io::Error) -> String {
+    rust_i18n::t!(
+        "error.cannot_write_plot",
+        path = path.to_string(),
+        error = crate::lang::os_error(e)
+    )
+    .into_owned()
+}
+
 impl PlotFile {
     /// Checks that a plot can be written at `target` (its directory takes new files, or it is
     /// a device or FIFO) in a format its name asks for (`.svg` or `.png`; a device or FIFO
@@ -351,7 +363,9 @@ impl PlotFile {
         let shown = target.display();
         let format = Format::of(target);
         match fs::metadata(target) {
-            Ok(meta) if meta.is_dir() => Err(format!("{shown} is a directory")),
+            Ok(meta) if meta.is_dir() => {
+                Err(rust_i18n::t!("error.plot_is_directory", path = shown).into_owned())
+            }
             Ok(meta) if !meta.is_file() => Ok(PlotFile {
                 target: target.to_path_buf(),
                 in_place: true,
@@ -364,7 +378,7 @@ impl PlotFile {
                 let format = format.unwrap_or(Format::Svg);
                 // Through a symbolic link, replace the file it points to, not the link.
                 let target = match found {
-                    Ok(_) => fs::canonicalize(target).map_err(|e| format!("{shown}: {e}"))?,
+                    Ok(_) => fs::canonicalize(target).map_err(|e| cannot_write(&shown, &e))?,
                     Err(_) => target.to_path_buf(),
                 };
                 let plot = PlotFile {
@@ -378,7 +392,7 @@ impl PlotFile {
                     .write(true)
                     .create_new(true)
                     .open(&probe)
-                    .map_err(|e| format!("cannot write the plot to {shown}: {e}"))?;
+                    .map_err(|e| cannot_write(&shown, &e))?;
                 let _ = fs::remove_file(&probe);
                 Ok(plot)
             }
@@ -412,7 +426,7 @@ impl PlotFile {
     /// temporary file renamed over it (keeping an existing file's permissions).
     pub fn write(&self, contents: &[u8]) -> Result<(), String> {
         let shown = self.target.display();
-        let fail = |e: std::io::Error| format!("cannot write the plot to {shown}: {e}");
+        let fail = |e: std::io::Error| cannot_write(&shown, &e);
         if self.in_place {
             return File::options()
                 .write(true)

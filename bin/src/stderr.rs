@@ -86,9 +86,7 @@ pub fn flush(within: Duration) -> bool {
     };
     let dropped = w.dropped.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        line(format!(
-            "({dropped} lines of narration were dropped: stderr was not being read fast enough)"
-        ));
+        line(rust_i18n::t!("error.stderr_dropped", count = dropped).into_owned());
     }
     let deadline = Instant::now() + within;
     while w.pending.load(Ordering::SeqCst) > 0 {

@@ -264,6 +264,28 @@ fn errors_and_help_follow_the_language() {
         ),
         (&["--prcs", "3"], "existe um parecido: '--procs'"),
         (&["swep"], "existe um parecido: 'sweep'"),
+        // pi-master's own refusals, besides clap's.
+        (
+            &["--chunks", "3"],
+            "--chunks vale só para --ipc queue e pool",
+        ),
+        (
+            &["--compare", "--timeline"],
+            "--timeline desenha uma execução; --compare faz várias",
+        ),
+        (
+            &["sweep", "--repeat", "500"],
+            "500 execuções de cada levariam tempo demais (no máximo 99)",
+        ),
+        (
+            &["sweep", "--plot", "/"],
+            "não foi possível escrever o gráfico em /: é um diretório",
+        ),
+        (
+            &["sweep", "--plot", "/no-such-directory/speedup.svg"],
+            "não foi possível escrever o gráfico em /no-such-directory/speedup.svg: arquivo ou \
+             diretório inexistente",
+        ),
     ] {
         let out = pi_master("pt_BR.UTF-8", args);
         assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);

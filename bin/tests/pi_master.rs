@@ -259,6 +259,10 @@ fn bad_input_is_a_usage_error() {
         (&["--ipc", "carrier-pigeon"], "possible values: pipe, queue"),
         (&["--frobnicate"], "unexpected argument"),
         (&["--procs"], "a value is required"),
+        (&["--repeat", "3"], "--compare"),
+        (&["--compare", "--repeat", "0"], "at least 1"),
+        (&["--compare", "--repeat", "100"], "at most 99"),
+        (&["sweep", "--repeat", "5000"], "at most 99"),
     ];
     for (args, needle) in cases {
         let out = assert_usage_error(args, needle);
@@ -876,9 +880,57 @@ fn compare_shows_every_mode_side_by_side() {
             "{out}"
         );
         assert_eq!(r["pi"], rows[0]["pi"], "{out}");
+        // Three runs of each by default, and the medians shown.
+        for (runs, median) in [
+            ("runs", "wall_seconds"),
+            ("one_process_runs", "one_process_wall_seconds"),
+        ] {
+            let mut times: Vec<f64> = r[runs]
+                .as_array()
+                .unwrap_or_else(|| panic!("missing {runs}:{out}"))
+                .iter()
+                .map(|t| t.as_f64().unwrap())
+                .collect();
+            assert_eq!(times.len(), 3, "{out}");
+            times.sort_by(f64::total_cmp);
+            assert_eq!(r[median].as_f64(), Some(times[1]), "{out}");
+        }
+        let speedup =
+            r["one_process_wall_seconds"].as_f64().unwrap() / r["wall_seconds"].as_f64().unwrap();
+        // (JSON's decimal digits can move the last bit of a parsed number.)
+        let shown = r["speedup"].as_f64().unwrap();
+        assert!((shown - speedup).abs() <= 1e-12 * speedup, "{out}");
     }
+    // One run each, when asked, and the table says which.
+    let once = json_of(&pi_master(&[
+        "--compare",
+        "--repeat",
+        "1",
+        "--procs",
+        "2",
+        "--steps",
+        "1e5",
+        "--json",
+    ]));
+    for r in once.as_array().expect("a list") {
+        assert_eq!(r["runs"].as_array().map(Vec::len), Some(1), "{once}");
+    }
+    let table = pi_master(&[
+        "--compare",
+        "--repeat",
+        "1",
+        "--procs",
+        "2",
+        "--steps",
+        "1e5",
+    ]);
+    assert!(table.stdout.contains("one run of each mode"), "{table}");
     let table = pi_master(&["--compare", "--procs", "2", "--steps", "1e5"]);
     assert!(table.status.success(), "{table}");
+    assert!(
+        table.stdout.contains("median wall time of 3 runs"),
+        "{table}"
+    );
     for needle in [
         "pipe",
         "queue",

@@ -37,6 +37,8 @@ pub enum InputError {
     OverAYear(f64),
     /// More retries than allowed.
     TooManyRetries(u64),
+    /// More runs of each measurement than allowed.
+    TooManyRepeats(u64),
     /// An empty item of a list: its place (1-based) and the whole list.
     EmptyItem(usize, String),
     /// An item of a list refused: its place (1-based), the item, and why.
@@ -61,6 +63,7 @@ impl InputError {
             InputError::NotPositiveSeconds(_) => "not_positive_seconds",
             InputError::OverAYear(_) => "over_a_year",
             InputError::TooManyRetries(_) => "too_many_retries",
+            InputError::TooManyRepeats(_) => "too_many_repeats",
             InputError::EmptyItem(..) => "empty_item",
             InputError::Item(..) => "item",
             InputError::Other(_) => "other",
@@ -85,6 +88,9 @@ impl InputError {
             }
             InputError::TooManyRetries(n) => {
                 vec![("n", n.to_string()), ("max", MAX_RETRIES.to_string())]
+            }
+            InputError::TooManyRepeats(n) => {
+                vec![("n", n.to_string()), ("max", MAX_REPEAT.to_string())]
             }
             InputError::OverAYear(s) => {
                 vec![
@@ -133,6 +139,12 @@ impl fmt::Display for InputError {
             ),
             InputError::TooManyRetries(n) => {
                 write!(f, "{n} is more than the {MAX_RETRIES} retries allowed")
+            }
+            InputError::TooManyRepeats(n) => {
+                write!(
+                    f,
+                    "{n} runs of each would take too long (at most {MAX_REPEAT})"
+                )
             }
             InputError::EmptyItem(i, list) => {
                 write!(f, "item {i} of `{list}` is empty (write a list like 1,2,4)")
@@ -212,6 +224,18 @@ pub fn parse_retries(text: &str) -> Result<u32, InputError> {
         return Err(InputError::TooManyRetries(n));
     }
     Ok(n as u32)
+}
+
+/// The most runs of each measurement (`--repeat`): past this a median changes no more.
+pub const MAX_REPEAT: u64 = 99;
+
+/// Parses how many times to run each measurement: a whole number from 1 to [`MAX_REPEAT`].
+pub fn parse_repeat(text: &str) -> Result<usize, InputError> {
+    let n = parse_count(text)?;
+    if n > MAX_REPEAT {
+        return Err(InputError::TooManyRepeats(n));
+    }
+    Ok(n as usize)
 }
 
 /// Parses a whole number ≥ 1, allowing `_` between digits and a decimal exponent.

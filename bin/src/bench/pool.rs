@@ -87,7 +87,9 @@ pub fn measure(repeat: usize, scale: f64) -> Result<Vec<PoolRecord>> {
         let out = pool.map(square, 0..tasks)?;
         let seconds = clock.elapsed().as_secs_f64();
         if out.len() as u64 != tasks {
-            return Err("map lost results".into());
+            return Err(rust_i18n::t!("bench.results_lost", call = "map")
+                .into_owned()
+                .into());
         }
         runs[0].push(PoolRecord::Map {
             what: "map",
@@ -100,7 +102,9 @@ pub fn measure(repeat: usize, scale: f64) -> Result<Vec<PoolRecord>> {
         let got = pool.imap_unordered(square, 0..tasks, 1)?.count() as u64;
         let seconds = clock.elapsed().as_secs_f64();
         if got != tasks {
-            return Err("imap_unordered lost results".into());
+            return Err(rust_i18n::t!("bench.results_lost", call = "imap_unordered")
+                .into_owned()
+                .into());
         }
         runs[1].push(PoolRecord::ImapUnordered {
             what: "imap_unordered",

@@ -217,9 +217,10 @@ pub fn throughput(
     messages: u64,
 ) -> Result<Record> {
     if transport != Transport::Queue && pattern.producers != pattern.consumers {
-        return Err(Error::from(format!(
-            "{transport} pairs each producer with one consumer: pattern {pattern} needs N = M"
-        )));
+        return Err(Error::from(
+            rust_i18n::t!("benchinput.pairs", transport = transport, pattern = pattern)
+                .into_owned(),
+        ));
     }
     let mut children: Vec<Process> = Vec::new();
     let mut consumer_controls: Vec<Connection> = Vec::new();
@@ -332,9 +333,16 @@ pub fn throughput(
     }
     let total = messages * pattern.producers as u64;
     if received != total {
-        return Err(Error::from(format!(
-            "{transport} {pattern}: {received} of {total} messages arrived"
-        )));
+        return Err(Error::from(
+            rust_i18n::t!(
+                "bench.messages_lost",
+                transport = transport,
+                pattern = pattern,
+                received = received,
+                total = total
+            )
+            .into_owned(),
+        ));
     }
     Ok(Record::Throughput {
         transport,

@@ -146,6 +146,13 @@ pub fn input_error(e: &multiproc_pi::input::InputError) -> String {
                 max = multiproc_pi::input::MAX_RETRIES
             )
         }
+        E::TooManyRepeats(n) => {
+            rust_i18n::t!(
+                "input.too_many_repeats",
+                n = n,
+                max = multiproc_pi::input::MAX_REPEAT
+            )
+        }
         E::EmptyItem(i, list) => rust_i18n::t!("input.empty_item", index = i, text = list),
         E::Item(i, part, why) => {
             rust_i18n::t!("input.item", index = i, text = part, why = input_error(why))

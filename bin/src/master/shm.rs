@@ -123,9 +123,9 @@ pub(super) fn drive(
             // Its slot is written again by the new worker, from the same range.
             let (index, range) = retries.take(gone, observe)?;
             let Some(range) = range else {
-                return Err(RunError::Failed(format!(
-                    "worker {index} was lost without a range to give again"
-                )));
+                return Err(RunError::Failed(
+                    rust_i18n::t!("fault.lost_without_range", index = index).into_owned(),
+                ));
             };
             restart_worker(plan, index, channel(&range)?, watch, workers, observe)?;
             workers[index].assign(range.clone());
