@@ -295,11 +295,7 @@ pub fn write_table(out: &mut dyn Write, sweep: &Sweep) -> io::Result<()> {
             "sweep.amdahl",
             cpus = sweep.cpus,
             f = format!("{f:.4}"),
-            bound = if f > 0.0 {
-                format!("{:.0}", 1.0 / f)
-            } else {
-                t!("sweep.amdahl_unbounded").into_owned()
-            }
+            bound = amdahl_bound(f)
         ),
         None => t!("sweep.amdahl_cannot", cpus = sweep.cpus),
     };
@@ -387,9 +383,27 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
     )
 }
 
+/// How many times as fast as one process any number can be, by Amdahl's law with serial
+/// fraction `f`: `1.3`, not `1` (under ten, a decimal); `33`, not `33.3`.
+fn amdahl_bound(f: f64) -> String {
+    match 1.0 / f {
+        _ if f <= 0.0 => t!("sweep.amdahl_unbounded").into_owned(),
+        bound if bound < 10.0 => format!("{bound:.1}"),
+        bound => format!("{bound:.0}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amdahl_bound_keeps_a_decimal_under_ten() {
+        assert_eq!(amdahl_bound(0.7812), "1.3");
+        assert_eq!(amdahl_bound(0.5), "2.0");
+        assert_eq!(amdahl_bound(0.03), "33");
+        assert_eq!(amdahl_bound(0.0), t!("sweep.amdahl_unbounded"));
+    }
 
     #[test]
     fn amdahl_fit_recovers_the_fraction() {
