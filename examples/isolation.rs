@@ -16,25 +16,23 @@ fn fill() {
     *ITEMS.lock().unwrap() = (1..=6).collect();
 }
 
-fn worker((name, items): (String, Vec<u32>)) {
+fn worker(items: Vec<u32>) {
     *ITEMS.lock().unwrap() = items; // this process's own ITEMS, a copy of the parent's
     let mut processed = 0;
     while ITEMS.lock().unwrap().pop().is_some() {
         processed += 1;
     }
-    println!(
-        "{name} (pid {}) processed {processed} items",
-        std::process::id()
-    );
+    // As the deck does: this process's name (Process-1, Process-2, ... by default, as in
+    // Python) and what it did.
+    let me = multiproc::current_process();
+    println!("{} (pid {}) processed {processed} items", me.name, me.pid);
 }
 
 fn main() -> Result<(), multiproc::Error> {
     multiproc::init!(worker);
     fill();
     let copy = ITEMS.lock().unwrap().clone();
-    let mut workers: Vec<Process> = (1..=3)
-        .map(|i| Process::new(worker, (format!("worker {i}"), copy.clone())))
-        .collect();
+    let mut workers: Vec<Process> = (0..3).map(|_| Process::new(worker, copy.clone())).collect();
     for w in &mut workers {
         w.start()?;
     }

@@ -31,7 +31,7 @@ fn work_for(n: u32) -> u64 {
     x % 3001
 }
 
-fn consumer((name, queue): (String, Queue<Item>)) -> Result<(), multiproc::Error> {
+fn consumer(queue: Queue<Item>) -> Result<(), multiproc::Error> {
     let mut processed = 0;
     // Nobody takes turns: whoever is free takes the next item. Each item takes this consumer
     // a moment of work that differs from item to item and from run to run (0 to 3 ms), as real
@@ -40,10 +40,8 @@ fn consumer((name, queue): (String, Queue<Item>)) -> Result<(), multiproc::Error
         processed += 1;
         std::thread::sleep(Duration::from_micros(work_for(n)));
     }
-    println!(
-        "{name} (pid {}) processed {processed} items",
-        std::process::id()
-    );
+    let me = multiproc::current_process();
+    println!("{} (pid {}) processed {processed} items", me.name, me.pid);
     Ok(())
 }
 
@@ -59,8 +57,8 @@ fn main() -> Result<(), multiproc::Error> {
         queue.put(&Item::End)?;
     }
     let mut consumers = Vec::new();
-    for i in 1..=3 {
-        let mut c = Process::new(consumer, (format!("consumer {i}"), queue.try_clone()?));
+    for _ in 0..3 {
+        let mut c = Process::new(consumer, queue.try_clone()?);
         c.start()?;
         consumers.push(c);
     }

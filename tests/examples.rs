@@ -178,6 +178,20 @@ fn pi_programs_time_themselves_and_the_queue_says_who_took_what() {
 fn isolation_children_change_only_their_copies() {
     let (_, text) = run("isolation", &[]);
     assert_eq!(text.matches("processed 6 items").count(), 3, "{text}");
+    // Each child says its own name (Python's defaults) and its own pid.
+    let mut pids = Vec::new();
+    for name in ["Process-1", "Process-2", "Process-3"] {
+        let line = line_with(&text, &format!("{name} (pid "));
+        pids.push(
+            line.split(['(', ')'])
+                .nth(1)
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "three processes: {text}");
     line_with(
         &text,
         "ITEMS after all workers finished : [1, 2, 3, 4, 5, 6]",
