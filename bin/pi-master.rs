@@ -519,7 +519,7 @@ fn run_compare(mut config: Config, repeat: usize, json: bool, verbose: bool) -> 
         Err(e) => return run_failed(e),
     };
     print_result("pi-master", json, &rows, |out| {
-        compare::write_table(out, &config, repeat, &rows)
+        compare::write_table(out, &config, &rows)
     })
 }
 

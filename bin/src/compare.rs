@@ -175,12 +175,9 @@ fn mpi_run(config: &Config, procs: usize) -> Result<Measured, RunError> {
 }
 
 /// Writes the comparison as a table, within 80 columns.
-pub fn write_table(
-    out: &mut dyn Write,
-    config: &Config,
-    repeat: usize,
-    rows: &[Row],
-) -> io::Result<()> {
+pub fn write_table(out: &mut dyn Write, config: &Config, rows: &[Row]) -> io::Result<()> {
+    // Every mode ran as many times.
+    let repeat = rows.first().map_or(1, |r| r.runs.len());
     let mpi = rows.iter().find(|r| r.job_seconds.is_some());
     let modes: Vec<&str> = rows.iter().map(|r| r.ipc.as_str()).collect();
     writeln!(

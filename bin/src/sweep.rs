@@ -386,10 +386,14 @@ pub fn plot(sweep: &Sweep, format: Format) -> Result<Vec<u8>, String> {
 /// How many times as fast as one process any number can be, by Amdahl's law with serial
 /// fraction `f`: `1.3`, not `1` (under ten, a decimal); `33`, not `33.3`.
 fn amdahl_bound(f: f64) -> String {
-    match 1.0 / f {
-        _ if f <= 0.0 => t!("sweep.amdahl_unbounded").into_owned(),
-        bound if bound < 10.0 => format!("{bound:.1}"),
-        bound => format!("{bound:.0}"),
+    if f <= 0.0 {
+        return t!("sweep.amdahl_unbounded").into_owned();
+    }
+    let bound = 1.0 / f;
+    if bound < 10.0 {
+        format!("{bound:.1}")
+    } else {
+        format!("{bound:.0}")
     }
 }
 

@@ -902,7 +902,7 @@ fn compare_shows_every_mode_side_by_side() {
         assert!((shown - speedup).abs() <= 1e-12 * speedup, "{out}");
     }
     // One run each, when asked, and the table says which.
-    let once = json_of(&pi_master(&[
+    let once_args = [
         "--compare",
         "--repeat",
         "1",
@@ -910,20 +910,12 @@ fn compare_shows_every_mode_side_by_side() {
         "2",
         "--steps",
         "1e5",
-        "--json",
-    ]));
+    ];
+    let once = json_of(&pi_master(&[&once_args[..], &["--json"]].concat()));
     for r in once.as_array().expect("a list") {
         assert_eq!(r["runs"].as_array().map(Vec::len), Some(1), "{once}");
     }
-    let table = pi_master(&[
-        "--compare",
-        "--repeat",
-        "1",
-        "--procs",
-        "2",
-        "--steps",
-        "1e5",
-    ]);
+    let table = pi_master(&once_args);
     assert!(table.stdout.contains("one run of each mode"), "{table}");
     let table = pi_master(&["--compare", "--procs", "2", "--steps", "1e5"]);
     assert!(table.status.success(), "{table}");
